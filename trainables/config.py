@@ -1,0 +1,185 @@
+"""The configuration of one trial: a frozen dataclass with every default explicit.
+
+Ray Tune hands a trainable a plain dict; `TrialConfig.from_dict` turns it into this spec and
+refuses unknown keys, wrong types and impossible values with a `ConfigError` that names the
+key, so a typo in a search space fails the trial at once instead of training the wrong model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+FAMILIES = ("none", "noise", "weight_norm", "augment", "l2", "l1")
+MODES = ("cross_reg", "fixed")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+ROLES = ("single", "member", "fold", "refit")
+STOCHASTIC_FAMILIES = ("noise", "augment")
+
+
+class ConfigError(ValueError):
+    """A trial configuration that cannot be trained; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines one training run (one Ray Tune trial)."""
+
+    # data and split
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    n_train: int | None = None  # size of the training pool (train + reg); None = all of it
+    reg_fraction: float = 0.1  # the regularization split, held out of the training pool
+    split_seed: int = 0
+    n_folds: int = 1  # grid CV: >1 validates on fold `fold` of the pool
+    fold: int | None = None  # -1 = refit on the whole pool, no validation split
+    # network
+    model: str = "mlp"
+    width: int = 512
+    depth: int = 2
+    dropout: float = 0.0
+    norm: bool = True
+    # regularization
+    family: str = "none"
+    mode: str = "fixed"
+    rho: float | Mapping[str, float] = 0.0  # initial (cross_reg) or frozen (fixed) values
+    K: int = 4  # samples per rho step / evaluation of a stochastic family
+    r: int = 1  # one rho step every r theta steps
+    rho_optimizer: str = "adam"
+    rho_lr: float = 1e-2
+    reg_batch_size: int = 128
+    # theta training
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    epochs: int = 20
+    batch_size: int = 128
+    eval_batch_size: int = 1024
+    # run
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = False
+    channels_last: bool = False
+    checkpoint_every: int = 1
+    # labels copied into every report row
+    experiment: str = ""
+    strategy: str = ""
+    role: str = "single"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
+        if isinstance(values, TrialConfig):
+            return values
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"a trial config must be a mapping, got {type(values).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {name: _coerce(name, value, hints[name]) for name, value in values.items()}
+        config = cls(**kwargs)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if isinstance(self.rho, Mapping):
+            d["rho"] = dict(self.rho)
+        return d
+
+    def replace(self, **changes: Any) -> TrialConfig:
+        return TrialConfig.from_dict({**self.to_dict(), **changes})
+
+    @property
+    def learned(self) -> bool:
+        return self.mode == "cross_reg"
+
+    def validate(self) -> None:
+        def need(cond: bool, key: str, why: str) -> None:
+            if not cond:
+                raise ConfigError(f"{key}={getattr(self, key)!r}: {why}")
+
+        need(self.family in FAMILIES, "family", f"unknown family; choose one of {FAMILIES}")
+        need(self.mode in MODES, "mode", f"unknown mode; choose one of {MODES}")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {OPTIMIZERS}")
+        need(self.rho_optimizer in OPTIMIZERS, "rho_optimizer", f"choose one of {OPTIMIZERS}")
+        need(self.role in ROLES, "role", f"choose one of {ROLES}")
+        need(not (self.learned and self.family == "none"), "family",
+             "cross_reg needs a regularizer family to learn (not 'none')")
+        for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
+                    "width", "checkpoint_every", "n_folds"):
+            need(getattr(self, key) >= 1, key, "must be >= 1")
+        need(self.depth >= 0, "depth", "must be >= 0")
+        for key in ("lr", "rho_lr"):
+            need(math.isfinite(getattr(self, key)) and getattr(self, key) > 0, key, "must be > 0")
+        need(0 <= self.weight_decay < math.inf, "weight_decay", "must be >= 0")
+        need(0 <= self.momentum < 1, "momentum", "must lie in [0, 1)")
+        need(0 <= self.dropout < 1, "dropout", "must lie in [0, 1)")
+        need(0 < self.reg_fraction < 1, "reg_fraction", "must lie in (0, 1)")
+        need(self.n_train is None or self.n_train >= 4, "n_train", "must be >= 4 or None")
+        if self.n_folds > 1:
+            need(self.fold is not None and -1 <= self.fold < self.n_folds, "fold",
+                 f"with n_folds={self.n_folds} fold must be -1 (refit) or in [0, {self.n_folds})")
+        else:
+            need(self.fold in (None, -1), "fold", "fold needs n_folds > 1 (or -1 for a refit)")
+        rho = self.rho if isinstance(self.rho, Mapping) else {"*": self.rho}
+        for name, value in rho.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"rho[{name!r}]={value!r}: regularization values must be finite and >= 0")
+            if self.learned and self.family in ("noise", "weight_norm", "l2", "l1") and value == 0:
+                raise ConfigError(
+                    f"rho[{name!r}]=0: cross_reg learns {self.family} in log space or by scaling "
+                    "and cannot start from 0; give a positive initial value")
+        if self.device not in ("auto", "cpu") and not self.device.startswith(("cuda", "mps")):
+            raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Accept the value if it fits the field's type (ints for floats, numpy scalars)."""
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{name}=None: a value is required")
+    for option in options:
+        if option is type(None):
+            continue
+        origin = typing.get_origin(option) or option
+        if origin is bool:
+            if isinstance(value, bool) or (hasattr(value, "dtype") and value.dtype == bool):
+                return bool(value)
+        elif origin is int:
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                return int(value)
+        elif origin is float:
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                return float(value)
+        elif origin is str:
+            if isinstance(value, str):
+                return value
+        elif origin in (Mapping, dict):
+            if isinstance(value, Mapping):
+                out = {}
+                for k, v in value.items():
+                    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                        raise ConfigError(f"{name}[{k!r}]={v!r}: expected a number")
+                    out[str(k)] = float(v)
+                return out
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise ConfigError(f"{name}={value!r}: expected {expected}, got {type(value).__name__}")
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+__all__ = ["TrialConfig", "ConfigError", "FAMILIES", "MODES", "STOCHASTIC_FAMILIES"]

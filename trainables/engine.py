@@ -1,0 +1,218 @@
+"""The one training loop: theta steps on the training split, rho steps on the regularization split.
+
+Cross-reg and fixed-lambda training differ only in the `Regularizer` (learned or frozen rho);
+the loop, the losses and the forward-pass accounting are the same code. The linear
+estimators use it too, with full-batch steps.
+
+Choices the paper leaves open, made here:
+* A rho step happens after every r-th theta step (counted over the whole run, not per epoch),
+  on a regularization batch drawn with replacement from a generator owned by the run.
+* The rho step runs the model in eval mode (BatchNorm uses its running statistics, dropout is
+  off) so the regularization split never updates a theta-side statistic; noise points and
+  augmentation stay active, because they are what rho controls.
+* The rho loss of a stochastic family is the NLL of the mean predictive probability over K
+  samples (the mean prediction for regression): with a single sample, or with the
+  deterministic prediction, dL/dsigma would carry no signal about generalisation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .regularizers import Regularizer
+
+
+@dataclass
+class Counters:
+    """Sample-forward passes (a forward of a batch of B samples counts B)."""
+
+    fwd_train: int = 0
+    fwd_reg: int = 0
+    fwd_eval: int = 0
+    fwd_test: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    acc: float
+    theta_steps: int
+    rho_steps: int
+    diverged: bool
+    counters: Counters = field(default_factory=Counters)
+
+
+def sample_loss(outputs: torch.Tensor, y: torch.Tensor, n_samples: int, task: str) -> torch.Tensor:
+    """Loss of the mean prediction over ``n_samples`` stacked draws (rows sample-major)."""
+    if task == "classification":
+        if n_samples == 1:
+            return F.cross_entropy(outputs, y)
+        logp = F.log_softmax(outputs.float(), dim=-1).reshape(n_samples, len(y), -1)
+        log_mean_p = torch.logsumexp(logp, dim=0) - math.log(n_samples)
+        return F.nll_loss(log_mean_p, y)
+    pred = outputs.reshape(n_samples, len(y), -1).float().mean(dim=0).squeeze(-1)
+    return F.mse_loss(pred, y.float())
+
+
+def mean_prediction(outputs: torch.Tensor, n_rows: int, n_samples: int, task: str) -> torch.Tensor:
+    """Mean predictive probability (float32 softmax) or mean regression output."""
+    out = outputs.float().reshape(n_samples, n_rows, -1)
+    if task == "classification":
+        return torch.softmax(out, dim=-1).mean(dim=0)
+    return out.mean(dim=0).squeeze(-1)
+
+
+class Engine:
+    """Alternates theta and rho steps and counts every forward pass."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        regularizer: Regularizer,
+        *,
+        task: str,
+        theta_optimizer: torch.optim.Optimizer,
+        rho_optimizer: torch.optim.Optimizer | None,
+        r: int,
+        K: int,
+        batch_size: int,
+        reg_batch_size: int,
+        shuffle_generator: torch.Generator,
+        reg_generator: torch.Generator,
+        autocast_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        self.model = model
+        self.regularizer = regularizer
+        self.task = task
+        self.theta_optimizer = theta_optimizer
+        self.rho_optimizer = rho_optimizer
+        self.r = r
+        self.K = K
+        self.batch_size = batch_size
+        self.reg_batch_size = reg_batch_size
+        self.shuffle_generator = shuffle_generator
+        self.reg_generator = reg_generator
+        self.autocast_dtype = autocast_dtype
+        self.channels_last = channels_last
+        self.step = 0  # theta steps over the whole run: decides when a rho step is due
+        rho_ids = {id(p) for p in regularizer.parameters()}
+        self.theta_params = [p for p in model.parameters() if p.requires_grad and id(p) not in rho_ids]
+        self.rho_params = regularizer.rho_parameters()
+
+    @property
+    def learning_rho(self) -> bool:
+        return self.rho_optimizer is not None and bool(self.rho_params)
+
+    @property
+    def rho_samples(self) -> int:
+        return self.K if self.regularizer.stochastic else 1
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = (torch.autocast(x.device.type, dtype=self.autocast_dtype)
+               if self.autocast_dtype is not None else contextlib.nullcontext())
+        with ctx:
+            return self.model(x)
+
+    def train_epoch(self, train_x: torch.Tensor, train_y: torch.Tensor,
+                    reg_x: torch.Tensor | None = None, reg_y: torch.Tensor | None = None) -> EpochStats:
+        """One pass over the training split (last batch may be short: every row counts once)."""
+        n = len(train_x)
+        order = torch.randperm(n, generator=self.shuffle_generator).to(train_x.device)
+        counters = Counters()
+        loss_sum = torch.zeros((), device=train_x.device)
+        correct = torch.zeros((), device=train_x.device)
+        theta_steps = rho_steps = 0
+        self.model.train()
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            xb, yb = train_x[idx], train_y[idx]
+            self.regularizer.refresh()
+            outputs = self._forward(self.regularizer.transform_inputs(xb, 1))
+            loss = sample_loss(outputs, yb, 1, self.task)
+            grads = torch.autograd.grad(loss, self.theta_params, allow_unused=True)
+            for p, g in zip(self.theta_params, grads):
+                p.grad = g
+            self.theta_optimizer.step()
+            self.regularizer.after_theta_step()
+            counters.fwd_train += len(idx)
+            theta_steps += 1
+            self.step += 1
+            loss_sum += loss.detach().float() * len(idx)
+            if self.task == "classification":
+                correct += (outputs.detach().argmax(dim=-1) == yb).sum()
+            if self.learning_rho and reg_x is not None and self.step % self.r == 0:
+                counters.fwd_reg += self._rho_step(reg_x, reg_y)
+                rho_steps += 1
+        mean_loss = float(loss_sum) / n
+        return EpochStats(
+            loss=mean_loss,
+            acc=float(correct) / n if self.task == "classification" else math.nan,
+            theta_steps=theta_steps,
+            rho_steps=rho_steps,
+            diverged=not math.isfinite(mean_loss) or not self._rho_finite(),
+            counters=counters,
+        )
+
+    def _rho_step(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> int:
+        """One partial-gradient step on rho; returns the sample-forward passes it cost."""
+        n_reg = len(reg_x)
+        size = min(self.reg_batch_size, n_reg)
+        idx = torch.randint(n_reg, (size,), generator=self.reg_generator).to(reg_x.device)
+        xr, yr = reg_x[idx], reg_y[idx]
+        k = self.rho_samples
+        self.model.eval()
+        self.regularizer.refresh()
+        outputs = self._forward(self.regularizer.transform_inputs(xr, k))
+        loss = sample_loss(outputs, yr, k, self.task)
+        grads = torch.autograd.grad(loss, self.rho_params, allow_unused=True)
+        for p, g in zip(self.rho_params, grads):
+            p.grad = g
+        self.rho_optimizer.step()
+        self.regularizer.after_rho_step()
+        self.model.train()
+        return k * size
+
+    def _rho_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.regularizer.parameters())
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int, n_samples: int) -> tuple[torch.Tensor, int]:
+        """Mean prediction over ``n_samples`` draws (noise on, no augmentation) and its cost."""
+        self.model.eval()
+        self.regularizer.refresh()
+        parts = []
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            outputs = self._forward(Regularizer.transform_inputs(self.regularizer, xb, n_samples))
+            parts.append(mean_prediction(outputs, len(xb), n_samples, self.task))
+        self.model.train()
+        return torch.cat(parts), n_samples * len(x)
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "theta_optimizer": self.theta_optimizer.state_dict(),
+            "rho_optimizer": self.rho_optimizer.state_dict() if self.rho_optimizer else None,
+            "shuffle_generator": self.shuffle_generator.get_state(),
+            "reg_generator": self.reg_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.theta_optimizer.load_state_dict(state["theta_optimizer"])
+        if self.rho_optimizer is not None and state.get("rho_optimizer") is not None:
+            self.rho_optimizer.load_state_dict(state["rho_optimizer"])
+        self.shuffle_generator.set_state(state["shuffle_generator"])
+        self.reg_generator.set_state(state["reg_generator"])
