@@ -6,7 +6,9 @@ estimators use it too, with full-batch steps.
 
 Choices the paper leaves open, made here:
 * A rho step happens after every r-th theta step (counted over the whole run, not per epoch),
-  on a regularization batch drawn with replacement from a generator owned by the run.
+  on a regularization batch drawn with replacement from a generator owned by the run
+  (``reg_full_batch=True`` uses the whole regularization split instead, in order, with no
+  draw: the full-batch linear estimators need the exact validation gradient).
 * The rho step runs the model in eval mode (BatchNorm uses its running statistics, dropout is
   off) so the regularization split never updates a theta-side statistic; noise points and
   augmentation stay active, because they are what rho controls.
@@ -90,6 +92,7 @@ class Engine:
         reg_generator: torch.Generator,
         autocast_dtype: torch.dtype | None = None,
         channels_last: bool = False,
+        reg_full_batch: bool = False,
     ) -> None:
         self.model = model
         self.regularizer = regularizer
@@ -104,6 +107,7 @@ class Engine:
         self.reg_generator = reg_generator
         self.autocast_dtype = autocast_dtype
         self.channels_last = channels_last
+        self.reg_full_batch = reg_full_batch
         self.step = 0  # theta steps over the whole run: decides when a rho step is due
         rho_ids = {id(p) for p in regularizer.parameters()}
         self.theta_params = [p for p in model.parameters() if p.requires_grad and id(p) not in rho_ids]
@@ -168,9 +172,12 @@ class Engine:
     def _rho_step(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> int:
         """One partial-gradient step on rho; returns the sample-forward passes it cost."""
         n_reg = len(reg_x)
-        size = min(self.reg_batch_size, n_reg)
-        idx = torch.randint(n_reg, (size,), generator=self.reg_generator).to(reg_x.device)
-        xr, yr = reg_x[idx], reg_y[idx]
+        if self.reg_full_batch:
+            size, xr, yr = n_reg, reg_x, reg_y
+        else:
+            size = min(self.reg_batch_size, n_reg)
+            idx = torch.randint(n_reg, (size,), generator=self.reg_generator).to(reg_x.device)
+            xr, yr = reg_x[idx], reg_y[idx]
         k = self.rho_samples
         self.model.eval()
         self.regularizer.refresh()
