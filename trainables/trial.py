@@ -211,8 +211,9 @@ class Trial:
             self._noise_generator().set_state(state["noise_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        with torch.no_grad():
-            self.regularizer.after_rho_step()  # put theta on the level set of this trial's rho
+        if not self.config.learned:
+            with torch.no_grad():  # a donor's weights onto the level set of this trial's rho
+                self.regularizer.after_rho_step()
 
     def _noise_generator(self) -> torch.Generator | None:
         reg = self.regularizer
