@@ -39,10 +39,19 @@ def accuracy(probs, labels) -> float:
 def reliability_bins(probs, labels, n_bins: int = ECE_BINS) -> dict[str, np.ndarray]:
     """Top-label reliability diagram on ``n_bins`` equal-width bins of [0, 1].
 
-    Bin b holds confidences in (b/n, (b+1)/n]; a confidence of exactly 0 joins the
-    first bin and exactly 1.0 the last one. Returns per-bin ``count``,
-    ``confidence`` (mean), ``accuracy`` (mean) and the bin ``edges``; empty bins
-    carry NaN means and zero count.
+    Bin b holds confidences in [b/n, (b+1)/n), and the last bin is closed on both
+    sides, so a confidence of exactly 1.0 falls in it (DESIGN.md). These are
+    ``np.histogram``'s semantics and torchmetrics' left-closed convention. Why not
+    copy torchmetrics outright: torchmetrics 1.x counts a confidence of exactly 1.0
+    in a hidden (n+1)-th bin of its own (``bucketize(right=True) - 1`` with n+1
+    accumulators; Lightning-AI/torchmetrics#3510), which changes the ECE of any
+    model whose float32 softmax saturates. The comparison runs in float64 against
+    the exact edges k/n; torchmetrics compares in float32 against
+    ``torch.linspace`` edges that are one ulp off at a few k, so a float32
+    confidence sitting exactly on such an edge can land one bin apart there.
+
+    Returns per-bin ``count``, ``confidence`` (mean), ``accuracy`` (mean) and the
+    bin ``edges``; empty bins carry NaN means and zero count.
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
@@ -50,8 +59,8 @@ def reliability_bins(probs, labels, n_bins: int = ECE_BINS) -> dict[str, np.ndar
     conf = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # right-closed bins, like torchmetrics: bucketize(conf, edges, right=False) - 1
-    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    # left-closed bins: index of the last edge <= conf; 1.0 (index n) joins bin n-1
+    idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
     count = np.bincount(idx, minlength=n_bins).astype(np.float64)
     conf_sum = np.bincount(idx, weights=conf, minlength=n_bins)
     acc_sum = np.bincount(idx, weights=correct, minlength=n_bins)
