@@ -1,0 +1,236 @@
+"""`crossreg`: run, resume, list and analyse experiments.
+
+    crossreg run [EXPERIMENT] [--strategies S ...] [--seeds N] [--storage DIR] [--address ADDR]
+                 [--gpus-per-trial F] [--cpus-per-trial F] [--smoke] [--concurrent]
+                 [--config FILE.toml] [--set KEY=VALUE ...]
+    crossreg resume DIR
+    crossreg list
+    crossreg analyze DIR [--csv F] [--parquet F]
+    crossreg report DIR --out report.html
+
+Bad input (unknown experiment or strategy, malformed TOML, --seeds 0, an unwritable storage
+path, an unreachable --address) prints one line on stderr and exits with code 2, without a
+traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from harness import overrides, registry
+from harness.errors import HarnessError, Interrupted
+from harness.experiments import STRATEGIES
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise (so main() prints one line and returns 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise HarnessError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="crossreg", description=(
+        "Cross-regularization vs PBT, grid CV and ASHA on Ray Tune, with every forward pass "
+        "counted. `crossreg run` runs the quick experiment."))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run an experiment (default: quick)",
+                       description="Run every strategy x seed of an experiment; results go to "
+                                   "STORAGE/<experiment>-<timestamp>/.")
+    r.add_argument("experiment", nargs="?", default=None,
+                   help=f"a registered experiment ({', '.join(registry.names())}); default quick")
+    r.add_argument("--strategies", nargs="+", metavar="S",
+                   help=f"subset of strategies to run ({', '.join(STRATEGIES)})")
+    r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default from the spec")
+    r.add_argument("--storage", default="results",
+                   help="directory or URI (s3://, gs://, NFS path) for results; default ./results")
+    r.add_argument("--address", help="Ray cluster address (auto, host:port, ray://host:port); "
+                                     "default: start a local Ray")
+    r.add_argument("--gpus-per-trial", type=float, metavar="F",
+                   help="GPUs per trial; fractions pack trials (0.25 = four per GPU)")
+    r.add_argument("--cpus-per-trial", type=float, metavar="F", help="CPUs per trial")
+    r.add_argument("--smoke", action="store_true",
+                   help="shrink epochs, searches and seeds for a fast end-to-end check")
+    r.add_argument("--concurrent", action="store_true",
+                   help="run all strategies at once in one Ray session (default: one after another)")
+    r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one experiment field (repeatable)")
+    r.add_argument("--trainable", default=None, metavar="MODULE:ATTR",
+                   help="Tune function trainable to run (default trainables.tune:train_fn; "
+                        "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
+    r.add_argument("--quiet", action="store_true", help="no Ray Tune progress tables")
+
+    s = sub.add_parser("resume", help="continue an interrupted experiment run",
+                       description="Continue DIR: restore unfinished strategies, run missing ones.")
+    s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
+    s.add_argument("--address", help="Ray cluster address; default: start a local Ray")
+    s.add_argument("--concurrent", action="store_true", help="resume strategies concurrently")
+    s.add_argument("--quiet", action="store_true", help="no Ray Tune progress tables")
+
+    sub.add_parser("list", help="list the registered experiments",
+                   description="List the registered experiments with their description.")
+
+    a = sub.add_parser("analyze", help="print the comparison table of a run",
+                       description="Load DIR's results and print one row per strategy.")
+    a.add_argument("dir", help="experiment run directory (or a directory of runs)")
+    a.add_argument("--csv", metavar="F", help="also save the table as CSV")
+    a.add_argument("--parquet", metavar="F", help="also save the table as Parquet")
+
+    h = sub.add_parser("report", help="write an HTML report of one or more runs",
+                       description="Write an HTML report with tables and plots.")
+    h.add_argument("dir", nargs="+", help="experiment run directories")
+    h.add_argument("--out", required=True, help="the HTML file to write")
+    return p
+
+
+def resolve_spec(args: argparse.Namespace) -> Any:
+    """The experiment to run: registry entry, then TOML file, then --set, then flags."""
+    if args.config:
+        spec = overrides.load_toml(args.config, default_base=args.experiment)
+    else:
+        spec = registry.get(args.experiment or registry.DEFAULT_EXPERIMENT)
+    changes = overrides.parse_sets(args.sets)
+    if args.gpus_per_trial is not None:
+        changes["gpus_per_trial"] = args.gpus_per_trial
+    if args.cpus_per_trial is not None:
+        changes["cpus_per_trial"] = args.cpus_per_trial
+    if args.strategies:
+        changes["strategies"] = tuple(args.strategies)
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise HarnessError(f"--seeds {args.seeds}: must be >= 1")
+        changes["seeds"] = args.seeds
+    spec = overrides.apply(spec, changes)
+    if args.smoke:
+        spec = spec.smoke()
+        if args.seeds is not None:
+            spec = spec.replace(seeds=args.seeds)
+    return spec
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import runner
+
+    spec = resolve_spec(args)
+    options = runner.RunOptions(storage=args.storage, address=args.address,
+                                concurrent=args.concurrent,
+                                trainable=args.trainable or runner.DEFAULT_TRAINABLE,
+                                verbose=0 if args.quiet else 1)
+    run_dir = runner.start(spec, options)
+    print(f"results: {run_dir}")
+    _print_comparison(run_dir)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from harness import runner
+
+    options = runner.RunOptions(address=args.address, concurrent=args.concurrent,
+                                verbose=0 if args.quiet else 1)
+    run_dir = runner.resume(args.dir, options)
+    print(f"results: {run_dir}")
+    _print_comparison(run_dir)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    width = max(len(n) for n in registry.names())
+    for name, spec in registry.EXPERIMENTS.items():
+        print(f"{name:<{width}}  {spec.description}")
+    return 0
+
+
+def _comparison_table(path: str) -> tuple[Any, str]:
+    import analysis
+    from analysis.summary import format_table
+
+    df = analysis.load_results(path)
+    summary = analysis.summarize(df)
+    return summary, format_table(summary)
+
+
+def _print_comparison(run_dir: str) -> None:
+    """The comparison table after a run; a missing analysis package only costs the table."""
+    try:
+        _, table = _comparison_table(run_dir)
+    except (ImportError, AttributeError) as e:  # analysis not there (yet) in this install
+        print(f"(comparison table unavailable: {e}; run `crossreg analyze {run_dir}` later)")
+        return
+    print(table)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import os
+
+    if not os.path.isdir(args.dir):
+        raise HarnessError(f"{args.dir}: no such directory")
+    summary, table = _comparison_table(args.dir)
+    print(table)
+    if args.csv:
+        summary.to_csv(args.csv, index=False)
+    if args.parquet:
+        summary.to_parquet(args.parquet, index=False)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import os
+
+    from analysis.report import write_report
+
+    for d in args.dir:
+        if not os.path.isdir(d):
+            raise HarnessError(f"{d}: no such directory")
+    write_report(args.dir, args.out)
+    print(f"report: {args.out}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "analyze": cmd_analyze,
+            "report": cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `crossreg` console script; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return COMMANDS[args.command](args)
+    except Interrupted as e:
+        print(f"crossreg: {e}", file=sys.stderr)
+        return e.exit_code
+    except HarnessError as e:
+        print(f"crossreg: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except _user_errors() as e:
+        print(f"crossreg: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("crossreg: interrupted", file=sys.stderr)
+        return 130
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors of other packages that mean bad input, not a bug: a trial config the
+    trainables refuse, results the analysis cannot read."""
+    errors: list[type[BaseException]] = []
+    try:
+        from trainables.config import ConfigError
+        errors.append(ConfigError)
+    except ImportError:
+        pass
+    return tuple(errors) or (HarnessError,)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

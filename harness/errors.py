@@ -1,0 +1,25 @@
+"""The one error type the CLI turns into a single line on stderr and exit code 2.
+
+Anything the user can fix (a typo in an experiment name, a bad override, an unwritable
+storage path, an unreachable cluster) raises `HarnessError` with a message that names the
+offending key or value; everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A user-fixable problem; the message is shown verbatim, without a traceback."""
+
+
+class SpecError(HarnessError, ValueError):
+    """An experiment spec (or an override of one) that cannot be run; names the key."""
+
+
+class Interrupted(HarnessError):
+    """The run stopped before every strategy and seed finished; `crossreg resume` continues."""
+
+    exit_code = 130
+
+
+__all__ = ["HarnessError", "SpecError", "Interrupted"]

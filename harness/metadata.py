@@ -1,0 +1,81 @@
+"""`metadata.json` of an experiment run: what ran, with which code, and how far it got.
+
+It is written before the first trial (status `running`) and rewritten after each
+(strategy, seed) finishes, so that `crossreg resume` knows what is done and a reader can
+always tell a finished experiment from an interrupted one. Keys (docs/contract.md): spec,
+seeds, strategies, versions, git commit (null outside a git checkout), status, start/end time;
+plus `completed` (per Tune experiment name: finished or errored) and `trainable`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from harness.storage import Storage
+
+FILE = "metadata.json"
+PACKAGES = ("crossreg-harness", "ray", "torch", "numpy", "pandas", "pyarrow", "scikit-learn")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, or None (installed from a wheel,
+    no git, or a job's working-dir copy without .git)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def new(spec: dict[str, Any], seeds: list[int], strategies: list[str], trainable: str,
+        address: str | None) -> dict[str, Any]:
+    return {
+        "experiment": spec["name"],
+        "spec": spec,
+        "seeds": seeds,
+        "strategies": strategies,
+        "trainable": trainable,
+        "address": address,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "argv": sys.argv,
+        "status": "running",
+        "start_time": now(),
+        "end_time": None,
+        "completed": {},
+    }
+
+
+def read(run: Storage) -> dict[str, Any]:
+    return json.loads(run.read_text(FILE))
+
+
+def write(run: Storage, meta: dict[str, Any]) -> None:
+    run.write_text(FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+__all__ = ["FILE", "new", "read", "write", "versions", "git_commit", "now"]

@@ -1,0 +1,149 @@
+"""Changing an experiment from outside: a TOML file and `--set key=value` overrides.
+
+Both go through `apply`, which checks every key against the spec's fields and every value
+against the field's type before `ExperimentSpec` validates the result, so a typo or a wrong
+type is refused with a message naming the key instead of silently training something else.
+`--set` values are strings and are coerced from the field's declared type.
+
+A TOML file holds spec fields at top level, plus an optional `base = "NAME"` naming the
+registered experiment it starts from (default: the experiment named on the command line,
+else `quick`). Giving `name` makes it a new experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import sys
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.errors import SpecError
+from harness.experiments import ExperimentSpec, field_types
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
+    """`spec` with typed `values` replacing its fields; unknown keys and wrong types refused."""
+    hints = field_types()
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise SpecError(f"unknown experiment key(s) {', '.join(unknown)}; "
+                        f"known keys: {', '.join(hints)}")
+    changes = {key: _check_type(key, value, hints[key]) for key, value in values.items()}
+    return dataclasses.replace(spec, **changes)
+
+
+def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
+    """Parse `key=value` strings into typed values, coerced from each field's type."""
+    hints = field_types()
+    out: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected key=value")
+        if key not in hints:
+            raise SpecError(f"--set {key}: unknown experiment key; known keys: {', '.join(hints)}")
+        out[key] = _from_string(key, text.strip(), hints[key])
+    return out
+
+
+def load_toml(path: str | Path, default_base: str | None = None) -> ExperimentSpec:
+    """The experiment a TOML file defines (a registered base plus the file's fields)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"--config {path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"--config {path}: malformed TOML: {e}") from None
+    except OSError as e:
+        raise SpecError(f"--config {path}: cannot read: {e.strerror}") from None
+    base_name = data.pop("base", None)
+    if base_name is not None and not isinstance(base_name, str):
+        raise SpecError(f"base={base_name!r}: expected the name of a registered experiment")
+    base = registry.get(base_name or default_base or registry.DEFAULT_EXPERIMENT)
+    return apply(base, data)
+
+
+def _check_type(key: str, value: Any, hint: Any) -> Any:
+    for option in _options(hint):
+        if option is type(None):
+            if value is None:
+                return None
+            continue
+        origin = typing.get_origin(option) or option
+        if origin is bool and isinstance(value, bool):
+            return value
+        if origin is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if origin is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        if origin is str and isinstance(value, str):
+            return value
+        if origin is tuple and isinstance(value, (list, tuple)):
+            (item_hint, _) = typing.get_args(option)
+            return tuple(_check_type(f"{key}[{i}]", v, item_hint) for i, v in enumerate(value))
+    raise SpecError(f"{key}={value!r}: expected {_describe(hint)}, got {type(value).__name__}")
+
+
+def _from_string(key: str, text: str, hint: Any) -> Any:
+    errors = []
+    for option in _options(hint):
+        origin = typing.get_origin(option) or option
+        try:
+            if option is type(None):
+                if text.lower() in ("none", "null", ""):
+                    return None
+                continue
+            if origin is bool:
+                if text.lower() in _TRUE | _FALSE:
+                    return text.lower() in _TRUE
+                continue
+            if origin is int:
+                return int(text)
+            if origin is float:
+                return float(text)
+            if origin is str:
+                return text
+            if origin is tuple:
+                (item_hint, _) = typing.get_args(option)
+                parts = [t.strip() for t in text.strip("[]()").split(",") if t.strip()]
+                return tuple(_from_string(f"{key}[{i}]", t, item_hint) for i, t in enumerate(parts))
+        except ValueError as e:
+            errors.append(str(e))
+    raise SpecError(f"--set {key}={text!r}: expected {_describe(hint)}")
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def _describe(hint: Any) -> str:
+    names = []
+    for option in _options(hint):
+        if option is type(None):
+            names.append("none")
+        elif typing.get_origin(option) is tuple:
+            names.append(f"a list of {typing.get_args(option)[0].__name__}")
+        else:
+            names.append(option.__name__)
+    return " or ".join(names)
+
+
+__all__ = ["apply", "parse_sets", "load_toml"]

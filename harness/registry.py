@@ -1,0 +1,113 @@
+"""The named experiments `crossreg run NAME` knows, each stated in one place.
+
+`quick` is the default main job: it must finish all four strategies for one seed in under
+ten minutes on a 2-core machine without a GPU (measured in benchmarks/RESULTS_harness.md),
+so its budgets are small. The CPU experiments below it are where regularization visibly
+matters at CPU scale (DESIGN.md: MNIST-1D); the last three are paper-scale budgets meant
+for a GPU cluster (`ray up cluster.yaml`) and use fractional GPUs per trial.
+"""
+
+from __future__ import annotations
+
+from harness.errors import SpecError
+from harness.experiments import ExperimentSpec
+
+ALL_FOUR = ("cross_reg", "pbt", "grid_cv", "asha")
+
+_EXPERIMENTS: tuple[ExperimentSpec, ...] = (
+    ExperimentSpec(
+        name="quick",
+        description="digits, 2x256 MLP, per-layer noise; all four strategies in minutes on 2 CPUs",
+        dataset="digits", n_train=500, model="mlp", width=256, depth=2, family="noise",
+        epochs=20, batch_size=64, reg_batch_size=64, K=4, r=1, rho_lr=1e-2, rho_init=0.1,
+        strategies=ALL_FOUR, seeds=3,
+        pbt_population=4, pbt_interval=2, asha_samples=8, asha_grace_period=2,
+        grid_values=(0.01, 0.1, 1.0), cv_folds=3,
+    ),
+    ExperimentSpec(
+        name="mnist1d-noise",
+        description="MNIST-1D, 2x512 MLP, per-layer noise (the design's pre-check setting)",
+        dataset="mnist1d", n_train=4000, model="mlp", width=512, depth=2, family="noise",
+        epochs=60, batch_size=128, reg_batch_size=128, K=4, r=1, rho_lr=1e-2, rho_init=0.3,
+        strategies=ALL_FOUR, seeds=3,
+        pbt_population=8, pbt_interval=3, asha_samples=16, asha_grace_period=2,
+        grid_values=(0.03, 0.1, 0.3, 1.0, 3.0), cv_folds=5,
+    ),
+    ExperimentSpec(
+        name="digits-augment",
+        description="digits, 2x256 MLP, learned affine-warp magnitudes (translate/rotate/shear)",
+        dataset="digits", n_train=1000, model="mlp", width=256, depth=2, family="augment",
+        epochs=40, batch_size=64, reg_batch_size=64, K=4, r=1, rho_lr=1e-2, rho_init=0.1,
+        strategies=ALL_FOUR, seeds=3,
+        rho_low=1e-2, rho_high=2.0, pbt_population=8, pbt_interval=2, asha_samples=16,
+        asha_grace_period=2, grid_values=(0.03, 0.1, 0.3, 1.0), cv_folds=5,
+    ),
+    ExperimentSpec(
+        name="ridge",
+        description="ridge regression (L2 norm learned) on seeded linear-Gaussian data",
+        dataset="synthetic-regression", task="regression", n_train=200, model="linear",
+        depth=0, family="l2", epochs=100, batch_size=32, reg_batch_size=32, K=1, r=1,
+        rho_lr=1e-2, rho_init=1.0, lr=1e-2, strategies=ALL_FOUR, seeds=5,
+        rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,
+        asha_grace_period=5, grid_values=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), cv_folds=5,
+    ),
+    ExperimentSpec(
+        name="lasso-diabetes",
+        description="lasso (L1 amount learned) on sklearn diabetes",
+        dataset="diabetes", task="regression", model="linear", depth=0, family="l1",
+        epochs=100, batch_size=32, reg_batch_size=32, K=1, r=1, rho_lr=1e-2, rho_init=1.0,
+        lr=1e-2, strategies=ALL_FOUR, seeds=5,
+        rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,
+        asha_grace_period=5, grid_values=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), cv_folds=5,
+    ),
+    ExperimentSpec(
+        name="cifar10-vgg16-noise",
+        description="CIFAR-10, VGG-16, per-layer noise; paper-scale, for a GPU cluster",
+        dataset="cifar10", data_dir="~/data", download=True, model="vgg16", family="noise",
+        epochs=100, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
+        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
+        pbt_population=8, pbt_interval=5, asha_samples=32, asha_grace_period=2,
+        grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), cv_folds=5,
+        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+    ),
+    ExperimentSpec(
+        name="cifar10-resnet18-noise",
+        description="CIFAR-10, ResNet-18, per-layer noise; paper-scale, for a GPU cluster",
+        dataset="cifar10", data_dir="~/data", download=True, model="resnet18", family="noise",
+        epochs=100, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
+        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
+        pbt_population=8, pbt_interval=5, asha_samples=32, asha_grace_period=2,
+        grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), cv_folds=5,
+        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+    ),
+    ExperimentSpec(
+        name="svhn-augment",
+        description="SVHN, ResNet-18, learned affine-warp magnitudes; paper-scale, for a GPU cluster",
+        dataset="svhn", data_dir="~/data", download=True, model="resnet18", family="augment",
+        epochs=60, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
+        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
+        rho_low=1e-2, rho_high=2.0, pbt_population=8, pbt_interval=3, asha_samples=32,
+        asha_grace_period=2, grid_values=(0.03, 0.1, 0.3, 1.0), cv_folds=5,
+        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+    ),
+)
+
+EXPERIMENTS: dict[str, ExperimentSpec] = {e.name: e for e in _EXPERIMENTS}
+DEFAULT_EXPERIMENT = "quick"
+
+
+def get(name: str) -> ExperimentSpec:
+    """The registered experiment `name`; a SpecError lists the known names otherwise."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise SpecError(
+            f"unknown experiment {name!r}; known experiments: {', '.join(EXPERIMENTS)}"
+        ) from None
+
+
+def names() -> list[str]:
+    return list(EXPERIMENTS)
+
+
+__all__ = ["EXPERIMENTS", "DEFAULT_EXPERIMENT", "get", "names"]

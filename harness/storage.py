@@ -1,0 +1,101 @@
+"""The experiment run directory, local or remote, through one small pyarrow-fs wrapper.
+
+Ray Tune writes trial directories through pyarrow filesystems, so the harness does too:
+the same code reads and writes `metadata.json` and tidies result files whether the storage
+is a local directory, an NFS mount or an `s3://` / `gs://` URI. Local paths are made
+absolute first because Ray changes a trial's working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from harness.errors import HarnessError
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def normalize(path: str) -> str:
+    """A URI unchanged, a local path made absolute (with ~ expanded)."""
+    return path if is_uri(path) else os.path.abspath(os.path.expanduser(path))
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A directory on some pyarrow filesystem; paths below it are relative, '/'-separated."""
+
+    root: str  # absolute local path or URI, as the user (and Ray) sees it
+
+    @property
+    def _fs_and_path(self) -> tuple[pafs.FileSystem, str]:
+        try:
+            return pafs.FileSystem.from_uri(self.root)
+        except (pafs.ArrowInvalid if hasattr(pafs, "ArrowInvalid") else ValueError, OSError) as e:
+            raise HarnessError(f"storage {self.root}: {e}") from None
+
+    def _full(self, rel: str = "") -> tuple[pafs.FileSystem, str]:
+        fs, base = self._fs_and_path
+        return fs, posixpath.join(base, rel) if rel else base
+
+    def child(self, rel: str) -> Storage:
+        return Storage(posixpath.join(self.root, rel) if is_uri(self.root)
+                       else os.path.join(self.root, rel))
+
+    def ensure_writable(self) -> None:
+        """Create the directory and prove a file can be written there, or raise HarnessError."""
+        try:
+            fs, path = self._full()
+            fs.create_dir(path, recursive=True)
+            probe = posixpath.join(path, f".write-test-{uuid.uuid4().hex}")
+            with fs.open_output_stream(probe) as f:
+                f.write(b"ok")
+            fs.delete_file(probe)
+        except HarnessError:
+            raise
+        except Exception as e:  # pyarrow raises OSError subclasses and ArrowException
+            raise HarnessError(f"storage path {self.root} is not writable: {e}") from None
+
+    def exists(self, rel: str = "") -> bool:
+        fs, path = self._full(rel)
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def read_text(self, rel: str) -> str:
+        fs, path = self._full(rel)
+        with fs.open_input_stream(path) as f:
+            return f.read().decode()
+
+    def write_text(self, rel: str, text: str) -> None:
+        """Write a file; atomically (temp file + rename) where the filesystem allows it."""
+        fs, path = self._full(rel)
+        tmp = posixpath.join(posixpath.dirname(path), f".{uuid.uuid4().hex}.tmp")
+        with fs.open_output_stream(tmp) as f:
+            f.write(text.encode())
+        try:
+            fs.move(tmp, path)
+        except (OSError, NotImplementedError):  # object stores without rename
+            fs.delete_file(tmp)
+            with fs.open_output_stream(path) as f:
+                f.write(text.encode())
+
+    def list_dirs(self, rel: str = "") -> list[str]:
+        """Names of the immediate subdirectories of `rel`."""
+        fs, path = self._full(rel)
+        if fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return []
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
+
+    def delete_dir(self, rel: str) -> None:
+        fs, path = self._full(rel)
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)
+
+
+__all__ = ["Storage", "is_uri", "normalize"]

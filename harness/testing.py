@@ -1,0 +1,183 @@
+"""Test doubles for the harness machinery: a cheap synthetic trainable and a fault injector.
+
+The schedulers, resume and accounting logic do not care what a trial trains, only that it
+reports the contract's columns once per epoch and checkpoints like `trainables.tune.train_fn`
+does. `synthetic_train_fn` does exactly that in microseconds and without torch, so tests and
+benchmarks can drive PBT, ASHA and grid CV through Ray Tune in seconds. Its numbers follow a
+closed form: per-epoch forward passes are a function of the split sizes only (so tests can
+recompute a strategy's cost independently), and its "validation accuracy" peaks at rho=0.1
+so the searches have something to find. Its state evolves through a seeded generator saved in
+the checkpoint, so a trial resumed from a checkpoint must reproduce a fault-free run exactly.
+
+It lives in the package (not under tests/) because Ray workers and `ray job submit` drivers
+must be able to import it by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+SYNTHETIC_POOL = 1000  # training-pool size when the config leaves n_train unset
+SYNTHETIC_TEST = 200
+EXTRA_KEYS = ("sleep_s", "fail_once_at", "fail_marker")
+
+
+def split_sizes(config: Mapping[str, Any]) -> tuple[int, int]:
+    """(n_train, n_val) of a synthetic trial: hold-out, CV fold, or refit on the whole pool."""
+    pool = int(config.get("n_train") or SYNTHETIC_POOL)
+    n_folds = int(config.get("n_folds", 1) or 1)
+    fold = config.get("fold")
+    if fold == -1:
+        return pool, 0
+    if n_folds > 1:
+        n_val = pool // n_folds
+    else:
+        n_val = int(round(float(config["reg_fraction"]) * pool))
+    return pool - n_val, n_val
+
+
+def epoch_cost(config: Mapping[str, Any]) -> dict[str, int]:
+    """Sample-forward passes of one synthetic epoch, from the config alone."""
+    n_tr, n_val = split_sizes(config)
+    steps = math.ceil(n_tr / int(config["batch_size"]))
+    K = int(config["K"])
+    fwd_reg = 0
+    if config["mode"] == "cross_reg":
+        fwd_reg = math.ceil(steps / int(config["r"])) * int(config["reg_batch_size"]) * K
+    return {"fwd_train": n_tr, "fwd_reg": fwd_reg, "fwd_eval": n_val * K,
+            "fwd_test": SYNTHETIC_TEST * K}
+
+
+def _rho_values(rho: Any) -> dict[str, float]:
+    if isinstance(rho, Mapping):
+        return {str(k): float(v) for k, v in rho.items()}
+    return {"rho": float(rho)}
+
+
+def _quality(rho: dict[str, float]) -> float:
+    """Penalty for being away from rho = 0.1 in log space (0 at the optimum)."""
+    return float(np.mean([(math.log10(v + 1e-4) + 1.0) ** 2 for v in rho.values()]))
+
+
+def synthetic_train_fn(config: dict[str, Any]) -> None:
+    """A Ray Tune function trainable with the report columns of `trainables.tune.train_fn`."""
+    import ray
+    from ray import tune
+
+    epochs = int(config["epochs"])
+    checkpoint_every = int(config.get("checkpoint_every", 1))
+    seed = int(config["seed"])
+    rho = _rho_values(config["rho"])
+    learned = config["mode"] == "cross_reg"
+    regression = str(config.get("dataset", "")).startswith(("synthetic-regression", "diabetes"))
+    start, state = 0, np.random.default_rng([seed, 7]).bit_generator.state
+    w = 0.0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d, open(os.path.join(d, "state.json")) as f:
+            saved = json.load(f)
+        start, state, w = saved["epoch"], saved["rng"], saved["w"]
+        if learned:
+            rho = saved["rho"]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state
+    n_tr, n_val = split_sizes(config)
+    cost = epoch_cost(config)
+    ctx = ray.get_runtime_context()
+    for epoch in range(start + 1, epochs + 1):
+        t0 = time.perf_counter()
+        if config.get("sleep_s"):
+            time.sleep(float(config["sleep_s"]))
+        w += float(rng.normal()) * 0.01
+        if learned:  # cross-reg walks its rho towards the optimum
+            rho = {k: math.exp(0.7 * math.log(v) + 0.3 * math.log(0.1)) for k, v in rho.items()}
+        acc = 0.95 - 0.4 * math.exp(-epoch / 3.0) - 0.05 * _quality(rho) + w
+        loss = 1.0 - acc
+        no_val = n_val == 0
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": loss * 0.9, "train_acc": math.nan if regression else acc + 0.02,
+            "val_loss": math.nan if no_val else loss,
+            "val_acc": math.nan if (no_val or regression) else acc,
+            "test_loss": loss + 0.01, "test_acc": math.nan if regression else acc - 0.01,
+            "test_ece": math.nan if regression else 0.05, "test_nll": loss + 0.01,
+            "test_brier": math.nan if regression else 0.1,
+            **{f"rho/{k}": v for k, v in rho.items()},
+            **cost,
+            "train_seconds": 0.0,
+            "n_train": n_tr, "n_reg": n_val, "n_test": SYNTHETIC_TEST,
+            "diverged": False,
+            "experiment": config.get("experiment", ""), "strategy": config.get("strategy", ""),
+            "seed": seed, "role": config.get("role", "single"),
+            "node_ip": ray.util.get_node_ip_address(), "node_id": ctx.get_node_id(),
+            "pid": os.getpid(),
+        }
+        row["train_seconds"] = time.perf_counter() - t0
+        if epoch % checkpoint_every == 0 or epoch == epochs:
+            with tempfile.TemporaryDirectory() as d:
+                with open(os.path.join(d, "state.json"), "w") as f:
+                    json.dump({"epoch": epoch, "rng": rng.bit_generator.state, "w": w,
+                               "rho": rho}, f)
+                tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
+        else:
+            tune.report(row)
+        _maybe_fail(config, epoch)
+
+
+def _maybe_fail(config: Mapping[str, Any], epoch: int) -> None:
+    """Raise once, after reporting `fail_once_at`, if asked to (a marker file makes it once)."""
+    at, marker = config.get("fail_once_at"), config.get("fail_marker")
+    if at is None or marker is None or epoch != int(at):
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    raise RuntimeError(f"injected failure after epoch {epoch}")
+
+
+class FailOnce:
+    """Wrap a function trainable so its trial raises once, right after reporting `epoch`.
+
+    Works with any trainable that calls `ray.tune.report` (the real `train_fn` included):
+    the wrapper swaps `ray.tune.report` for one that counts reports, and raises after the
+    `epoch`-th one the first time only (a marker file under `marker_dir` remembers it, per
+    trial seed and strategy, across the retry's fresh process).
+    """
+
+    def __init__(self, trainable: Callable[[dict], None], epoch: int, marker_dir: str) -> None:
+        self.trainable, self.epoch, self.marker_dir = trainable, int(epoch), marker_dir
+        self.__name__ = getattr(trainable, "__name__", "trainable")
+
+    def __call__(self, config: dict[str, Any]) -> None:
+        from ray import tune
+
+        marker = os.path.join(self.marker_dir, f"{config.get('strategy')}-{config.get('seed')}"
+                              f"-{json.dumps(config.get('rho'), sort_keys=True)}")
+        original = tune.report
+        count = {"n": 0}
+
+        def report(metrics: dict, *, checkpoint: Any = None) -> None:
+            original(metrics, checkpoint=checkpoint)
+            count["n"] += 1
+            epoch = int(metrics.get("epoch", count["n"]))
+            if epoch == self.epoch:
+                _maybe_fail({"fail_once_at": epoch, "fail_marker": marker}, epoch)
+
+        tune.report = report
+        try:
+            self.trainable(config)
+        finally:
+            tune.report = original
+
+
+__all__ = ["synthetic_train_fn", "epoch_cost", "split_sizes", "FailOnce", "EXTRA_KEYS"]
