@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import math
 import os
 import random
 import tempfile
@@ -158,12 +159,17 @@ def _freeze(*arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
+def _round_half_up(v: float) -> int:
+    """Split sizes round half up (Python's round() would send 7.5 to 8 but 2.5 to 2)."""
+    return int(math.floor(v + 0.5))
+
+
 def _fixed_test_split(
     y: np.ndarray, test_fraction: float, stratify: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool / test indices of a dataset without an official split (seed fixed, not split_seed)."""
     rng = np.random.default_rng(_FIXED_TEST_SEED)
-    n_test = int(round(test_fraction * len(y)))
+    n_test = _round_half_up(test_fraction * len(y))
     return _holdout(len(y), y if stratify else None, n_test, rng)
 
 
@@ -565,11 +571,19 @@ def _to_float(x: np.ndarray) -> np.ndarray:
 def _norm_stats(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over the reduction axes of ``mode``, shaped to broadcast against x.
 
-    A (near-)constant channel or column gets std 1 so it maps to 0 instead of inf/NaN.
+    Two passes over chunks of rows with float64 accumulators: exact enough for any of our
+    datasets and without a float64 copy of a CIFAR-sized array. A (near-)constant channel
+    or column gets std 1, so it maps to 0 instead of inf/NaN.
     """
     axes = tuple(i for i in range(x.ndim) if i != 1) if mode == "channel" else (0,)
-    mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
-    std = x.std(axis=axes, dtype=np.float64, keepdims=True)
+    chunk = 4096
+    total = sum(x[i:i + chunk].sum(axis=axes, dtype=np.float64, keepdims=True)
+                for i in range(0, len(x), chunk))
+    n_per_stat = x.size // total.size
+    mean = total / n_per_stat
+    sq = sum(np.square(x[i:i + chunk] - mean).sum(axis=axes, keepdims=True)
+             for i in range(0, len(x), chunk))
+    std = np.sqrt(sq / n_per_stat)
     std = np.where(std < 1e-8, 1.0, std)
     return mean, std
 
@@ -647,7 +661,7 @@ def load_splits(
     if fold == -1:
         train_pos, reg_pos = np.arange(len(pool)), None
     elif n_folds == 1:
-        n_reg = int(round(float(reg_fraction) * len(pool)))
+        n_reg = _round_half_up(float(reg_fraction) * len(pool))
         if not 1 <= n_reg < len(pool):
             raise DataError(
                 f"reg_fraction={reg_fraction} of a pool of {len(pool)} leaves an empty split")
@@ -662,8 +676,14 @@ def load_splits(
     x_train = _to_float(raw.x_pool[train_idx])
     mean, std = _norm_stats(x_train, raw.norm)
 
+    mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+
     def features(x: np.ndarray) -> torch.Tensor:
-        z = ((_to_float(x) - mean) / std).astype(np.float32)
+        z = _to_float(x)
+        if np.shares_memory(z, raw.x_pool) or np.shares_memory(z, raw.x_test):
+            z = z.copy()  # never edit the (cached, read-only) source arrays
+        z -= mean32  # in place: no second float copy of a large image pool
+        z /= std32
         if flatten:
             z = z.reshape(len(z), -1)
         return torch.from_numpy(np.ascontiguousarray(z)).to(device)
@@ -704,7 +724,7 @@ def load_splits(
         "n_train_requested": None if n_train is None else int(n_train),
         "reg_fraction": float(reg_fraction),
         "n_folds": int(n_folds),
-        "fold": fold,
+        "fold": None if fold is None else int(fold),
         "refit": fold == -1,
         "n_pool_available": n_pool_all,
         "n_pool": int(len(pool)),

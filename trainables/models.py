@@ -89,7 +89,10 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 class MLP(nn.Module):
-    """Flatten -> ``depth`` x [Linear -> LayerNorm -> noise -> ReLU -> Dropout] -> Linear."""
+    """Flatten -> ``depth`` x [Linear -> LayerNorm -> noise -> ReLU -> Dropout] -> Linear.
+
+    ``depth=0`` is a linear (softmax / least-squares) model with no noise points.
+    """
 
     def __init__(
         self, input_shape: tuple[int, ...], n_out: int, width: int, depth: int,
@@ -311,8 +314,8 @@ def build_model(
         raise ValueError(f"n_out must be >= 1, got {n_out!r}")
     if width is not None and int(width) < 1:
         raise ValueError(f"width must be >= 1, got {width!r}")
-    if depth is not None and int(depth) < 1:
-        raise ValueError(f"depth must be >= 1, got {depth!r}")
+    if depth is not None and int(depth) < (0 if name == "mlp" else 1):
+        raise ValueError(f"depth must be >= {0 if name == 'mlp' else 1} for {name}, got {depth!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     return builder(shape, int(n_out), None if width is None else int(width),

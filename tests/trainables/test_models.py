@@ -69,7 +69,7 @@ def test_other_channel_counts() -> None:
         assert m(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 4])
+@pytest.mark.parametrize("depth", [0, 1, 2, 4])
 def test_mlp_noise_point_count(depth: int) -> None:
     assert len(noise_points(build_model("mlp", (64,), 10, width=32, depth=depth))) == depth
 
@@ -210,6 +210,8 @@ def test_errors() -> None:
         build_model("vgg16", (1, 28, 28), 10)
     with pytest.raises(ValueError, match="dropout"):
         build_model("mlp", (64,), 10, dropout=1.0)
+    with pytest.raises(ValueError, match="depth"):
+        build_model("cnn", (1, 40), 10, depth=0)
     with pytest.raises(ValueError, match="n_out"):
         build_model("mlp", (64,), 0)
     assert set(MODELS) == {"mlp", "cnn", "vgg16", "resnet18"}
