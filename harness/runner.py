@@ -210,6 +210,8 @@ def start(spec: ExperimentSpec, options: RunOptions, strategies: Sequence[str] |
     load_trainable(options.trainable)
     if options.trainable == DEFAULT_TRAINABLE:
         preflight(spec, strategies)
+    if options.address and options.address != "auto":
+        _probe(options.address)  # before anything is written
     storage = Storage(normalize(options.storage))
     storage.ensure_writable()
     run = storage.child(run_dir_name(spec))

@@ -26,7 +26,7 @@ def scheduler(ctx: StrategyContext) -> ASHAScheduler:
     return ASHAScheduler(
         time_attr="training_iteration",
         max_t=spec.epochs,
-        grace_period=spec.asha_grace_period,
+        grace_period=spec.grace_period,
         reduction_factor=spec.asha_reduction_factor,
         brackets=1,
         stop_last_trials=True,

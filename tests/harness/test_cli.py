@@ -1,0 +1,106 @@
+"""CLI: help everywhere, `list`, and bad input -> one line on stderr, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from harness import registry
+from harness.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _one_line_error(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["resume", "--help"],
+                                  ["list", "--help"], ["analyze", "--help"], ["report", "--help"]])
+def test_help_everywhere(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0
+    assert "usage: crossreg" in capsys.readouterr().out
+
+
+def test_list_shows_every_registered_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in registry.names():
+        assert name in out
+
+
+def test_unknown_experiment(capsys, tmp_path):
+    line = _one_line_error(capsys, ["run", "nope", "--storage", str(tmp_path)])
+    assert "unknown experiment 'nope'" in line
+
+
+def test_unknown_strategy(capsys, tmp_path):
+    line = _one_line_error(capsys, ["run", "--strategies", "pbt", "bogus", "--storage", str(tmp_path)])
+    assert "bogus" in line and "strategies" in line
+
+
+def test_seeds_zero(capsys, tmp_path):
+    assert "--seeds 0" in _one_line_error(capsys, ["run", "--seeds", "0", "--storage", str(tmp_path)])
+
+
+def test_malformed_toml(capsys, tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("epochs = [1,\n")
+    assert "malformed TOML" in _one_line_error(capsys, ["run", "--config", str(f)])
+
+
+def test_bad_set(capsys):
+    assert "epochs" in _one_line_error(capsys, ["run", "--set", "epochs=many"])
+
+
+def test_unwritable_storage(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    line = _one_line_error(capsys, ["run", "--storage", str(blocker / "sub"), "--smoke"])
+    assert "not writable" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only directory")
+def test_read_only_storage(capsys, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    assert "not writable" in _one_line_error(capsys, ["run", "--storage", str(ro), "--smoke"])
+
+
+def test_unreachable_address(capsys, tmp_path):
+    line = _one_line_error(capsys, ["run", "--smoke", "--storage", str(tmp_path),
+                                    "--address", f"127.0.0.1:{_free_port()}"])
+    assert "cannot reach a Ray cluster" in line
+    assert list(tmp_path.iterdir()) == []  # nothing written for a run that cannot start
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert "unrecognized arguments" in _one_line_error(capsys, ["run", "--frobnicate"])
+
+
+def test_resume_of_a_non_run_directory(capsys, tmp_path):
+    assert "metadata.json" in _one_line_error(capsys, ["resume", str(tmp_path)])
+
+
+def test_console_script_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "nope"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "unknown experiment" in proc.stderr
