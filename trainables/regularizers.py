@@ -225,6 +225,9 @@ class NoiseFamily(Regularizer):
             self.register_buffer("fixed_sigma", values)
         for p in self.points:
             p.generator = generator
+        if not learned:  # frozen values: set once, no device sync per step
+            for p, s in zip(self.points, values.tolist()):
+                p.sigma = None if s == 0.0 else torch.tensor(s)
         self.refresh()
 
     def sigma(self) -> torch.Tensor:
@@ -237,9 +240,18 @@ class NoiseFamily(Regularizer):
         return K if bool((self.sigma() > 0).any()) else 1
 
     def refresh(self) -> None:
-        sigma = self.sigma()
-        for i, p in enumerate(self.points):
-            p.sigma = None if (not self.learned and float(sigma[i]) == 0.0) else sigma[i]
+        if self.learned:  # a fresh graph from log sigma for every forward pass
+            sigma = self.log_sigma.exp()
+            for i, p in enumerate(self.points):
+                p.sigma = sigma[i]
+
+    def _apply(self, fn, *args, **kwargs):  # keep frozen sigmas on the model's device
+        super()._apply(fn, *args, **kwargs)
+        if not self.learned:
+            for p in self.points:
+                if p.sigma is not None:
+                    p.sigma = fn(p.sigma)
+        return self
 
 
 # ---------------------------------------------------------------------------------------
