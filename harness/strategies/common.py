@@ -15,6 +15,7 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
+from harness.tune_logging import KeepLocalResults
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 
@@ -44,13 +45,15 @@ def experiment_name(strategy: str, seed: int) -> str:
     return f"{strategy}-seed{seed}"
 
 
-def run_config(ctx: StrategyContext, strategy: str) -> tune.RunConfig:
+def run_config(ctx: StrategyContext, strategy: str,
+               checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
     return tune.RunConfig(
         name=experiment_name(strategy, ctx.seed),
         storage_path=ctx.storage_path,
         failure_config=tune.FailureConfig(max_failures=ctx.spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
         verbose=ctx.verbose,
+        callbacks=[KeepLocalResults()],
     )
 
 

@@ -25,6 +25,9 @@ from harness.strategies.common import (
 )
 
 STRATEGY = "pbt"
+# Exploit restores a donor's latest checkpoint; keeping a few more than the minimum avoids
+# Ray's warning (and its race) about a donor checkpoint deleted before a clone loads it.
+PBT_CHECKPOINTS_KEPT = 4
 PERTURBATION_FACTORS = (1.2, 0.8)
 
 
@@ -56,6 +59,6 @@ def build(ctx: StrategyContext) -> BuiltStrategy:
             num_samples=spec.pbt_population,
             reuse_actors=True,
         ),
-        run_config=run_config(ctx, STRATEGY),
+        run_config=run_config(ctx, STRATEGY, checkpoints_kept=PBT_CHECKPOINTS_KEPT),
     )
     return BuiltStrategy(tuner, expected_trials=spec.pbt_population)

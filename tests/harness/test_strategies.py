@@ -1,0 +1,161 @@
+"""Every strategy through Ray Tune on the synthetic trainable, with independent accounting.
+
+The expected cost of each strategy is recomputed here from the trial count, the epochs each
+trial actually ran and the split sizes (harness.testing.epoch_cost is a closed form of the
+config), and compared with the sum of the per-row deltas that landed in result.json:
+PBT clones, ASHA stops, CV folds and the refit all included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from harness import registry, runner
+from harness.results_io import total_forward
+from harness.strategies.grid_cv import select
+from harness.testing import epoch_cost
+
+SYNTHETIC = "harness.testing:synthetic_train_fn"
+
+EPOCHS = 6
+
+
+def _spec():
+    return registry.get("quick").replace(
+        name="acct", epochs=EPOCHS, n_train=120, batch_size=32, reg_batch_size=16,
+        strategies=("cross_reg", "fixed", "pbt", "grid_cv", "asha"), seeds=1,
+        pbt_population=4, pbt_interval=2, asha_samples=6, asha_grace_period=1,
+        grid_values=(0.01, 0.1, 1.0), cv_folds=3)
+
+
+def _trials(exp: Path) -> list[tuple[dict, list[dict]]]:
+    out = []
+    for d in sorted(p for p in exp.iterdir() if (p / "params.json").exists()):
+        params = json.loads((d / "params.json").read_text())
+        rows = [json.loads(line) for line in (d / "result.json").read_text().splitlines() if line]
+        out.append((params, rows))
+    return out
+
+
+def _cost(config: dict) -> int:
+    c = epoch_cost(config)
+    return c["fwd_train"] + c["fwd_reg"] + c["fwd_eval"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(ray_session, tmp_path_factory):
+    spec = _spec()
+    lines: list[str] = []
+    options = runner.RunOptions(storage=str(tmp_path_factory.mktemp("acct")), trainable=SYNTHETIC,
+                                verbose=0, echo=lines.append)
+    path = Path(runner.start(spec, options))
+    return path, lines
+
+
+def test_run_directory_layout_and_metadata(run_dir):
+    path, lines = run_dir
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["status"] == "finished" and meta["end_time"]
+    assert meta["seeds"] == [0] and meta["spec"]["name"] == "acct"
+    assert set(meta["completed"].values()) == {"finished"}
+    assert meta["versions"]["ray"] and "git_commit" in meta
+    expected = {f"{s}-seed0" for s in _spec().strategies}
+    assert {p.name for p in path.iterdir() if p.is_dir()} == expected
+    assert sum(line.startswith("[") for line in lines) == len(expected)  # one line each
+
+
+def test_every_trial_reports_once_per_epoch_without_duplicates(run_dir):
+    path, _ = run_dir
+    for exp in path.iterdir():
+        if exp.is_dir():
+            for _, rows in _trials(exp):
+                its = [r["training_iteration"] for r in rows]
+                assert its == list(range(1, len(its) + 1))
+                assert [r["epoch"] for r in rows] == its
+
+
+def test_single_run_strategies_cost_one_trial(run_dir):
+    path, _ = run_dir
+    for s, mode in (("cross_reg", "cross_reg"), ("fixed", "fixed")):
+        trials = _trials(path / f"{s}-seed0")
+        assert len(trials) == 1
+        params, rows = trials[0]
+        assert params["mode"] == mode and len(rows) == EPOCHS
+        assert total_forward(rows) == EPOCHS * _cost(params)
+    assert _trials(path / "cross_reg-seed0")[0][1][0]["fwd_reg"] > 0
+    assert _trials(path / "fixed-seed0")[0][1][0]["fwd_reg"] == 0
+
+
+def test_pbt_cost_counts_every_member_including_clones(run_dir):
+    path, _ = run_dir
+    trials = _trials(path / "pbt-seed0")
+    spec = _spec()
+    assert len(trials) == spec.pbt_population
+    assert all(len(rows) == EPOCHS for _, rows in trials)  # synch PBT: all run every epoch
+    expected = spec.pbt_population * EPOCHS * _cost(trials[0][0])
+    assert sum(total_forward(rows) for _, rows in trials) == expected
+    # exploitation happened: some member's rho changed mid-run (a clone of a better donor)
+    changed = [any(rows[i]["rho/sigma_0"] != rows[0]["rho/sigma_0"] for i in range(len(rows)))
+               for _, rows in trials]
+    assert any(changed)
+    assert all(p["mode"] == "fixed" and p["role"] == "member" for p, _ in trials)
+
+
+def test_asha_cost_counts_stopped_trials(run_dir):
+    path, _ = run_dir
+    spec = _spec()
+    trials = _trials(path / "asha-seed0")
+    assert len(trials) == spec.asha_samples
+    rungs = {spec.grace_period * spec.asha_reduction_factor ** k for k in range(5)} | {EPOCHS}
+    ran = [len(rows) for _, rows in trials]
+    assert all(n in rungs for n in ran), ran  # ASHA stops only at rung milestones
+    assert min(ran) < EPOCHS and max(ran) == EPOCHS  # some stopped, some completed
+    expected = sum(n * _cost(p) for (p, _), n in zip(trials, ran))
+    assert sum(total_forward(rows) for _, rows in trials) == expected
+
+
+def test_grid_cv_cost_counts_folds_and_refit(run_dir):
+    path, _ = run_dir
+    spec = _spec()
+    trials = _trials(path / "grid_cv-seed0")
+    folds = [(p, rows) for p, rows in trials if p["role"] == "fold"]
+    refits = [(p, rows) for p, rows in trials if p["role"] == "refit"]
+    assert len(folds) == len(spec.grid_values) * spec.cv_folds and len(refits) == 1
+    assert sorted((p["rho"], p["fold"]) for p, _ in folds) == sorted(
+        (v, f) for v in spec.grid_values for f in range(spec.cv_folds))
+    pool = spec.n_train
+    held = pool // spec.cv_folds
+    fold_cost = EPOCHS * ((pool - held) + held * spec.K)  # train on k-1 folds, eval the fold
+    refit_cost = EPOCHS * pool  # whole pool, nothing to validate
+    expected = len(folds) * fold_cost + refit_cost
+    assert sum(total_forward(rows) for _, rows in trials) == expected
+    # the refit uses the value with the best mean validation accuracy across folds
+    means = {v: sum(rows[-1]["val_acc"] for p, rows in folds if p["rho"] == v) / spec.cv_folds
+             for v in spec.grid_values}
+    assert refits[0][0]["rho"] == max(means, key=means.get)
+    assert refits[0][0]["fold"] == -1 and math.isnan(refits[0][1][-1]["val_loss"])
+
+
+def test_grid_selection_rules():
+    scores = {(0.1, 0): 0.8, (0.1, 1): 0.9, (1.0, 0): 0.85, (1.0, 1): 0.85, (0.01, 0): math.nan,
+              (0.01, 1): 0.99}
+    assert select(scores, (0.01, 0.1, 1.0), "max") == 0.1  # ties -> smaller; NaN fold -> worst
+    assert select({(1.0, 0): 2.0, (3.0, 0): 1.0}, (1.0, 3.0), "min") == 3.0
+    assert select({(1.0, 0): 1.0, (3.0, 0): 1.0}, (3.0, 1.0), "max") == 1.0
+
+
+def test_final_models_follow_the_contract(run_dir):
+    from harness.results_io import final_row, strategy_rows
+    from harness.storage import Storage
+
+    path, _ = run_dir
+    trials = strategy_rows(Storage(str(path / "asha-seed0")))
+    best = final_row(trials, "val_acc", "max", EPOCHS)
+    full = [rows[-1] for rows in trials.values() if len(rows) == EPOCHS]
+    assert best["val_acc"] == max(r["val_acc"] for r in full)
+    refit = final_row(strategy_rows(Storage(str(path / "grid_cv-seed0"))), "val_acc", "max", EPOCHS)
+    assert refit["role"] == "refit"
