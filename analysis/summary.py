@@ -253,8 +253,10 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     curve's value is the ``metric`` of the trial that is best so far by
     validation (latest ``val_acc``; ``-val_loss`` without accuracies) at that
     trial's latest row; a grid-CV refit outranks the folds once it reports,
-    since it is what grid CV returns. Returns columns GROUP + run, seed,
-    ``cum_fwd``, ``value``.
+    since it is what grid CV returns, and a trial that ends short of the most
+    epochs (ASHA-stopped) leaves the candidates at its last row. So the curve
+    ends on the final model of the contract's rule. Returns columns GROUP +
+    run, seed, ``cum_fwd``, ``value``.
     """
     parts = []
     order = [c for c in ("timestamp", "iteration") if c in df]
@@ -267,9 +269,17 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
         score = np.where(g["role"].astype(str).to_numpy() == "refit", np.inf, score)
         value = g[metric].to_numpy(dtype=float)
         trials = g["trial_id"].astype(str).to_numpy()
+        epochs = g["epoch"].to_numpy()
+        # A trial that ended short of the most epochs (stopped by ASHA) stops being a
+        # candidate at its last row, when the scheduler stopped it; so the curve ends
+        # on the final model of the contract's rule.
+        max_ep = pd.Series(epochs).groupby(trials).max()
+        last_row = pd.Series(np.arange(len(g))).groupby(trials).max()
+        stop_at = {t: int(last_row[t]) for t in max_ep.index if max_ep[t] < epochs.max()}
         latest: dict[str, tuple[float, float]] = {}
         best_t: str | None = None
         out = np.empty(len(g))
+        held = np.nan  # value of the model in hand while no trial is a candidate
         for i in range(len(g)):
             t = trials[i]
             s = score[i] if not np.isnan(score[i]) else -np.inf
@@ -282,7 +292,13 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
                     best_t = max(latest, key=lambda k: latest[k][0])
             elif s > latest[best_t][0]:
                 best_t = t
-            out[i] = latest[best_t][1] if latest[best_t][0] > -np.inf else np.nan
+            if best_t is not None and latest[best_t][0] > -np.inf:
+                held = latest[best_t][1]
+            out[i] = held
+            if stop_at.get(t) == i:
+                del latest[t]
+                if t == best_t:
+                    best_t = max(latest, key=lambda k: latest[k][0]) if latest else None
         parts.append(pd.DataFrame({**dict(zip([*GROUP, *REPLICATE], key)), "cum_fwd": cum, "value": out}))
     if not parts:
         return pd.DataFrame(columns=[*GROUP, *REPLICATE, "cum_fwd", "value"])
@@ -353,31 +369,45 @@ def _pm(mean: float, lo: float, hi: float, scale: float = 1.0, digits: int = 1) 
     return s
 
 
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as strings, one row per strategy: what the terminal and the report show.
+
+    Accuracy and ECE in percent, NLL as is, each as mean ± half-width of the 95%
+    interval over seeds; forward passes in engineering notation; ``seeds`` reads
+    ``with a final model / seen`` where they differ.
+    """
+    g = summary
+    return pd.DataFrame({
+        "experiment": g["experiment"].astype(str),
+        "dataset": g["dataset"].astype(str),
+        "strategy": g["strategy"].astype(str),
+        "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(g["n_final"], g["n_seeds"])],
+        "trials": g["n_trials"].map(lambda v: f"{v:.3g}"),
+        "test acc %": [_pm(*v, 100) for v in g[["test_acc_mean", "test_acc_ci_low", "test_acc_ci_high"]].to_numpy()],
+        "ECE %": [_pm(*v, 100) for v in g[["test_ece_mean", "test_ece_ci_low", "test_ece_ci_high"]].to_numpy()],
+        "NLL": [_pm(*v, 1, 3) for v in g[["test_nll_mean", "test_nll_ci_low", "test_nll_ci_high"]].to_numpy()],
+        "fwd total": g["fwd_total"].map(_eng),
+        "x cross_reg": g["cost_vs_cross_reg"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-"),
+        "wall s": g["wall_seconds"].map(lambda v: f"{v:.0f}" if np.isfinite(v) else "-"),
+        "trial s": g["trial_seconds"].map(lambda v: f"{v:.0f}" if np.isfinite(v) else "-"),
+        "status": g["status"].astype(str),
+    }, index=summary.index)
+
+
+TABLE_NOTE = ("mean ± half-width of the 95% t-interval over seeds; cost = sample-forward passes of all trials "
+              "(train + reg + eval), per seed; wall s from Ray's timestamps, trial s = sum of train_seconds")
+
+
 def format_table(summary: pd.DataFrame) -> str:
     """The summary as fixed-width text for a terminal (``crossreg analyze``).
 
-    Accuracy and ECE in percent, NLL as is, each as mean ± half-width of the 95%
-    interval over seeds; forward passes in engineering notation.
+    One block per (experiment, dataset); columns as in :func:`display_table`.
     """
     if summary is None or summary.empty:
         return "(no results)"
     blocks = []
     for (exp, ds), g in summary.groupby(["experiment", "dataset"], dropna=False, sort=True):
-        t = pd.DataFrame({
-            "strategy": g["strategy"].astype(str),
-            "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(g["n_final"], g["n_seeds"])],
-            "trials": g["n_trials"].map(lambda v: f"{v:.3g}"),
-            "test acc %": [_pm(*v, 100) for v in g[["test_acc_mean", "test_acc_ci_low", "test_acc_ci_high"]].to_numpy()],
-            "ECE %": [_pm(*v, 100) for v in g[["test_ece_mean", "test_ece_ci_low", "test_ece_ci_high"]].to_numpy()],
-            "NLL": [_pm(*v, 1, 3) for v in g[["test_nll_mean", "test_nll_ci_low", "test_nll_ci_high"]].to_numpy()],
-            "fwd total": g["fwd_total"].map(_eng),
-            "x cross_reg": g["cost_vs_cross_reg"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-"),
-            "wall s": g["wall_seconds"].map(lambda v: f"{v:.0f}" if np.isfinite(v) else "-"),
-            "trial s": g["trial_seconds"].map(lambda v: f"{v:.0f}" if np.isfinite(v) else "-"),
-            "status": g["status"].astype(str),
-        })
+        t = display_table(g).drop(columns=["experiment", "dataset"])
         head = f"experiment {exp}" + (f" · dataset {ds}" if pd.notna(ds) else "")
         blocks.append(head + "\n" + t.to_string(index=False))
-    note = ("mean ± half-width of the 95% t-interval over seeds; cost = forward passes of all trials "
-            "(train + reg + eval), per seed")
-    return "\n\n".join(blocks) + "\n" + note
+    return "\n\n".join(blocks) + "\n" + TABLE_NOTE

@@ -155,6 +155,7 @@ def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, .
                     rows[:] = rows[:4] + trial_rows(
                         trial_id=tid, strategy=strategy, seed=seed, epochs=epochs, quality=qs[0],
                         role="member", config=base_cfg, start_epoch=3, t_start=t_off,
+                        reliability=reliability,
                         rho={"sigma_0": [0.9] * epochs, "sigma_1": [0.9] * epochs})
             elif strategy == "grid_cv":
                 for g, wd in enumerate([0.1, 1.0]):

@@ -165,11 +165,23 @@ def test_anytime_curve_by_hand(hand_made):
 def test_anytime_leader_that_gets_worse_is_replaced(tmp_path):
     run = tmp_path / "r"
     write_trial(run / "pbt-seed0", "A", [_row("A", 1, 1, 0.8, 0.8), _row("A", 2, 3, 0.3, 0.3)])
-    write_trial(run / "pbt-seed0", "B", [_row("B", 1, 2, 0.6, 0.6)])
+    write_trial(run / "pbt-seed0", "B", [_row("B", 1, 2, 0.6, 0.6), _row("B", 2, 4, 0.6, 0.62)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResultsWarning)
         cur = anytime_curves(load_results(run))
-    np.testing.assert_allclose(cur["value"], [0.8, 0.8, 0.6])
+    np.testing.assert_allclose(cur["value"], [0.8, 0.8, 0.6, 0.62])
+
+
+def test_anytime_curves_end_on_the_final_model(loaded):
+    # ASHA's stopped trials lead by validation while they run (the builder makes them
+    # look best), then leave the candidates when stopped: every curve ends on the final model.
+    exp, df = loaded
+    cur = anytime_curves(df)
+    last = cur.groupby(["strategy", "seed"], observed=True)["value"].last()
+    for (strat, seed), v in last.items():
+        assert v == pytest.approx(exp.final_test[(strat, seed)]["test_acc"]), (strat, seed)
+    a0 = cur[(cur["strategy"] == "asha") & (cur["seed"] == 0)]["value"]
+    assert a0.max() > a0.iloc[-1]  # the stopped trials did lead for a while
 
 
 def test_compute_to_quality_by_hand(hand_made):

@@ -1,0 +1,254 @@
+"""Figures for the comparison; each function takes ``load_results``' frame and returns a Figure.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, never pyplot: no
+GUI backend is touched (headless by construction, same as the Agg backend),
+no global figure registry fills up when a report draws many, and a user's
+interactive backend is left alone. ``fig.savefig(...)`` renders with Agg.
+
+Where a figure's input is absent (no per-bin reliability columns, no rho
+columns), the figure still comes back, carrying a note that says what is
+missing, so a report never breaks on a partial run.
+
+Optional per-bin reliability columns: rows may carry, for bins i = 0..14 of
+:func:`analysis.metrics.reliability_bins` on the test split, ``rel/count_i``
+(samples), ``rel/conf_i`` (mean confidence) and ``rel/acc_i`` (accuracy).
+:func:`reliability_figure` pools them over seeds at the final model's last epoch.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .summary import GROUP, REPLICATE, anytime_curves, final_rows, summarize
+
+COLORS = {"cross_reg": "#d62728", "pbt": "#1f77b4", "grid_cv": "#2ca02c", "asha": "#ff7f0e"}
+_OTHER = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+_REL = re.compile(r"^rel/(count|conf|acc)_(\d+)$")
+
+
+def _color(strategy: str, seen: dict[str, str]) -> str:
+    if strategy in COLORS:
+        return COLORS[strategy]
+    if strategy not in seen:
+        seen[strategy] = _OTHER[len(seen) % len(_OTHER)]
+    return seen[strategy]
+
+
+def _note(fig: Figure, text: str) -> Figure:
+    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="#555")
+    return fig
+
+
+def _title(exp, ds) -> str:
+    return f"{exp}" + (f" · {ds}" if pd.notna(ds) else "")
+
+
+def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200) -> Figure:
+    """Validation-selected test accuracy against cumulative forward passes, per strategy.
+
+    Each seed's curve (:func:`analysis.summary.anytime_curves`) is a step
+    function; they are read on a common log-spaced grid of compute, and the line
+    is their mean where every seed has started, the band their min-max range
+    (with a handful of seeds a range is more honest than a t-band). x is log:
+    strategies differ in cost by multiples.
+    """
+    cur = anytime_curves(df, metric)
+    groups = list(cur.groupby(["experiment", "dataset"], observed=True, dropna=False, sort=True)) if len(cur) else []
+    fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
+    if not groups:
+        return _note(fig, "anytime curves: no result rows")
+    seen: dict[str, str] = {}
+    for i, ((exp, ds), g) in enumerate(groups):
+        ax = fig.add_subplot(len(groups), 1, i + 1)
+        pos = g["cum_fwd"][g["cum_fwd"] > 0]
+        if pos.empty:
+            continue
+        grid = np.geomspace(pos.min(), pos.max(), n_grid)
+        for strat, gs in g.groupby("strategy", observed=True, sort=True):
+            ys = []
+            for _, gr in gs.groupby(REPLICATE, observed=True, sort=True):
+                c, v = gr["cum_fwd"].to_numpy(float), gr["value"].to_numpy(float)
+                k = np.searchsorted(c, grid, side="right") - 1
+                ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan))
+            y = np.vstack(ys) * (100 if metric.endswith("_acc") else 1)
+            ok = ~np.isnan(y).any(axis=0)
+            col = _color(str(strat), seen)
+            ax.plot(grid[ok], y[:, ok].mean(axis=0), color=col, lw=2, label=f"{strat} ({len(ys)} seeds)")
+            with np.errstate(all="ignore"):
+                ax.fill_between(grid[ok], np.nanmin(y[:, ok], axis=0), np.nanmax(y[:, ok], axis=0),
+                                color=col, alpha=0.18, lw=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("cumulative sample-forward passes (train + reg + eval, all trials)")
+        ax.set_ylabel(f"{metric} of best-by-validation trial" + (" (%)" if metric.endswith("_acc") else ""))
+        ax.set_title(f"Anytime quality · {_title(exp, ds)} (line: mean over seeds, band: range)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
+    """Final test accuracy (mean, 95% CI over seeds) against total cost, log x.
+
+    Accepts ``load_results``' frame or ``summarize``'s table. Points on the
+    Pareto front (no other strategy is both cheaper and more accurate) are joined.
+    """
+    s = df_or_summary if "test_acc_mean" in df_or_summary else summarize(df_or_summary)
+    groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
+    fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
+    if not groups:
+        return _note(fig, "accuracy vs cost: no summary rows")
+    seen: dict[str, str] = {}
+    for i, ((exp, ds), g) in enumerate(groups):
+        ax = fig.add_subplot(len(groups), 1, i + 1)
+        g = g[np.isfinite(g["test_acc_mean"]) & (g["fwd_total"] > 0)]
+        if g.empty:
+            _note(fig, "accuracy vs cost: no final models yet")
+            continue
+        for r in g.itertuples():
+            y = r.test_acc_mean * 100
+            err = None
+            if np.isfinite(r.test_acc_ci_low):
+                err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
+            col = _color(str(r.strategy), seen)
+            ax.errorbar(r.fwd_total, y, yerr=err, fmt="o", ms=8, color=col, capsize=4, label=str(r.strategy))
+            ax.annotate(f"{r.strategy}\n×{r.cost_vs_cross_reg:.2g}" if np.isfinite(r.cost_vs_cross_reg)
+                        else str(r.strategy), (r.fwd_total, y), textcoords="offset points", xytext=(8, 4),
+                        fontsize=9)
+        pts = g.sort_values(["fwd_total", "test_acc_mean"], ascending=[True, False])
+        front, best = [], -np.inf
+        for r in pts.itertuples():
+            if r.test_acc_mean > best:
+                front.append((r.fwd_total, r.test_acc_mean * 100))
+                best = r.test_acc_mean
+        if len(front) > 1:
+            ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
+        ax.set_xscale("log")
+        ax.margins(x=0.25, y=0.15)
+        ax.set_xlabel("sample-forward passes per seed (all trials)")
+        ax.set_ylabel("final test accuracy (%)")
+        ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=9)
+    return fig
+
+
+def reliability_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-bin reliability of each strategy's final models, pooled over seeds.
+
+    From the optional ``rel/count_i``, ``rel/conf_i``, ``rel/acc_i`` columns at
+    the final model's last epoch: counts add up, means are count-weighted.
+    Empty frame where the columns are absent.
+    """
+    cols = {(m.group(1), int(m.group(2))): c for c in df.columns if (m := _REL.match(c))}
+    bins = sorted({i for (kind, i) in cols if kind == "count"})
+    if not bins or not all(("conf", i) in cols and ("acc", i) in cols for i in bins):
+        return pd.DataFrame(columns=[*GROUP, "bin", "count", "confidence", "accuracy"])
+    fin = final_rows(df)
+    out = []
+    for key, g in fin.groupby(GROUP, observed=True, dropna=False, sort=True):
+        for i in bins:
+            n = g[cols[("count", i)]].to_numpy(float)
+            n = np.where(np.isfinite(n), n, 0.0)
+            tot = n.sum()
+            conf = np.nansum(n * g[cols[("conf", i)]].to_numpy(float)) / tot if tot else np.nan
+            acc = np.nansum(n * g[cols[("acc", i)]].to_numpy(float)) / tot if tot else np.nan
+            out.append({**dict(zip(GROUP, key)), "bin": i, "count": tot, "confidence": conf, "accuracy": acc})
+    return pd.DataFrame(out)
+
+
+def reliability_figure(df: pd.DataFrame) -> Figure:
+    """Reliability diagrams of the final models, one panel per strategy (pooled seeds).
+
+    Bars: accuracy per confidence bin; the diagonal is perfect calibration; the
+    pooled ECE (mass-weighted |accuracy - confidence|) is in each title. Needs the
+    optional ``rel/*`` columns; without them the figure carries a note instead.
+    """
+    t = reliability_table(df)
+    if t.empty:
+        fig = Figure(figsize=(7.5, 1.6), layout="constrained")
+        return _note(fig, "Reliability diagrams skipped: the results carry no per-bin columns "
+                          "(rel/count_i, rel/conf_i, rel/acc_i).")
+    panels = list(t.groupby(GROUP, dropna=False, sort=True))
+    ncol = min(4, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig = Figure(figsize=(3.2 * ncol, 3.3 * nrow), layout="constrained")
+    seen: dict[str, str] = {}
+    n_bins = int(t["bin"].max()) + 1
+    for k, ((exp, ds, strat), g) in enumerate(panels):
+        ax = fig.add_subplot(nrow, ncol, k + 1)
+        w = 1.0 / n_bins
+        left = g["bin"].to_numpy() * w
+        acc = g["accuracy"].to_numpy(float)
+        conf = g["confidence"].to_numpy(float)
+        cnt = g["count"].to_numpy(float)
+        col = _color(str(strat), seen)
+        ax.bar(left, np.nan_to_num(acc), width=w, align="edge", color=col, alpha=0.75, edgecolor="white")
+        ax.plot([0, 1], [0, 1], ls="--", color="#444", lw=1)
+        ax.plot(conf, acc, "k.", ms=4)
+        mass = cnt / cnt.sum() if cnt.sum() else cnt
+        ece = float(np.nansum(mass * np.abs(acc - conf)))
+        ax.set_title(f"{strat} · ECE {100 * ece:.1f}%", fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence")
+        if k % ncol == 0:
+            ax.set_ylabel("accuracy")
+    fig.suptitle("Reliability of the final models (test split, seeds pooled)", fontsize=11)
+    return fig
+
+
+def _schedule(rows: pd.DataFrame, rho_cols: list[str]) -> pd.DataFrame:
+    """rho per epoch; after a PBT restore the later row of a repeated epoch wins."""
+    return rows.groupby("epoch", sort=True)[rho_cols].last()
+
+
+def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "pbt") -> Figure:
+    """Learned rho against epoch: cross-reg's ``rho/*`` next to PBT's final trial's schedule.
+
+    One line per rho name and seed. PBT's panel shows what its final trial
+    reported at each epoch (a later row of a repeated epoch, written after a
+    restore, wins); before its last exploit the trial's lineage ran the donor's
+    values, which its own rows do not record.
+    """
+    rho_cols = sorted(c for c in df.columns if c.startswith("rho/"))
+    fig = Figure(figsize=(11, 4.0), layout="constrained")
+    if not rho_cols:
+        return _note(fig, "Rho trajectories skipped: the results carry no rho/* columns.")
+    axes = fig.subplots(1, 2, sharey=True)
+    cmap = {c: _OTHER[i % len(_OTHER)] for i, c in enumerate(rho_cols)}  # not the strategies' colours
+    styles = ["-", "--", ":", "-."]
+    for ax, strat, what in ((axes[0], learned, "learned (all epochs)"),
+                            (axes[1], scheduled, "schedule of the final trial")):
+        rows = df[(df["strategy"].astype(str) == strat) & df["final"]]
+        cols = [c for c in rho_cols if rows[c].notna().any()] if len(rows) else []
+        if not cols:
+            ax.text(0.5, 0.5, f"no {strat} rho values", ha="center", va="center", transform=ax.transAxes,
+                    color="#555")
+        for j, ((run, seed), g) in enumerate(rows.groupby(REPLICATE, observed=True, sort=True)):
+            sched = _schedule(g, cols)
+            for c in cols:
+                ax.plot(sched.index, sched[c], color=cmap[c], ls=styles[j % len(styles)], lw=1.5, alpha=0.85,
+                        label=f"{c[4:]}" if j == 0 else None)
+        ax.set_title(f"{strat}: rho {what}" + ("" if not len(rows) else
+                                               f" · {rows.groupby(REPLICATE, observed=True).ngroups} seeds "
+                                               f"(line style)"), fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if cols:
+            ax.legend(fontsize=8, title="rho", title_fontsize=8)
+    axes[0].set_ylabel("rho value")
+    return fig
+
+
+def all_figures(df: pd.DataFrame) -> dict[str, Figure]:
+    """The report's figures by title, in order."""
+    return {
+        "Anytime quality": anytime_figure(df),
+        "Accuracy vs cost": pareto_figure(df),
+        "Reliability diagrams": reliability_figure(df),
+        "Rho trajectories": rho_figure(df),
+    }

@@ -1,0 +1,179 @@
+"""One self-contained HTML page per comparison: table, tests, plots, spec, environment.
+
+Self-contained means readable offline and attachable to an email: PNGs are
+embedded as base64 data URIs, the CSS is inline, there is no script and no
+external asset. Everything on the page comes from the result files; the load
+warnings are printed on the page too, because a table computed from a half-run
+experiment must say so where it is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import os
+import platform
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots
+from .results import ResultsWarning, load_results
+from .summary import TABLE_NOTE, _eng, compare, compute_to_quality, display_table, summarize
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;
+color:#222;line-height:1.4;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}
+.note{color:#555;font-size:.85em}.badge{display:inline-block;padding:.1em .6em;border-radius:.8em;
+font-weight:600;font-size:.85em;color:#fff}
+.finished{background:#2e7d32}.running{background:#1565c0}.interrupted{background:#c62828}.unknown{background:#757575}
+pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.8em;overflow-x:auto;font-size:.8em}
+img{max-width:100%;border:1px solid #eee}.warn{background:#fff8e1;border:1px solid #ffe082;padding:.6em}
+"""
+
+
+def figure_to_base64(fig: Figure, dpi: int = 90) -> str:
+    """PNG of ``fig`` as a base64 string (rendered with Agg)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
+    if df is None or df.empty:
+        return '<p class="note">(nothing to show)</p>'
+    return df.to_html(index=False, na_rep="–", escape=True, border=0,
+                      float_format=lambda v: float_format.format(v))
+
+
+def _comparisons(df: pd.DataFrame, strategies: list[str]) -> pd.DataFrame:
+    """cross_reg against each other strategy, on test accuracy and ECE."""
+    if "cross_reg" not in strategies:
+        return pd.DataFrame()
+    parts = []
+    for other in strategies:
+        if other == "cross_reg":
+            continue
+        for metric in ("test_acc", "test_ece"):
+            try:
+                parts.append(compare(df, "cross_reg", other, metric))
+            except ValueError:
+                continue
+    if not parts:
+        return pd.DataFrame()
+    c = pd.concat(parts, ignore_index=True)
+    return c[["experiment", "dataset", "a", "b", "metric", "n_pairs", "mean_a", "mean_b", "mean_diff",
+              "ci_low", "ci_high", "wilcoxon_p", "ttest_p"]]
+
+
+def _environment(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "spec"}
+
+
+def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                 out_html: str | os.PathLike[str], *, title: str | None = None,
+                 within: float = 1.0) -> Path:
+    """Write the comparison of the experiment(s) at ``path_or_paths`` to ``out_html``.
+
+    The page holds: each run's status (a running or interrupted run is flagged
+    at the top), the summary table (:func:`analysis.summary.summarize`), paired
+    comparisons of cross_reg against each strategy (accuracy and ECE), the
+    compute-to-quality table (within ``within`` accuracy points), the four
+    figures of :mod:`analysis.plots`, every load warning, and each run's spec and
+    environment from metadata.json. Returns the path written.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)  # they are printed on the page instead
+        df = load_results(path_or_paths)
+    status: dict[str, str] = dict(df.attrs.get("status", {}))
+    metadata: dict[str, dict[str, Any]] = dict(df.attrs.get("metadata", {}))
+    load_warnings: list[str] = list(df.attrs.get("warnings", []))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = summarize(df) if len(df) else pd.DataFrame()
+        strategies = sorted(summary["strategy"].astype(str).unique()) if len(summary) else []
+        comparisons = _comparisons(df, strategies) if len(df) else pd.DataFrame()
+        ctq = compute_to_quality(df, within=within) if len(df) else pd.DataFrame()
+        figures = plots.all_figures(df) if len(df) else {}
+        images = {name: figure_to_base64(fig) for name, fig in figures.items()}
+    load_warnings += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+
+    runs = ", ".join(status) or "(none)"
+    title = title or f"crossreg comparison: {runs}"
+    h: list[str] = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                    f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+                    f"<h1>{html.escape(title)}</h1>"]
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    h.append(f'<p class="note">Generated {when} by analysis.report from {len(df)} result rows.</p>')
+    h.append("<h2>Status</h2><p>")
+    for run, st in status.items():
+        h.append(f'{html.escape(run)} <span class="badge {html.escape(st)}">{html.escape(st)}</span>&nbsp; ')
+    h.append("</p>")
+    if any(st != "finished" for st in status.values()):
+        h.append('<p class="warn">Some runs are not finished: their numbers are partial '
+                 '(trials still running or cut short).</p>')
+
+    h.append("<h2>Summary</h2>")
+    if len(summary):
+        h.append(_table(display_table(summary)))
+    else:
+        h.append('<p class="note">(no results)</p>')
+    h.append(f'<p class="note">{html.escape(TABLE_NOTE)}. Final model per strategy and seed: the grid-CV '
+             "refit; otherwise the best validation accuracy at the last epoch among trials that ran all "
+             "epochs. Cost counts every trial, stopped ones included.</p>")
+
+    h.append("<h2>Paired comparisons (over seeds)</h2>")
+    h.append(_table(comparisons))
+    h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
+             "of the mean difference; wilcoxon_p: two-sided Wilcoxon signed-rank, only with 6 or more "
+             "pairs (fewer cannot reach p &lt; 0.05); ttest_p: paired t-test.</p>")
+
+    h.append(f"<h2>Compute to quality (within {within:g} accuracy points)</h2>")
+    if len(ctq):
+        ctq = ctq.copy()
+        for c in ("fwd_to_own", "fwd_to_best", "fwd_total"):
+            ctq[c] = ctq[c].map(_eng)
+    h.append(_table(ctq, "{:.4g}"))
+    h.append('<p class="note">fwd_to_own: forward passes until the anytime curve first comes within '
+             "the margin of the strategy's own final accuracy; fwd_to_best: of the best strategy's mean "
+             "final accuracy (mean over the seeds that got there; reached_*: how many did).</p>")
+
+    h.append("<h2>Plots</h2>")
+    for name, b64 in images.items():
+        h.append(f"<h3>{html.escape(name)}</h3>")
+        h.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{b64}">')
+
+    h.append("<h2>Load warnings</h2>")
+    if load_warnings:
+        h.append('<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>" for w in load_warnings) + "</ul>")
+    else:
+        h.append('<p class="note">none: every result file loaded cleanly.</p>')
+
+    h.append("<h2>Spec and environment</h2>")
+    for run, meta in metadata.items():
+        h.append(f"<h3>{html.escape(run)}</h3>")
+        if not meta:
+            h.append('<p class="note">no metadata.json</p>')
+            continue
+        if "spec" in meta:
+            h.append("<h4>spec</h4><pre>" + html.escape(json.dumps(meta["spec"], indent=2, default=str)) + "</pre>")
+        h.append("<h4>environment</h4><pre>"
+                 + html.escape(json.dumps(_environment(meta), indent=2, default=str)) + "</pre>")
+    h.append(f'<p class="note">Report rendered with Python {platform.python_version()}, pandas '
+             f"{pd.__version__}.</p></body></html>")
+
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(h), encoding="utf-8")
+    return out

@@ -1,0 +1,120 @@
+"""Plots and the HTML report: headless, self-contained, graceful on partial results."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_experiment
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.report import write_report
+from analysis.results import ResultsWarning, load_results
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    exp = write_experiment(root, seeds=(0, 1), reliability=True, pbt_clone=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = write_report(exp.root, root / "out" / "report.html")
+    return exp, out
+
+
+def test_figures_are_figures_and_pyplot_stays_unused(shared_experiment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)
+        df = load_results(shared_experiment.root)
+    figs = plots.all_figures(df)
+    assert list(figs) == ["Anytime quality", "Accuracy vs cost", "Reliability diagrams", "Rho trajectories"]
+    for fig in figs.values():
+        assert isinstance(fig, Figure) and fig.axes
+    assert len(figs["Reliability diagrams"].axes) == 4  # one panel per strategy
+    assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
+
+
+def test_reliability_table_pools_seeds(shared_experiment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)
+        df = load_results(shared_experiment.root)
+    t = plots.reliability_table(df)
+    cr = t[t["strategy"] == "cross_reg"].set_index("bin")
+    # builder: bins 10..14 hold 5, 10, 20, 40, 100 + last epoch samples per seed
+    n = len(shared_experiment.seeds)
+    np.testing.assert_allclose(cr.loc[10:14, "count"], np.array([5, 10, 20, 40, 106]) * n)
+    assert cr.loc[:9, "count"].eq(0).all() and cr.loc[:9, "accuracy"].isna().all()
+    np.testing.assert_allclose(cr.loc[14, "confidence"], 14.5 / 15)
+
+
+def test_plots_skip_with_a_note_when_columns_are_absent(experiment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResultsWarning)
+        df = load_results(experiment.root)
+    df = df[[c for c in df.columns if not c.startswith("rho/")]]
+    rel, rho = plots.reliability_figure(df), plots.rho_figure(df)
+    assert not rel.axes and "skipped" in rel.texts[0].get_text()
+    assert not rho.axes and "rho/*" in rho.texts[0].get_text()
+
+
+def test_report_is_self_contained(report):
+    exp, out = report
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    # no external asset: every src/href is a data URI
+    refs = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert refs and all(r.startswith("data:image/png;base64,") for r in refs)
+    assert "<script" not in text and "http://" not in text and "https://" not in text
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(imgs) == 4
+    for b64 in imgs:
+        assert base64.b64decode(b64)[:8] == b"\x89PNG\r\n\x1a\n"
+    for strategy in exp.strategies:
+        assert f"<td>{strategy}</td>" in text
+    assert 'class="badge finished"' in text and "git_commit" in text and "abc1234" in text
+    assert "repeated (trial, iteration)" in text  # load warnings are on the page
+
+
+def test_report_flags_unfinished_runs_and_survives_damage(tmp_path):
+    exp = write_experiment(tmp_path, seeds=(0,), strategies=("cross_reg", "asha"), status="interrupted")
+    next(exp.root.glob("asha-seed0/*/result.json")).write_text('{"epoch": 1, "trial_')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = write_report(exp.root, tmp_path / "r.html")
+    text = out.read_text()
+    assert 'class="badge interrupted"' in text and "not finished" in text
+    assert "half-written last line" in text and "<td>asha</td>" in text
+
+
+def _chromium(args: list[str], timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           "--no-first-run", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    from matplotlib.image import imread
+
+    _, out = report
+    shot = tmp_path / "shot.png"
+    r = _chromium([f"--user-data-dir={tmp_path / 'ud'}", f"--screenshot={shot}", "--window-size=1200,3000",
+                   out.resolve().as_uri()])
+    assert shot.exists(), r.stderr[-2000:]
+    assert shot.stat().st_size > 50_000  # a blank 1200x3000 page compresses to a few kB
+    img = imread(shot)
+    assert img.shape[:2] == (3000, 1200)
+    rgb = img[..., :3]
+    assert rgb.std() > 0.05  # not a blank page
+    # the plots are in colour: the strategies' hues show up (a blank or text-only page has none)
+    sat = rgb.max(axis=-1) - rgb.min(axis=-1)
+    assert (sat > 0.3).mean() > 0.005
