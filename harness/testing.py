@@ -145,39 +145,36 @@ def _maybe_fail(config: Mapping[str, Any], epoch: int) -> None:
     raise RuntimeError(f"injected failure after epoch {epoch}")
 
 
-class FailOnce:
-    """Wrap a function trainable so its trial raises once, right after reporting `epoch`.
+def fail_once(trainable: Callable[[dict], None], epoch: int,
+              marker_dir: str) -> Callable[[dict], None]:
+    """`trainable`, made to raise once, right after it reports `epoch`.
 
-    Works with any trainable that calls `ray.tune.report` (the real `train_fn` included):
-    the wrapper swaps `ray.tune.report` for one that counts reports, and raises after the
-    `epoch`-th one the first time only (a marker file under `marker_dir` remembers it, per
-    trial seed and strategy, across the retry's fresh process).
+    Works with any function trainable that calls `ray.tune.report` (the real `train_fn`
+    included): the wrapper swaps `ray.tune.report` for one that raises after the report of
+    `epoch` the first time only; a marker file under `marker_dir` (one per strategy, seed and
+    rho) remembers the failure across the retry's fresh start.
     """
+    epoch = int(epoch)
 
-    def __init__(self, trainable: Callable[[dict], None], epoch: int, marker_dir: str) -> None:
-        self.trainable, self.epoch, self.marker_dir = trainable, int(epoch), marker_dir
-        self.__name__ = getattr(trainable, "__name__", "trainable")
-
-    def __call__(self, config: dict[str, Any]) -> None:
+    def failing_once(config: dict[str, Any]) -> None:
         from ray import tune
 
-        marker = os.path.join(self.marker_dir, f"{config.get('strategy')}-{config.get('seed')}"
-                              f"-{json.dumps(config.get('rho'), sort_keys=True)}")
+        marker = os.path.join(marker_dir, f"{config.get('strategy')}-{config.get('seed')}-"
+                              f"{abs(hash(json.dumps(config.get('rho'), sort_keys=True)))}")
         original = tune.report
-        count = {"n": 0}
 
         def report(metrics: dict, *, checkpoint: Any = None) -> None:
             original(metrics, checkpoint=checkpoint)
-            count["n"] += 1
-            epoch = int(metrics.get("epoch", count["n"]))
-            if epoch == self.epoch:
-                _maybe_fail({"fail_once_at": epoch, "fail_marker": marker}, epoch)
+            _maybe_fail({"fail_once_at": epoch, "fail_marker": marker}, int(metrics["epoch"]))
 
         tune.report = report
         try:
-            self.trainable(config)
+            trainable(config)
         finally:
             tune.report = original
 
+    failing_once.__name__ = getattr(trainable, "__name__", "trainable")
+    return failing_once
 
-__all__ = ["synthetic_train_fn", "epoch_cost", "split_sizes", "FailOnce", "EXTRA_KEYS"]
+
+__all__ = ["synthetic_train_fn", "epoch_cost", "split_sizes", "fail_once", "EXTRA_KEYS"]

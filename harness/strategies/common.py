@@ -17,7 +17,8 @@ from ray import tune
 from harness.experiments import ExperimentSpec
 from harness.tune_logging import KeepLocalResults
 
-CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
+CHECKPOINTS_KEPT = 2
+SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds  # the most recent ones: enough for a retry and for PBT's exploit step
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,14 @@ def log_uniform_rho(ctx: StrategyContext) -> Any:
     if not names:
         return tune.loguniform(spec.rho_low, spec.rho_high)
     return {n: tune.loguniform(spec.rho_low, spec.rho_high) for n in names}
+
+
+def seeded_sampler(ctx: StrategyContext) -> Any:
+    """Tune's random sampler seeded from the run's seed (never module-level random state),
+    so the configurations a search draws are reproducible across runs and clusters."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=SAMPLER_SEED_OFFSET + ctx.seed)
 
 
 def short_trial_name(trial: Any) -> str:

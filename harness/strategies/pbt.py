@@ -20,6 +20,7 @@ from harness.strategies.common import (
     StrategyContext,
     base_config,
     log_uniform_rho,
+    seeded_sampler,
     run_config,
     tune_config,
 )
@@ -56,6 +57,7 @@ def build(ctx: StrategyContext) -> BuiltStrategy:
             metric=spec.metric,
             mode=spec.mode,
             scheduler=scheduler(ctx),
+            search_alg=seeded_sampler(ctx),
             num_samples=spec.pbt_population,
             reuse_actors=True,
         ),
