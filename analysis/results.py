@@ -17,6 +17,7 @@ silently: a trial with no rows keeps one placeholder row (``placeholder=True``).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -25,11 +26,15 @@ import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.json as pj
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -94,6 +99,11 @@ def _list_files(fs: pafs.FileSystem, root: str) -> list[str]:
             if i.type in (pafs.FileType.File, pafs.FileType.Directory)]
 
 
+def _read_bytes(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
 def _read_text(fs: pafs.FileSystem, path: str) -> str:
     with fs.open_input_stream(path) as f:
         return f.read().decode("utf-8", errors="replace")
@@ -114,9 +124,9 @@ def _find_runs(fs: pafs.FileSystem, root: str) -> list[tuple[str, list[str]]]:
     files = _list_files(fs, root)
     by_child: dict[str, list[str]] = defaultdict(list)
     top_level: set[str] = set()
+    cut = len(root.rstrip("/")) + 1
     for f in files:
-        rel = posixpath.relpath(f, root) + ("/" if f.endswith("/") else "")
-        parts = rel.split("/")
+        parts = f[cut:].split("/")
         if len(parts) == 1:
             top_level.add(parts[0])
         else:
@@ -126,7 +136,7 @@ def _find_runs(fs: pafs.FileSystem, root: str) -> list[tuple[str, list[str]]]:
     runs = []
     for child, child_files in sorted(by_child.items()):
         child_root = posixpath.join(root, child)
-        names = {posixpath.relpath(f, child_root).split("/")[0] for f in child_files}
+        names = {f[len(child_root) + 1:].split("/", 1)[0] for f in child_files}
         if "metadata.json" in names or any(_STRATEGY_DIR.match(n) for n in names):
             runs.append((child_root, child_files))
     if not runs:
@@ -136,28 +146,6 @@ def _find_runs(fs: pafs.FileSystem, root: str) -> list[tuple[str, list[str]]]:
 
 
 # ----------------------------------------------------------------------------- parsing
-
-
-def _parse_lines(text: str, trial: str, warn: list[str]) -> list[dict[str, Any]]:
-    """JSON lines -> dicts; a broken line is skipped with a warning naming the trial."""
-    rows = []
-    lines = text.splitlines()
-    n = len(lines)
-    for i, line in enumerate(lines):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)  # Python's json reads Ray's NaN/Infinity literals
-        except ValueError:
-            where = "half-written last line" if i == n - 1 else f"unreadable line {i + 1}"
-            warn.append(f"trial {trial}: {where} of result.json skipped")
-            continue
-        if isinstance(obj, dict):
-            rows.append(obj)
-        else:
-            warn.append(f"trial {trial}: line {i + 1} of result.json is not a JSON object; skipped")
-    return rows
 
 
 def _label_from_config(cfg: Any, key: str) -> Any:
@@ -205,85 +193,260 @@ def read_metadata(path: PathLike) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _load_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: list[str],
-              records: list[dict[str, Any]], status: dict[str, str],
-              metadata: dict[str, dict[str, Any]], missing: dict[str, list[str]],
-              diverged: list[str]) -> None:
-    run = posixpath.basename(run_root)
+@dataclass
+class _TrialFile:
+    """One result.json, read and normalised: complete lines only, each ending in a newline."""
+
+    run: int  # index into the runs list
+    strategy: str
+    seed: int
+    trial_dir: str
+    display: str  # run/strategy-seedK/trial dir: how warnings name the trial
+    data: bytes
+    n_lines: int
+
+
+@dataclass
+class _Run:
+    name: str
+    status: str
+    experiment: str | None
+    dataset: str | None
+
+
+def _normalise(data: bytes, display: str, warn: list[str]) -> bytes:
+    """Complete lines only: a last line that does not close its object was cut mid-write."""
+    if data.endswith(b"}\n") and not data.startswith(b"\n") and b"\n\n" not in data:
+        return data  # the common case, one scan; odd whitespace is caught by the row count
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = data.strip()
+    if not data:
+        return b""
+    cut = data.rfind(b"\n")
+    if not data[cut + 1:].rstrip().endswith(b"}"):
+        warn.append(f"trial {display}: half-written last line of result.json skipped")
+        data = data[:cut].rstrip() if cut >= 0 else b""
+        if not data:
+            return b""
+    if b"\n\n" in data or b"\n " in data or b" \n" in data:
+        data = b"\n".join(line.strip() for line in data.split(b"\n") if line.strip())
+    return data + b"\n"
+
+
+def _collect_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: list[str],
+                 runs: list[_Run], metadata: dict[str, dict[str, Any]],
+                 trials: list[_TrialFile], placeholders: list[dict[str, Any]]) -> None:
+    """Read one run's metadata.json and every result.json below it (bytes, not parsed yet)."""
+    name = posixpath.basename(run_root)
     meta: dict[str, Any] | None = None
     meta_path = posixpath.join(run_root, "metadata.json")
     if meta_path in files:
         try:
             meta = json.loads(_read_text(fs, meta_path))
         except ValueError:
-            warn.append(f"run {run}: metadata.json is unreadable; status unknown")
+            warn.append(f"run {name}: metadata.json is unreadable; status unknown")
     else:
-        warn.append(f"run {run}: no metadata.json; status unknown")
-    status[run] = _status_of(meta)
-    metadata[run] = meta or {}
-    meta_experiment = _meta_label(meta, "experiment") or _meta_label(meta, "name")
-    meta_dataset = _meta_label(meta, "dataset")
+        warn.append(f"run {name}: no metadata.json; status unknown")
+    run = _Run(name, _status_of(meta), _meta_label(meta, "experiment") or _meta_label(meta, "name"),
+               _meta_label(meta, "dataset"))
+    ri = len(runs)
+    runs.append(run)
+    metadata[name] = meta or {}
 
-    result_files = sorted(f for f in files if posixpath.basename(f) == "result.json")
+    def placeholder(strategy: str, seed: int, trial_dir: str) -> None:
+        placeholders.append({"_run": ri, "strategy": strategy, "seed": seed, "trial_dir": trial_dir,
+                             "trial_id": trial_dir, "_line": 0, "placeholder": True})
+
     dirs_seen: set[str] = set()  # <strategy>-seed<k> folders that hold a result.json
-    for f in result_files:
-        rel = posixpath.relpath(f, run_root).split("/")
+    cut = len(run_root.rstrip("/")) + 1
+    result_files = sorted(f for f in files if f.endswith("/result.json"))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # object stores: latency, not bandwidth
+        blobs = pool.map(lambda p: _read_bytes(fs, p), result_files)
+    for f, blob in zip(result_files, blobs):
+        rel = f[cut:].split("/")
         m = _STRATEGY_DIR.match(rel[0]) if len(rel) >= 2 else None
-        trial_dir = rel[-2] if len(rel) >= 2 else run
-        strategy_dir = rel[0] if len(rel) >= 3 else None
-        display = f"{run}/{'/'.join(rel[:-1])}"
-        rows = _parse_lines(_read_text(fs, f), display, warn)
-        first = rows[0] if rows else {}
-        strategy = m.group("strategy") if m else first.get("strategy", strategy_dir or "unknown")
-        seed = int(m.group("seed")) if m else first.get("seed", -1)
-        if not m:
-            warn.append(f"trial {display}: not under a <strategy>-seed<k> folder; "
-                        f"labels taken from its rows (strategy={strategy}, seed={seed})")
+        trial_dir = rel[-2] if len(rel) >= 2 else name
+        display = f"{name}/{'/'.join(rel[:-1])}"
         dirs_seen.add(rel[0])
-        base = {"run": run, "strategy": strategy, "seed": seed, "trial_dir": trial_dir,
-                "status": status[run]}
-        if not rows:
-            warn.append(f"trial {display}: empty result.json (no rows); kept as one placeholder row")
-            records.append({**base, "experiment": meta_experiment or run, "dataset": meta_dataset,
-                            "trial_id": trial_dir, "_line": 0, "placeholder": True})
+        data = _normalise(blob, display, warn)
+        if m:
+            strategy, seed = m.group("strategy"), int(m.group("seed"))
+        else:
+            first: dict[str, Any] = {}
+            try:
+                first = json.loads(data[:data.find(b"\n")]) if data else {}
+            except ValueError:
+                pass
+            strategy = str(first.get("strategy", rel[0] if len(rel) >= 3 else "unknown"))
+            seed = int(first["seed"]) if isinstance(first.get("seed"), (int, float)) else -1
+            warn.append(f"trial {display}: not under a <strategy>-seed<k> folder; labels taken from its "
+                        f"rows (strategy={strategy}, seed={seed})")
+        if not data:
+            warn.append(f"trial {display}: empty result.json (no complete rows); kept as one placeholder row")
+            placeholder(strategy, seed, trial_dir)
             continue
-        keys = set().union(*rows)
-        for col in EXPECTED_COLUMNS:
-            if col not in keys:
-                missing[col].append(display)
-        if any(r.get("diverged") is True
-               or any(isinstance(r.get(c), float) and not math.isfinite(r[c]) for c in _DIVERGENCE_COLUMNS)
-               for r in rows):
-            diverged.append(display)
-        for line_no, r in enumerate(rows):
-            cfg = r.get("config")
-            rec = {k: v for k, v in r.items() if k not in _RAY_DROP and not isinstance(v, (dict, list))}
-            rec.update(base)
-            rec["_line"] = line_no
-            rec["trial_id"] = r.get("trial_id") or trial_dir
-            rec["experiment"] = r.get("experiment") or meta_experiment or run
-            if rec.get("dataset") is None:
-                rec["dataset"] = _label_from_config(cfg, "dataset") or meta_dataset
-            if rec.get("role") is None:
-                role = _label_from_config(cfg, "role")
-                if role is None and _label_from_config(cfg, "fold") == -1:
-                    role = "refit"
-                rec["role"] = role
-            if rec.get("fold") is None and _label_from_config(cfg, "fold") is not None:
-                rec["fold"] = _label_from_config(cfg, "fold")
-            records.append(rec)
+        trials.append(_TrialFile(ri, strategy, seed, trial_dir, display, data, data.count(b"\n")))
     # A <strategy>-seed<k> folder with no result.json at all (a Tuner that never reported)
-    for child in sorted({posixpath.relpath(f, run_root).split("/")[0] for f in files}):
+    for child in sorted({f[cut:].split("/", 1)[0] for f in files}):
         m = _STRATEGY_DIR.match(child)
         if m and child not in dirs_seen:
-            warn.append(f"run {run}: {child} has no result.json; kept as one placeholder row")
-            records.append({"run": run, "strategy": m.group("strategy"), "seed": int(m.group("seed")),
-                            "trial_dir": child, "status": status[run],
-                            "experiment": meta_experiment or run, "dataset": meta_dataset,
-                            "trial_id": child, "_line": 0, "placeholder": True})
+            warn.append(f"run {name}: {child} has no result.json; kept as one placeholder row")
+            placeholder(m.group("strategy"), int(m.group("seed")), child)
 
 
-# ----------------------------------------------------------------------------- tidy frame
+# ----------------------------------------------------------------------------- parsing
+
+_CONFIG_FIELDS = {"dataset": "str", "role": "str", "fold": "num"}
+
+
+_KIND_OF_TYPE = {type(None): "none", bool: "bool", int: "num", float: "num", str: "str"}
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "num"
+    if isinstance(v, str):
+        return "str"
+    return "nested"
+
+
+def _infer_schema(trials: list[_TrialFile]) -> pa.Schema | None:
+    """Explicit schema for the fast reader, from the first and last line of every trial.
+
+    Declaring it keeps pyarrow from inferring types block by block (an int in one
+    block and a float in the next, or the ``config`` dict whose ``rho`` is a number
+    in one strategy and a dict in another, would stop the read); keys that are not
+    declared (Ray's bookkeeping, nested values, ``config`` beyond dataset / role /
+    fold) are skipped by the reader. ``None`` if a key mixes types: then the slow
+    path reads everything.
+    """
+    kinds: dict[str, set[str]] = defaultdict(set)
+    cfg_kinds: dict[str, set[str]] = defaultdict(set)
+    for t in trials:
+        first_end = t.data.find(b"\n")
+        last_start = t.data.rfind(b"\n", 0, len(t.data) - 1) + 1
+        for line in {t.data[:first_end], t.data[last_start:-1]}:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # the read will fail on it and fall back for this trial
+            if not isinstance(row, dict):
+                continue
+            for k, v in row.items():
+                kinds[k].add(type(v))
+            cfg = row.get("config")
+            if isinstance(cfg, dict):
+                for k in _CONFIG_FIELDS:
+                    if k in cfg:
+                        cfg_kinds[k].add(_kind(cfg[k]))
+    fields = []
+    for k, types in kinds.items():
+        ks = {_KIND_OF_TYPE.get(t, "nested") for t in types}
+        if k == "config":
+            sub = [(c, pa.string() if want == "str" else pa.float64())
+                   for c, want in _CONFIG_FIELDS.items() if cfg_kinds.get(c) and cfg_kinds[c] <= {want, "none"}]
+            if sub:
+                fields.append((k, pa.struct(sub)))
+            continue
+        if k in _RAY_DROP or "nested" in ks:
+            continue
+        real = ks - {"none"}
+        if real <= {"num"}:
+            fields.append((k, pa.float64()))
+        elif real == {"bool"}:
+            fields.append((k, pa.bool_()))
+        elif real == {"str"}:
+            fields.append((k, pa.string()))
+        else:
+            return None
+    return pa.schema(fields)
+
+
+def _read_fast(chunk: list[_TrialFile], schema: pa.Schema) -> pa.Table | None:
+    buf = b"".join(t.data for t in chunk)
+    try:
+        table = pj.read_json(io.BytesIO(buf), read_options=pj.ReadOptions(block_size=1 << 23),
+                             parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                           unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return table if table.num_rows == sum(t.n_lines for t in chunk) else None
+
+
+def _read_slow(t: _TrialFile, warn: list[str]) -> pd.DataFrame:
+    """Python's json, line by line: skips and names a broken line instead of failing the trial."""
+    rows = []
+    lines = t.data.split(b"\n")[:-1]
+    for i, line in enumerate(lines):
+        try:
+            obj = json.loads(line)  # reads Ray's NaN / Infinity literals too
+        except ValueError:
+            warn.append(f"trial {t.display}: unreadable line {i + 1} of result.json skipped")
+            continue
+        if not isinstance(obj, dict):
+            warn.append(f"trial {t.display}: line {i + 1} of result.json is not a JSON object; skipped")
+            continue
+        rec = {k: v for k, v in obj.items() if k not in _RAY_DROP and _kind(v) != "nested"}
+        cfg = obj.get("config")
+        if isinstance(cfg, dict):
+            for c in _CONFIG_FIELDS:
+                if c in cfg and _kind(cfg[c]) in ("str", "num", "none"):
+                    rec[f"config.{c}"] = cfg[c]
+        rec["_line"] = i
+        rows.append(rec)
+    if not rows:
+        warn.append(f"trial {t.display}: no readable rows in result.json; kept as one placeholder row")
+        return pd.DataFrame([{"_line": 0, "placeholder": True}])
+    return pd.DataFrame.from_records(rows)
+
+
+def _parse_trials(trials: list[_TrialFile], warn: list[str]) -> pd.DataFrame:
+    """All trials' rows, with ``_file`` (index into ``trials``) and ``_line``.
+
+    Fast path: one multithreaded pyarrow read of all files at once with an
+    explicit schema. Where that fails (a corrupt line, a type that changes), the
+    files are halved until the bad ones are isolated, and those alone go through
+    Python's json line by line, so one damaged trial costs little and is named.
+    """
+    schema = _infer_schema(trials)
+    pieces: list[pd.DataFrame] = []
+
+    def fast(lo: int, hi: int) -> None:
+        table = _read_fast(trials[lo:hi], schema) if schema is not None else None
+        if table is not None:
+            df = table.flatten().to_pandas()
+            counts = np.fromiter((t.n_lines for t in trials[lo:hi]), dtype=np.int64, count=hi - lo)
+            df["_file"] = np.repeat(np.arange(lo, hi), counts)
+            starts = np.repeat(np.cumsum(counts) - counts, counts)
+            df["_line"] = np.arange(len(df)) - starts
+            pieces.append(df)
+        elif hi - lo == 1 or schema is None:
+            for i in range(lo, hi):
+                df = _read_slow(trials[i], warn)
+                df["_file"] = i
+                pieces.append(df)
+        else:
+            mid = (lo + hi) // 2
+            fast(lo, mid)
+            fast(mid, hi)
+
+    if trials:
+        fast(0, len(trials))
+    return pd.concat(pieces, ignore_index=True, sort=False) if pieces else pd.DataFrame()
+
+
+def _present(trials: list[_TrialFile], col: str) -> np.ndarray:
+    """Whether each trial's file carries the key ``col`` (first line, else anywhere)."""
+    key = b'"' + col.encode() + b'"'
+    out = np.empty(len(trials), dtype=bool)
+    for i, t in enumerate(trials):
+        out[i] = key in t.data[:t.data.find(b"\n")] or key in t.data
+    return out
 
 
 def _names(items: list[str], limit: int = 5) -> str:
@@ -299,21 +462,82 @@ def _group_names(df: pd.DataFrame, mask: pd.Series, limit: int = 5) -> str:
     return ", ".join(u[:limit]) + more
 
 
-def _tidy(records: list[dict[str, Any]], warn: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records)
-    if "placeholder" not in df:
-        df["placeholder"] = False
+def _assemble(trials: list[_TrialFile], runs: list[_Run], placeholders: list[dict[str, Any]],
+              warn: list[str]) -> pd.DataFrame:
+    """Parsed rows + labels of their trial and run + placeholder rows, typed and flagged."""
+    df = _parse_trials(trials, warn)
+    n_files = len(trials)
+    if len(df):
+        f = df["_file"].to_numpy(dtype=np.int64)
+        df["_run"] = np.fromiter((t.run for t in trials), dtype=np.int64, count=n_files)[f]
+        for col, vals in (("strategy", [t.strategy for t in trials]), ("trial_dir", [t.trial_dir for t in trials])):
+            cats = pd.Index(vals).unique()
+            codes = cats.get_indexer(vals)[f]
+            df[col] = pd.Categorical.from_codes(codes, categories=cats)
+        df["seed"] = np.fromiter((t.seed for t in trials), dtype=np.int64, count=n_files)[f]
+        if "placeholder" not in df:
+            df["placeholder"] = False
+        # column checks, per trial file
+        missing: dict[str, list[str]] = {}
+        present: dict[str, np.ndarray] = {}
+        for col in EXPECTED_COLUMNS:
+            present[col] = _present(trials, col) if col in df else np.zeros(n_files, dtype=bool)
+            if not present[col].all():
+                missing[col] = [trials[i].display for i in np.flatnonzero(~present[col])]
+        for col, names in missing.items():
+            fill = "0" if col in FWD_COLUMNS else "NaN"
+            warn.append(f"column {col!r} missing in trial(s) {_names(names)}; filled with {fill}")
+        bad = np.zeros(len(df), dtype=bool)
+        for col in _DIVERGENCE_COLUMNS:
+            if col in df:
+                v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+                bad |= ~np.isfinite(v) & present[col][f]
+        if "diverged" in df:
+            bad |= df["diverged"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        if bad.any():
+            warn.append(f"NaN/inf metrics (diverged) in trial(s) "
+                        f"{_names([trials[i].display for i in np.unique(f[bad])])}; rows kept")
+    if placeholders:
+        ph = pd.DataFrame(placeholders)
+        ph["_file"] = np.arange(n_files, n_files + len(ph))
+        df = pd.concat([df, ph], ignore_index=True, sort=False) if len(df) else ph
+    # labels from the rows, the trial's config, the run's metadata, in that order
+    r = df["_run"].to_numpy(dtype=np.int64)
+    for col, src in (("experiment", [ru.experiment or ru.name for ru in runs]),
+                     ("dataset", [ru.dataset for ru in runs])):
+        fallback = pd.Series(np.asarray(src, dtype=object)[r], index=df.index)
+        own = df[col] if col in df else None
+        if col == "dataset" and "config.dataset" in df:
+            own = df["config.dataset"] if own is None else own.fillna(df["config.dataset"])
+        df[col] = fallback if own is None else own.astype(object).where(own.notna(), fallback)
+    names = [ru.name for ru in runs]
+    cats = pd.Index(names).unique()  # a run folder name given twice merges into one label
+    df["run"] = pd.Categorical.from_codes(cats.get_indexer(names)[r], categories=cats)
+    df["status"] = np.asarray([ru.status for ru in runs], dtype=object)[r]
+    if "config.fold" in df:
+        df["fold"] = df["fold"].fillna(df["config.fold"]) if "fold" in df else df["config.fold"]
+    role = df["role"] if "role" in df else pd.Series(None, index=df.index, dtype=object)
+    if "config.role" in df:
+        role = role.astype(object).where(role.notna(), df["config.role"])
+    if "fold" in df:
+        role = role.astype(object).where(role.notna() | (pd.to_numeric(df["fold"], errors="coerce") != -1),
+                                         "refit")
+    df["role"] = role
+    tid = df["trial_id"] if "trial_id" in df else pd.Series(None, index=df.index, dtype=object)
+    df["trial_id"] = tid.astype(object).where(tid.notna(), df["trial_dir"].astype(object))
+    df = df.drop(columns=[c for c in df.columns if c.startswith("config.")])
+    return _tidy(df, warn)
+
+
+def _tidy(df: pd.DataFrame, warn: list[str]) -> pd.DataFrame:
     df["placeholder"] = df["placeholder"].astype("boolean").fillna(False).astype(bool)
     real = ~df["placeholder"]
-
     for col in EXPECTED_COLUMNS:
         if col not in df:
             df[col] = np.nan
     # dtypes
-    if "training_iteration" in df:
-        it = pd.to_numeric(df["training_iteration"], errors="coerce")
-    else:
-        it = pd.Series(np.nan, index=df.index)
+    it = pd.to_numeric(df["training_iteration"], errors="coerce") if "training_iteration" in df \
+        else pd.Series(np.nan, index=df.index)
     ep = pd.to_numeric(df["epoch"], errors="coerce")
     line1 = df["_line"].astype("int64") + 1
     df["iteration"] = it.fillna(ep).fillna(line1).where(real, 0).astype("int64")
@@ -324,41 +548,44 @@ def _tidy(records: list[dict[str, Any]], warn: list[str]) -> pd.DataFrame:
     for c in ("diverged", "done"):
         if c in df:
             df[c] = df[c].astype("boolean").fillna(False).astype(bool)
-    df["diverged"] = df["diverged"] if "diverged" in df else False
+    if "diverged" not in df:
+        df["diverged"] = False
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(-1).astype("int64")
     for c in ["fold", *_SIZE_COLUMNS]:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     skip = set(LABEL_COLUMNS) | set(FWD_COLUMNS) | {"seed", "iteration", "epoch", "diverged", "done",
-                                                    "placeholder", "final", "_line", "fold", "trial_dir",
-                                                    *_SIZE_COLUMNS}
+                                                    "placeholder", "final", "_line", "_file", "_run", "fold",
+                                                    "trial_dir", *_SIZE_COLUMNS}
     for c in df.columns:
         if c in skip:
             continue
+        kind = df[c].dtype.kind
         if c in METRIC_COLUMNS or c.startswith(("rho/", "rel/")) or c in _RAY_KEEP:
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-        elif df[c].dtype == object or str(df[c].dtype) in ("str", "string"):
+            if kind != "f":
+                df[c] = pd.to_numeric(df[c], errors="coerce")
+            df[c] = df[c].astype("float64")
+        elif kind in "iu":
+            df[c] = df[c].astype("float64")
+        elif kind == "O" or str(df[c].dtype) in ("str", "string"):
             conv = pd.to_numeric(df[c], errors="coerce")
-            if conv.notna().sum() == df[c].notna().sum():
+            if conv.notna().sum() == df[c].notna().sum() and conv.notna().any():
                 df[c] = conv.astype("float64")
-        elif df[c].dtype.kind in "iub":
-            df[c] = df[c].astype("float64") if df[c].dtype.kind == "i" else df[c]
     for c in LABEL_COLUMNS + ["trial_dir"]:
-        if c not in df:
-            df[c] = None
-        df[c] = df[c].astype("string").astype("category")
-
+        if not isinstance(df[c].dtype, pd.CategoricalDtype):
+            col = df[c].astype(object)
+            if not all(isinstance(v, str) for v in col.dropna().unique()):
+                col = col.map(str, na_action="ignore")  # numbers as labels become their text
+            df[c] = col.astype("category")
+    df = df.sort_values(["_file", "_line"], kind="stable").reset_index(drop=True)
     # Duplicate (trial, iteration): PBT cloning can restore an earlier iteration.
-    dup = df.duplicated(KEY_COLUMNS, keep=False) & real
+    dup = df.duplicated(KEY_COLUMNS, keep=False).to_numpy() & ~df["placeholder"].to_numpy()
     if dup.any():
         warn.append(f"repeated (trial, iteration) rows in trial(s) {_group_names(df, dup)}; "
                     f"all kept (PBT restores can repeat iterations)")
-
-    df = df.sort_values(["run", "strategy", "seed", "trial_id", "_line"], kind="stable")
-    df = df.reset_index(drop=True)
     df["final"] = _final_flags(df, warn)
     lead = [*KEY_COLUMNS, "epoch", "dataset", "role", "status", "final", "placeholder", "diverged"]
-    rest = [c for c in df.columns if c not in lead and c != "_line"]
+    rest = [c for c in df.columns if c not in lead and c not in ("_line", "_file", "_run")]
     return df[lead + rest]
 
 
@@ -425,7 +652,8 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
 
     Returns one row per (run, experiment, strategy, seed, trial_id, iteration)
     with: categoricals for labels (``run`` = the run folder's name, ``experiment``
-    = the rows' label, else metadata.json's, else the folder's), int64 ``seed``,
+    = the rows' label, else metadata.json's, else the folder's; ``dataset`` = the
+    rows', else the trial config's, else metadata.json's), int64 ``seed``,
     ``iteration`` (Ray's ``training_iteration``; else ``epoch``; else line
     number), ``epoch`` and forward-pass deltas ``fwd_*``; float64 metrics and
     ``rho/*``; booleans ``final`` (rows of each strategy and seed's final model,
@@ -434,7 +662,10 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     the run from metadata.json (``running``/``finished``/``interrupted``, else
     ``unknown``), also in ``df.attrs["status"]`` as ``{run: status}``.
     ``df.attrs["metadata"]`` holds each run's metadata.json and
-    ``df.attrs["warnings"]`` the warning messages issued.
+    ``df.attrs["warnings"]`` the warning messages issued. Ray's bookkeeping keys
+    (``config``, ``date``, ``hostname``, ``pid`` ...) are dropped, except
+    ``trial_id``, ``time_total_s``, ``time_this_iter_s``, ``timestamp``, ``done``.
+    Rows keep file order within a trial.
 
     Problems in the files are reported with :class:`ResultsWarning`, never raised,
     except a path that does not exist (``FileNotFoundError``).
@@ -442,32 +673,26 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     paths = [path_or_paths] if isinstance(path_or_paths, (str, os.PathLike)) else list(path_or_paths)
     if not paths:
         raise ValueError("load_results needs at least one path")
-    records: list[dict[str, Any]] = []
     warn: list[str] = []
-    missing: dict[str, list[str]] = defaultdict(list)
-    diverged: list[str] = []
-    status: dict[str, str] = {}
+    runs: list[_Run] = []
     metadata: dict[str, dict[str, Any]] = {}
+    trials: list[_TrialFile] = []
+    placeholders: list[dict[str, Any]] = []
     for p in paths:
         fs, root, _ = _resolve(p)
         for run_root, files in _find_runs(fs, root):
             name = posixpath.basename(run_root)
-            if name in status:
+            if any(r.name == name for r in runs):
                 warn.append(f"run name {name!r} loaded twice; its rows are merged")
-            _load_run(fs, run_root, files, warn, records, status, metadata, missing, diverged)
-    for col, trials in missing.items():
-        fill = "0" if col in FWD_COLUMNS else "NaN"
-        warn.append(f"column {col!r} missing in trial(s) {_names(trials)}; filled with {fill}")
-    if diverged:
-        warn.append(f"NaN/inf metrics (diverged) in trial(s) {_names(diverged)}; rows kept")
-    if not records:
+            _collect_run(fs, run_root, files, warn, runs, metadata, trials, placeholders)
+    if not trials and not placeholders:
         warn.append(f"no result.json found under {', '.join(map(str, paths))}")
         df = _empty_frame()
     else:
-        df = _tidy(records, warn)
+        df = _assemble(trials, runs, placeholders, warn)
     for w in warn:
         warnings.warn(w, ResultsWarning, stacklevel=2)
-    df.attrs["status"] = status
+    df.attrs["status"] = {r.name: r.status for r in runs}
     df.attrs["metadata"] = metadata
     df.attrs["warnings"] = warn
     return df
