@@ -226,3 +226,42 @@ def test_grid_cv_without_refit_has_no_final(tmp_path):
         s = summarize(df)
     g = s[s["strategy"] == "grid_cv"].iloc[0]
     assert math.isnan(g["test_acc_mean"]) and g["fwd_total"] > 0
+
+
+def test_fast_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch):
+    # The pyarrow path and Python's json path must give the same frame, damage included.
+    exp = write_experiment(tmp_path, seeds=(0, 1), pbt_clone=True)
+    f = _trial_file(exp, "asha", 1, "asha1_00000")
+    rows = [json.loads(line) for line in f.read_text().splitlines()]
+    rows[2]["test_loss"] = float("inf")
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fast = _load_quiet(exp.root)
+    import analysis.results as R
+    monkeypatch.setattr(R, "_infer_schema", lambda trials: None)
+    slow = _load_quiet(exp.root)
+    pd.testing.assert_frame_equal(fast, slow, check_like=True)
+    assert fast.attrs["warnings"] == slow.attrs["warnings"]
+
+
+def test_corrupt_middle_line_and_changing_types(experiment, monkeypatch):
+    import analysis.results as R
+    slow_reads: list[str] = []
+    real_slow = R._read_slow
+    monkeypatch.setattr(R, "_read_slow", lambda t, warn: slow_reads.append(t.display) or real_slow(t, warn))
+    f = _trial_file(experiment, "asha", 2, "asha2_00001")
+    lines = f.read_text().splitlines()
+    lines[2] = lines[2][:40] + "###" + lines[2][40:]
+    f.write_text("\n".join(lines) + "\n")
+    # a config whose rho is a dict in one strategy and a number in another, and a label
+    # written as a number: neither may stop the read
+    g = _trial_file(experiment, "cross_reg", 0, "cr0_00000")
+    rows = [json.loads(line) for line in g.read_text().splitlines()]
+    for r in rows:
+        r["config"]["rho"] = {"sigma_0": 0.5, "sigma_1": 0.1}
+    g.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.warns(ResultsWarning, match="asha2_00001.*unreadable line 3"):
+        df = load_results(experiment.root)
+    assert len(slow_reads) == 1 and "asha2_00001" in slow_reads[0]  # only the damaged trial left the fast path
+    assert (df["trial_id"] == "asha2_00001").sum() == experiment.epochs - 1
+    assert (df["trial_id"] == "cr0_00000").sum() == experiment.epochs
+    assert _finals(df) == experiment.expected_final
