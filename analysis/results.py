@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import posixpath
 import re
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Union
@@ -601,16 +600,15 @@ def _final_flags(df: pd.DataFrame, warn: list[str]) -> np.ndarray:
     real = ~df["placeholder"].to_numpy()
     # Last row of each trial (file order; a PBT restore may repeat iterations).
     tkeys = ["run", "experiment", "strategy", "seed", "trial_id"]
-    sub = df.loc[real]
+    code = df.groupby(tkeys, sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    sub = df.loc[real, [*tkeys, "role", "epoch", "val_acc", "val_loss"]].assign(_code=code[real])
     if sub.empty:
         warn.append("no result rows at all: no final models")
         return final
-    last = sub.groupby(tkeys, sort=False, observed=True).tail(1)
-    max_epoch = sub.groupby(tkeys, sort=False, observed=True)["epoch"].max()
-    last = last.set_index(tkeys)
-    last["max_epoch"] = max_epoch
+    last = sub.groupby("_code", sort=False).tail(1).set_index("_code")
+    last["max_epoch"] = sub.groupby("_code", sort=False)["epoch"].max()
     last = last.reset_index()
-    chosen: list[tuple] = []
+    chosen: list[int] = []
     for gkey, g in last.groupby(["run", "experiment", "strategy", "seed"], sort=False, observed=True):
         name = f"{gkey[0]}/{gkey[2]}-seed{gkey[3]}"
         refit = g[g["role"].astype("string") == "refit"]
@@ -632,11 +630,8 @@ def _final_flags(df: pd.DataFrame, warn: list[str]) -> np.ndarray:
                 if len(cand) > 1:
                     warn.append(f"{name}: no finite {metric} among the candidates for the final model; "
                                 f"took trial {pick['trial_id']}")
-        chosen.append(tuple(pick[k] for k in tkeys))
-    if chosen:
-        idx = pd.MultiIndex.from_frame(df[tkeys].astype(object))
-        final = idx.isin(pd.MultiIndex.from_tuples(chosen, names=tkeys)) & real
-    return np.asarray(final, dtype=bool)
+        chosen.append(int(pick["_code"]))
+    return np.isin(code, chosen) & real
 
 
 # ----------------------------------------------------------------------------- public
@@ -704,13 +699,3 @@ def _empty_frame() -> pd.DataFrame:
     cols.update({c: pd.Series(dtype="float64") for c in METRIC_COLUMNS})
     cols.update({c: pd.Series(dtype=bool) for c in ["final", "placeholder", "diverged"]})
     return pd.DataFrame(cols)
-
-
-def iter_status(df: pd.DataFrame) -> Iterable[tuple[str, str]]:
-    """(run, status) pairs, from ``df.attrs`` or, if a filter dropped attrs, the column."""
-    st = df.attrs.get("status")
-    if st:
-        return list(st.items())
-    if "status" in df and len(df):
-        return list(df.groupby("run", observed=True)["status"].first().astype(str).items())
-    return []
