@@ -680,7 +680,7 @@ def load_splits(
 
     def features(x: np.ndarray) -> torch.Tensor:
         z = _to_float(x)
-        if np.shares_memory(z, raw.x_pool) or np.shares_memory(z, raw.x_test):
+        if np.may_share_memory(z, raw.x_pool) or np.may_share_memory(z, raw.x_test):
             z = z.copy()  # never edit the (cached, read-only) source arrays
         z -= mean32  # in place: no second float copy of a large image pool
         z /= std32

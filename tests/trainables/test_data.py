@@ -100,6 +100,26 @@ def test_folds_partition_the_pool(ids) -> None:
     assert refit.info["pool_hash"] in pool_hashes
 
 
+def test_regression_folds_partition_the_pool(monkeypatch) -> None:
+    def loader(data_dir, download):
+        raw = _ids_loader(data_dir, download)
+        return RawDataset(raw.x_pool, raw.x_pool[:, 0] * 2.0, raw.x_test, raw.x_test[:, 0],
+                          norm="feature")
+
+    monkeypatch.setitem(DATASETS, "ids-reg", DatasetSpec("ids-reg", "regression", 0, (1,), loader))
+    seen = []
+    for fold in range(3):
+        s = load_splits("ids-reg", n_folds=3, fold=fold, n_train=100)
+        train, reg = _rows(s.train, s), _rows(s.reg, s)
+        assert not set(train) & set(reg) and len(train) + len(reg) == 100
+        assert len(reg) in (33, 34)
+        # targets stay paired with their rows (y = 2 * id, standardised with train stats)
+        t = s.info["normalisation"]
+        assert np.allclose(s.reg.y.numpy() * t["target_std"] + t["target_mean"], 2.0 * reg, atol=1e-3)
+        seen.append(reg)
+    assert len(np.concatenate(seen)) == 100 and len(set(np.concatenate(seen))) == 100
+
+
 def test_n_train_subsamples_pool_before_reg_split(ids) -> None:
     s = load_splits(ids, n_train=50, reg_fraction=0.2)
     assert (len(s.train), len(s.reg)) == (40, 10)
@@ -150,6 +170,9 @@ def test_digits() -> None:
     # the test split is fixed: it does not move with split_seed
     other = load_splits("digits", split_seed=9)
     assert torch.equal(other.test.y, s.test.y)
+    # the cached source arrays are read-only and were not normalised in place
+    raw = data_mod._load_digits_cached()
+    assert not raw.x_test.flags.writeable and raw.x_test.max() == 16.0
 
 
 def test_diabetes_target_standardised() -> None:
