@@ -204,6 +204,14 @@ class _TrialFile:
     data: bytes
     n_lines: int
 
+    @property
+    def first_line(self) -> bytes:
+        return self.data[:self.data.find(b"\n")]
+
+    @property
+    def last_line(self) -> bytes:
+        return self.data[self.data.rfind(b"\n", 0, len(self.data) - 1) + 1:-1]
+
 
 @dataclass
 class _Run:
@@ -324,25 +332,24 @@ def _infer_schema(trials: list[_TrialFile]) -> pa.Schema | None:
     fold) are skipped by the reader. ``None`` if a key mixes types: then the slow
     path reads everything.
     """
-    kinds: dict[str, set[str]] = defaultdict(set)
+    kinds: dict[str, set[type]] = defaultdict(set)
     cfg_kinds: dict[str, set[str]] = defaultdict(set)
-    for t in trials:
-        first_end = t.data.find(b"\n")
-        last_start = t.data.rfind(b"\n", 0, len(t.data) - 1) + 1
-        for line in {t.data[:first_end], t.data[last_start:-1]}:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # the read will fail on it and fall back for this trial
-            if not isinstance(row, dict):
-                continue
-            for k, v in row.items():
-                kinds[k].add(type(v))
-            cfg = row.get("config")
-            if isinstance(cfg, dict):
-                for k in _CONFIG_FIELDS:
-                    if k in cfg:
-                        cfg_kinds[k].add(_kind(cfg[k]))
+    # First and last line of every trial: a key that only a trial's middle lines carry
+    # would be skipped by the reader, so the contract's keys must be on every row.
+    for line in dict.fromkeys([t.first_line for t in trials] + [t.last_line for t in trials]):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the read will fail on it and fall back for this trial
+        if not isinstance(row, dict):
+            continue
+        for k, v in row.items():
+            kinds[k].add(type(v))
+        cfg = row.get("config")
+        if isinstance(cfg, dict):
+            for k in _CONFIG_FIELDS:
+                if k in cfg:
+                    cfg_kinds[k].add(_kind(cfg[k]))
     fields = []
     for k, types in kinds.items():
         ks = {_KIND_OF_TYPE.get(t, "nested") for t in types}
@@ -439,13 +446,11 @@ def _parse_trials(trials: list[_TrialFile], warn: list[str]) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True, sort=False) if pieces else pd.DataFrame()
 
 
-def _present(trials: list[_TrialFile], col: str) -> np.ndarray:
+def _present(trials: list[_TrialFile], firsts: list[bytes], col: str) -> np.ndarray:
     """Whether each trial's file carries the key ``col`` (first line, else anywhere)."""
     key = b'"' + col.encode() + b'"'
-    out = np.empty(len(trials), dtype=bool)
-    for i, t in enumerate(trials):
-        out[i] = key in t.data[:t.data.find(b"\n")] or key in t.data
-    return out
+    return np.fromiter((key in first or key in t.data for t, first in zip(trials, firsts)),
+                       dtype=bool, count=len(trials))
 
 
 def _names(items: list[str], limit: int = 5) -> str:
@@ -479,8 +484,9 @@ def _assemble(trials: list[_TrialFile], runs: list[_Run], placeholders: list[dic
         # column checks, per trial file
         missing: dict[str, list[str]] = {}
         present: dict[str, np.ndarray] = {}
+        firsts = [t.first_line for t in trials]
         for col in EXPECTED_COLUMNS:
-            present[col] = _present(trials, col) if col in df else np.zeros(n_files, dtype=bool)
+            present[col] = _present(trials, firsts, col) if col in df else np.zeros(n_files, dtype=bool)
             if not present[col].all():
                 missing[col] = [trials[i].display for i in np.flatnonzero(~present[col])]
         for col, names in missing.items():
