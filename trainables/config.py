@@ -42,8 +42,8 @@ class TrialConfig:
     fold: int | None = None  # -1 = refit on the whole pool, no validation split
     # network
     model: str = "mlp"
-    width: int = 512
-    depth: int = 2
+    width: int | None = None  # None: the model's own default (mlp 512, cnn 25 or 32 channels)
+    depth: int | None = None  # None: the model's own default (mlp 2, cnn 3)
     dropout: float = 0.0
     norm: bool = True
     # regularization
@@ -116,9 +116,10 @@ class TrialConfig:
         need(not (self.learned and self.family == "none"), "family",
              "cross_reg needs a regularizer family to learn (not 'none')")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
-                    "width", "checkpoint_every", "n_folds"):
+                    "checkpoint_every", "n_folds"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
-        need(self.depth >= 0, "depth", "must be >= 0")
+        need(self.width is None or self.width >= 1, "width", "must be >= 1 or None")
+        need(self.depth is None or self.depth >= 0, "depth", "must be >= 0 or None")
         for key in ("lr", "rho_lr"):
             need(math.isfinite(getattr(self, key)) and getattr(self, key) > 0, key, "must be > 0")
         need(0 <= self.weight_decay < math.inf, "weight_decay", "must be >= 0")

@@ -273,7 +273,14 @@ def _build_resnet18(input_shape, n_out, width, depth, dropout, norm):
     return _resnet18(input_shape, n_out, dropout)
 
 
+def _build_linear(input_shape, n_out, width, depth, dropout, norm):
+    """A linear (least-squares / softmax) model: the MLP with no hidden layer, so the l1/l2
+    families find its one weight matrix like any other."""
+    return MLP(input_shape, n_out, 1, 0, dropout, norm)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
+    "linear": _build_linear,
     "mlp": _build_mlp,
     "cnn": _build_cnn,
     "vgg16": _build_vgg16,

@@ -55,7 +55,7 @@ class Trial:
             self.splits = load_splits(
                 cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, n_train=cfg.n_train,
                 reg_fraction=cfg.reg_fraction, split_seed=cfg.split_seed, n_folds=cfg.n_folds,
-                fold=cfg.fold, device=str(self.device), flatten=cfg.model in ("mlp", "linear"))
+                fold=cfg.fold, device=str(self.device))
         except DataError as exc:
             raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
         task = self.splits.task
