@@ -202,7 +202,7 @@ def test_mlp_layout() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(ValueError, match="known models: cnn, mlp, resnet18, vgg16"):
+    with pytest.raises(ValueError, match="known models: cnn, linear, mlp, resnet18, vgg16"):
         build_model("transformer", (64,), 10)
     with pytest.raises(ValueError, match="flatten=False"):
         build_model("cnn", (64,), 10)
