@@ -214,4 +214,6 @@ def test_errors() -> None:
         build_model("cnn", (1, 40), 10, depth=0)
     with pytest.raises(ValueError, match="n_out"):
         build_model("mlp", (64,), 0)
-    assert set(MODELS) == {"mlp", "cnn", "vgg16", "resnet18"}
+    assert set(MODELS) == {"linear", "mlp", "cnn", "vgg16", "resnet18"}
+    linear = build_model("linear", (1, 8, 8), 3)
+    assert [type(m).__name__ for m in linear.modules() if isinstance(m, nn.Linear)] == ["Linear"]
