@@ -267,8 +267,11 @@ def _collect_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: lis
     dirs_seen: set[str] = set()  # <strategy>-seed<k> folders that hold a result.json
     cut = len(run_root.rstrip("/")) + 1
     result_files = sorted(f for f in files if f.endswith("/result.json"))
-    with ThreadPoolExecutor(max_workers=8) as pool:  # object stores: latency, not bandwidth
-        blobs = pool.map(lambda p: _read_bytes(fs, p), result_files)
+    if isinstance(fs, pafs.LocalFileSystem):
+        blobs = [_read_bytes(fs, p) for p in result_files]  # threads only add overhead here
+    else:
+        with ThreadPoolExecutor(max_workers=16) as pool:  # object stores: latency-bound
+            blobs = list(pool.map(lambda p: _read_bytes(fs, p), result_files))
     for f, blob in zip(result_files, blobs):
         rel = f[cut:].split("/")
         m = _STRATEGY_DIR.match(rel[0]) if len(rel) >= 2 else None

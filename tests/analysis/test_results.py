@@ -75,11 +75,20 @@ def test_final_flag_follows_the_contract(experiment):
     assert df[df["final"]].groupby(["strategy", "seed"], observed=True).size().eq(experiment.epochs).all()
 
 
-def test_local_path_and_file_uri_agree(experiment):
+def test_local_path_and_file_uri_agree(experiment, monkeypatch):
     a = load_results(experiment.root)
     b = load_results(experiment.root.as_uri())
     assert b["run"].iloc[0] == "quick-run"
     pd.testing.assert_frame_equal(a, b)
+    # A filesystem that is not the local one (as s3:// or gs:// give) takes the threaded reads.
+    import pyarrow.fs as pafs
+
+    import analysis.results as R
+    sub = pafs.SubTreeFileSystem(str(experiment.root.parent), pafs.LocalFileSystem())
+    monkeypatch.setattr(R, "_resolve", lambda p: (sub, experiment.root.name, experiment.root.name))
+    c = load_results(experiment.root)
+    pd.testing.assert_frame_equal(a, c)
+    assert R.read_metadata(experiment.root)["quick-run"]["status"] == "finished"
 
 
 def test_several_runs_and_a_parent_folder(tmp_path):
