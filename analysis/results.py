@@ -517,6 +517,8 @@ def _assemble(trials: list[_TrialFile], runs: list[_Run], placeholders: list[dic
         if col == "dataset" and "config.dataset" in df:
             own = df["config.dataset"] if own is None else own.fillna(df["config.dataset"])
         df[col] = fallback if own is None else own.astype(object).where(own.notna(), fallback)
+    # NaN in a grouping label silently drops rows from pandas' groupby and joins: name it
+    df["dataset"] = df["dataset"].where(df["dataset"].notna(), "unknown")
     names = [ru.name for ru in runs]
     cats = pd.Index(names).unique()  # a run folder name given twice merges into one label
     df["run"] = pd.Categorical.from_codes(cats.get_indexer(names)[r], categories=cats)
@@ -656,7 +658,7 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     Returns one row per (run, experiment, strategy, seed, trial_id, iteration)
     with: categoricals for labels (``run`` = the run folder's name, ``experiment``
     = the rows' label, else metadata.json's, else the folder's; ``dataset`` = the
-    rows', else the trial config's, else metadata.json's), int64 ``seed``,
+    rows', else the trial config's, else metadata.json's, else ``"unknown"``), int64 ``seed``,
     ``iteration`` (Ray's ``training_iteration``; else ``epoch``; else line
     number), ``epoch`` and forward-pass deltas ``fwd_*``; float64 metrics and
     ``rho/*``; booleans ``final`` (rows of each strategy and seed's final model,

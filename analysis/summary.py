@@ -98,12 +98,23 @@ def bootstrap_ci(values: Any, *, n_resamples: int = 9999, confidence_level: floa
 # ----------------------------------------------------------------------------- selections
 
 
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a non-null ``dataset`` label: pandas drops NaN keys from groupby and joins."""
+    if "dataset" not in df:
+        return df.assign(dataset="unknown")
+    if df["dataset"].isna().any():
+        d = df["dataset"].astype(object)
+        return df.assign(dataset=d.where(d.notna(), "unknown"))
+    return df
+
+
 def final_rows(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (experiment, dataset, strategy, run, seed): the final model's last epoch.
 
     "Last" is the highest epoch, ties (a PBT restore repeating epochs) broken by
     row order, which ``load_results`` keeps as file order.
     """
+    df = _labelled(df)
     f = df[df["final"]]
     if f.empty:
         return f
@@ -157,6 +168,7 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
     """
     if df.empty:
         return pd.DataFrame(columns=[*GROUP, "n_seeds"])
+    df = _labelled(df)
     rep = _replicate_table(df)
     rows = []
     for key, g in rep.groupby(GROUP, observed=True, dropna=False, sort=True):
@@ -259,6 +271,7 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     run, seed, ``cum_fwd``, ``value``.
     """
     parts = []
+    df = _labelled(df)
     order = [c for c in ("timestamp", "iteration") if c in df]
     real = df[~df["placeholder"]] if "placeholder" in df else df
     for key, g in real.groupby([*GROUP, *REPLICATE], observed=True, dropna=False, sort=True):

@@ -206,3 +206,19 @@ def test_format_table_lists_every_strategy(loaded):
     assert f"{acc:.1f} ±" in text
     assert "experiment quick" in text and "dataset mnist1d" in text
     assert format_table(pd.DataFrame()) == "(no results)"
+
+
+def test_unknown_dataset_still_summarises(tmp_path):
+    exp = write_experiment(tmp_path, seeds=(0, 1))
+    for p in exp.root.rglob("result.json"):
+        rows = [json.loads(line) for line in p.read_text().splitlines()]
+        for r in rows:
+            del r["config"]["dataset"]
+        p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    meta = json.loads((exp.root / "metadata.json").read_text())
+    del meta["spec"]["dataset"]
+    (exp.root / "metadata.json").write_text(json.dumps(meta))
+    df = load_results(exp.root)
+    assert set(df["dataset"].astype(str)) == {"unknown"}
+    s = summarize(df)
+    assert s["test_acc_mean"].notna().all() and (s["status"] == "finished").all()
