@@ -46,9 +46,10 @@ def reliability_bins(probs, labels, n_bins: int = ECE_BINS) -> dict[str, np.ndar
     in a hidden (n+1)-th bin of its own (``bucketize(right=True) - 1`` with n+1
     accumulators; Lightning-AI/torchmetrics#3510), which changes the ECE of any
     model whose float32 softmax saturates. The comparison runs in float64 against
-    the exact edges k/n; torchmetrics compares in float32 against
-    ``torch.linspace`` edges that are one ulp off at a few k, so a float32
-    confidence sitting exactly on such an edge can land one bin apart there.
+    ``np.linspace`` edges; torchmetrics compares in float32 against
+    ``torch.linspace`` edges, some of which differ from the float64 ones by more
+    than float32 rounding, so a float32 confidence sitting exactly on such an edge
+    can land one bin apart (dyadic edges, e.g. n=8, agree exactly; tested).
 
     Returns per-bin ``count``, ``confidence`` (mean), ``accuracy`` (mean) and the
     bin ``edges``; empty bins carry NaN means and zero count.
