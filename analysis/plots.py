@@ -114,10 +114,10 @@ def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
             if np.isfinite(r.test_acc_ci_low):
                 err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
             col = _color(str(r.strategy), seen)
-            ax.errorbar(r.fwd_total, y, yerr=err, fmt="o", ms=8, color=col, capsize=4, label=str(r.strategy))
-            ax.annotate(f"{r.strategy}\n×{r.cost_vs_cross_reg:.2g}" if np.isfinite(r.cost_vs_cross_reg)
-                        else str(r.strategy), (r.fwd_total, y), textcoords="offset points", xytext=(8, 4),
-                        fontsize=9)
+            # names and cost ratios go in the legend: strategies often sit close in cost
+            label = str(r.strategy) + (f" (×{r.cost_vs_cross_reg:.2f} cross_reg's cost)"
+                                       if np.isfinite(r.cost_vs_cross_reg) else "")
+            ax.errorbar(r.fwd_total, y, yerr=err, fmt="o", ms=8, color=col, capsize=4, label=label)
         pts = g.sort_values(["fwd_total", "test_acc_mean"], ascending=[True, False])
         front, best = [], -np.inf
         for r in pts.itertuples():
@@ -132,7 +132,7 @@ def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
         ax.set_ylabel("final test accuracy (%)")
         ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="lower right", fontsize=9)
+        ax.legend(loc="best", fontsize=8)
     return fig
 
 
