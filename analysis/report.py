@@ -136,8 +136,10 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     h.append("<h2>Paired comparisons (over seeds)</h2>")
     h.append(_table(comparisons))
     h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
-             "of the mean difference; wilcoxon_p: two-sided Wilcoxon signed-rank, only with 6 or more "
-             "pairs (fewer cannot reach p &lt; 0.05); ttest_p: paired t-test.</p>")
+             "of the mean difference, which is too narrow with a handful of seeds (with 3 seeds there are "
+             "only 10 distinct resample means): read it with n_pairs; wilcoxon_p: two-sided Wilcoxon "
+             "signed-rank, only with 6 or more pairs (fewer cannot reach p &lt; 0.05); ttest_p: paired "
+             "t-test.</p>")
 
     h.append(f"<h2>Compute to quality (within {within:g} accuracy points)</h2>")
     if len(ctq):
