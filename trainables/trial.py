@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.metrics import classification_metrics
+from analysis.metrics import classification_metrics, reliability_bins
 
 from .config import ConfigError, TrialConfig
 from .engine import Engine
@@ -174,8 +174,15 @@ class Trial:
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor, n_samples: int, prefix: str) -> tuple[dict, int]:
         pred, cost = self.engine.predict(x, self.config.eval_batch_size, n_samples)
         if self.splits.task == "classification":
-            m = classification_metrics(pred.cpu().numpy(), y.cpu().numpy(), prefix=prefix)
+            probs, labels = pred.cpu().numpy(), y.cpu().numpy()
+            m = classification_metrics(probs, labels, prefix=prefix)
             m[f"{prefix}loss"] = m[f"{prefix}nll"]
+            if prefix == "test_":  # the reliability diagram of the test split, bin by bin
+                bins = reliability_bins(probs, labels)
+                for i in range(len(bins["count"])):
+                    m[f"rel/count_{i}"] = float(bins["count"][i])
+                    m[f"rel/conf_{i}"] = float(bins["confidence"][i])
+                    m[f"rel/acc_{i}"] = float(bins["accuracy"][i])
         else:
             m = _nan_metrics(prefix.rstrip("_"))
             m[f"{prefix}loss"] = float(torch.mean((pred - y.float()) ** 2))
