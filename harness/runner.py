@@ -34,7 +34,7 @@ from harness.results_io import (
     total_forward,
 )
 from harness.storage import Storage, normalize
-from harness.strategies import BUILDERS, StrategyContext, experiment_name
+from harness.strategies import BUILDERS, StrategyContext, experiment_name, restorable
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
@@ -162,12 +162,12 @@ def fit_one(spec: ExperimentSpec, strategy: str, seed: int, run_root: str,
     built = BUILDERS[strategy](ctx)
     t0 = time.perf_counter()
     restored = False
-    if resume and tune.Tuner.can_restore(exp.root):
+    if resume and restorable(strategy) and _has_state(exp):
         tuner = tune.Tuner.restore(exp.root, trainable, resume_unfinished=True,
                                    resume_errored=True)
         restored = True
     else:
-        if exp.exists():  # started, but killed before Tune saved any state: start clean
+        if exp.exists():  # killed before Tune saved state, or not restorable: start clean
             run.delete_dir(name)
         tuner = built.tuner
     grid = tuner.fit()
@@ -183,6 +183,16 @@ def fit_one(spec: ExperimentSpec, strategy: str, seed: int, run_root: str,
     return StrategyOutcome(name=name, status=status, trials=len(trials), epochs=len(rows),
                            forward=total_forward(rows), wall_s=wall,
                            final=final_row(trials, spec.metric, spec.mode, spec.epochs))
+
+
+def _has_state(exp: Storage) -> bool:
+    """Whether Tune left enough to restore: its tuner.pkl *and* an experiment-state
+    snapshot (a driver killed between writing the two leaves only the first, and
+    `Tuner.restore` would then restart with an empty config)."""
+    from ray import tune
+
+    return tune.Tuner.can_restore(exp.root) and any(
+        n.startswith("experiment_state-") and n.endswith(".json") for n in exp.list_files())
 
 
 # --- a whole experiment -----------------------------------------------------------------

@@ -92,6 +92,14 @@ class Storage:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
         return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
 
+    def list_files(self, rel: str = "") -> list[str]:
+        """Names of the immediate files of `rel`."""
+        fs, path = self._full(rel)
+        if fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return []
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File)
+
     def delete_dir(self, rel: str) -> None:
         fs, path = self._full(rel)
         if fs.get_file_info(path).type != pafs.FileType.NotFound:

@@ -13,4 +13,12 @@ BUILDERS = {
     "asha": asha.build,
 }
 
-__all__ = ["BUILDERS", "BuiltStrategy", "StrategyContext", "experiment_name"]
+def restorable(strategy: str) -> bool:
+    """Whether an unfinished Tune experiment of `strategy` may be continued with
+    `Tuner.restore` (else `crossreg resume` reruns it from scratch)."""
+    module = {"cross_reg": cross_reg, "fixed": fixed, "pbt": pbt, "grid_cv": grid_cv,
+              "asha": asha}[strategy]
+    return getattr(module, "RESTORABLE", True)
+
+
+__all__ = ["restorable", "BUILDERS", "BuiltStrategy", "StrategyContext", "experiment_name"]

@@ -28,7 +28,7 @@ import sys
 from harness import registry, runner
 spec = registry.get("quick").replace(
     name="killme", epochs={epochs}, n_train=120, batch_size=32, reg_batch_size=16, seeds=1,
-    strategies=("cross_reg", "pbt", "grid_cv", "asha"), pbt_population=4, pbt_interval=2,
+    strategies=("cross_reg", "grid_cv", "pbt", "asha"), pbt_population=4, pbt_interval=2,
     asha_samples=4, asha_grace_period=1, grid_values=(0.01, 0.1), cv_folds=2)
 runner.start(spec, runner.RunOptions(storage=sys.argv[1], trainable="{trainable}", verbose=0,
                                      extra_config={{"sleep_s": 0.25}}))
@@ -37,7 +37,7 @@ runner.start(spec, runner.RunOptions(storage=sys.argv[1], trainable="{trainable}
 
 def _rows(exp: Path) -> dict[str, list[dict]]:
     return {d.name: [json.loads(x) for x in (d / "result.json").read_text().splitlines() if x]
-            for d in exp.iterdir() if (d / "params.json").exists()}
+            for d in exp.iterdir() if (d / "result.json").exists()}
 
 
 def _wait_for(predicate, timeout: float) -> None:
@@ -56,16 +56,16 @@ def test_killed_driver_resumes_with_every_row_exactly_once(ray_session, tmp_path
         [sys.executable, "-c", DRIVER.format(epochs=EPOCHS, trainable=SYNTHETIC), str(storage)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def pbt_under_way() -> bool:
-            exp = next(storage.glob("killme-*/pbt-seed0"), None)
-            return exp is not None and sum(len(r) for r in _rows(exp).values()) >= 6
-        _wait_for(pbt_under_way, timeout=240)
+        def grid_under_way() -> bool:  # grid_cv restores with Tuner.restore (and its searcher)
+            exp = next(storage.glob("killme-*/grid_cv-seed0"), None)
+            return exp is not None and sum(len(r) for r in _rows(exp).values()) >= 8
+        _wait_for(grid_under_way, timeout=240)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started
         proc.wait()
     run = next(storage.glob("killme-*"))
     meta = json.loads((run / "metadata.json").read_text())
-    assert meta["status"] == "running" and "pbt-seed0" not in meta["completed"]
+    assert meta["status"] == "running" and "grid_cv-seed0" not in meta["completed"]
 
     assert main(["resume", str(run), "--quiet"]) == 0, capsys.readouterr().err
     meta = json.loads((run / "metadata.json").read_text())

@@ -1,0 +1,107 @@
+"""The harness's own overhead, measured.
+
+1. One trial through Ray Tune (Tuner, one sample, checkpoint every epoch) vs the same config
+   through `trainables.run_trial` in this process: the ratio is what Ray costs per trial.
+   Ray's start-up (`ray.init`) is timed separately; the harness pays it once per run.
+2. PBT's wall time vs the same number of trials and epochs without PBT (FIFO scheduler,
+   the same seeded sampled configs): the cost of synchronising, pausing and cloning.
+
+    python benchmarks/bench_harness.py [--experiment quick] [--repeats 1]
+
+Prints a Markdown table; copy it into benchmarks/RESULTS_harness.md with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+
+
+def time_direct(config: dict) -> float:
+    from trainables import run_trial
+
+    t0 = time.perf_counter()
+    rows = run_trial(config)
+    assert len(rows) == config["epochs"]
+    return time.perf_counter() - t0
+
+
+def time_tune(config: dict, storage: str, name: str) -> float:
+    from ray import tune
+
+    from trainables.tune import train_fn
+
+    tuner = tune.Tuner(
+        tune.with_resources(train_fn, {"cpu": 1}),
+        param_space=config,
+        tune_config=tune.TuneConfig(num_samples=1),
+        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+    )
+    t0 = time.perf_counter()
+    grid = tuner.fit()
+    elapsed = time.perf_counter() - t0
+    assert grid.num_errors == 0
+    return elapsed
+
+
+def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> float:
+    from ray import tune
+
+    from harness.runner import load_trainable, with_resources
+    from harness.strategies import BUILDERS, StrategyContext
+
+    trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
+    ctx = StrategyContext(spec=spec, seed=0, storage_path=storage, trainable=trainable, verbose=0)
+    built = BUILDERS[strategy](ctx)
+    tuner = built.tuner
+    if scheduler_off:  # the same Tuner, FIFO instead of PBT
+        tuner._local_tuner._tune_config.scheduler = None
+    t0 = time.perf_counter()
+    grid = tuner.fit()
+    elapsed = time.perf_counter() - t0
+    assert grid.num_errors == 0 and len(grid) == built.expected_trials
+    return elapsed
+
+
+def main() -> None:
+    import ray
+
+    from harness import registry
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--experiment", default="quick")
+    p.add_argument("--repeats", type=int, default=1)
+    args = p.parse_args()
+    spec = registry.get(args.experiment)
+    config = spec.trial_config("cross_reg", 0)
+    storage = tempfile.mkdtemp(prefix="bench-harness-")
+
+    direct = min(time_direct(config) for _ in range(args.repeats))
+    t0 = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    init_s = time.perf_counter() - t0
+    tuned = min(time_tune(config, storage, f"one-{i}") for i in range(args.repeats))
+    pbt_s = time_strategy(spec, "pbt", storage + "/pbt", scheduler_off=False)
+    fifo_s = time_strategy(spec, "pbt", storage + "/fifo", scheduler_off=True)
+    ray.shutdown()
+
+    print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"experiment: {spec.name} (epochs={spec.epochs}, n_train={spec.n_train}, "
+          f"width={spec.width}, population={spec.pbt_population}, "
+          f"interval={spec.perturbation_interval})\n")
+    print("| measurement | seconds | ratio |")
+    print("|---|---|---|")
+    print(f"| one cross_reg trial, run_trial directly | {direct:.2f} | 1.00 |")
+    print(f"| the same trial through Ray Tune (Tuner.fit) | {tuned:.2f} | {tuned / direct:.2f} |")
+    print(f"| ray.init (once per run) | {init_s:.2f} | |")
+    print(f"| {spec.pbt_population} trials without PBT (FIFO) | {fifo_s:.2f} | 1.00 |")
+    print(f"| the same {spec.pbt_population} trials under PBT | {pbt_s:.2f} | {pbt_s / fifo_s:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
