@@ -270,6 +270,8 @@ class _RhoNewton(torch.optim.Optimizer):
         self.max_factor = max_factor
         self.zero_below = 1e-6 * float(family.rho.detach()[0])
         self.collapsed = False
+        self.damping = 1.0
+        self.last_delta = 0.0
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - see class doc
@@ -284,7 +286,15 @@ class _RhoNewton(torch.optim.Optimizer):
         old = float(rho[0])
         if curvature <= 1e-300 or not math.isfinite(curvature):
             return  # the validation loss does not see this direction: nothing to learn
-        new = min(max(old - self.lr * g / curvature, old / self.max_factor), old * self.max_factor)
+        delta = -self.lr * self.damping * g / curvature
+        if delta * self.last_delta < 0:
+            # the step reversed: the alternation is cycling around its fixed point (a support
+            # change of the lasso moves u = sign(w)/nnz discontinuously; a full Newton step can
+            # overshoot on a curved path). Halve the step from now on, so rho converges.
+            self.damping *= 0.5
+            delta *= 0.5
+        self.last_delta = delta
+        new = min(max(old + delta, old / self.max_factor), old * self.max_factor)
         if new < self.zero_below:
             # the validation split keeps asking for less (e.g. y unrelated to X): the answer is
             # w_pen = 0. Stop there (the fit reports rho_ = 0) instead of shrinking
@@ -746,7 +756,7 @@ class CrossRegSpline(_CrossRegBase):
     _rho_max_factor = 2.0
 
     def __init__(self, *, n_basis: int = 40, val_fraction: float = 0.2, random_state=0,
-                 max_iter: int = 2000, r: int = 1, tol: float = 1e-7, lr: float = 1.0,
+                 max_iter: int = 1000, r: int = 1, tol: float = 1e-7, lr: float = 1.0,
                  rho_lr: float = 0.5, rho_optimizer: str = "newton",
                  theta_optimizer: str = "newton") -> None:
         self.n_basis = n_basis
