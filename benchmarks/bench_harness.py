@@ -22,8 +22,13 @@ from datetime import datetime, timezone
 
 
 def time_direct(config: dict) -> float:
+    """run_trial in this process, on one thread: a Ray trial with 1 CPU gets
+    OMP_NUM_THREADS=1, and torch's default (all cores) is much slower on a loaded machine."""
+    import torch
+
     from trainables import run_trial
 
+    torch.set_num_threads(1)
     t0 = time.perf_counter()
     rows = run_trial(config)
     assert len(rows) == config["epochs"]
@@ -74,7 +79,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", default="quick")
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     spec = registry.get(args.experiment)
     config = spec.trial_config("cross_reg", 0)
@@ -90,14 +95,17 @@ def main() -> None:
     ray.shutdown()
 
     print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
+          f"load average at the end {os.getloadavg()[0]:.1f}")
     print(f"experiment: {spec.name} (epochs={spec.epochs}, n_train={spec.n_train}, "
           f"width={spec.width}, population={spec.pbt_population}, "
           f"interval={spec.perturbation_interval})\n")
     print("| measurement | seconds | ratio |")
     print("|---|---|---|")
-    print(f"| one cross_reg trial, run_trial directly | {direct:.2f} | 1.00 |")
-    print(f"| the same trial through Ray Tune (Tuner.fit) | {tuned:.2f} | {tuned / direct:.2f} |")
+    print(f"| one cross_reg trial, run_trial directly (1 thread; best of {args.repeats}) "
+          f"| {direct:.2f} | 1.00 |")
+    print(f"| the same trial through Ray Tune (Tuner.fit, 1 CPU; best of {args.repeats}) "
+          f"| {tuned:.2f} | {tuned / direct:.2f} |")
     print(f"| ray.init (once per run) | {init_s:.2f} | |")
     print(f"| {spec.pbt_population} trials without PBT (FIFO) | {fifo_s:.2f} | 1.00 |")
     print(f"| the same {spec.pbt_population} trials under PBT | {pbt_s:.2f} | {pbt_s / fifo_s:.2f} |")

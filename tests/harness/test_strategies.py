@@ -159,3 +159,24 @@ def test_final_models_follow_the_contract(run_dir):
     assert best["val_acc"] == max(r["val_acc"] for r in full)
     refit = final_row(strategy_rows(Storage(str(path / "grid_cv-seed0"))), "val_acc", "max", EPOCHS)
     assert refit["role"] == "refit"
+
+
+def test_strategies_run_concurrently_in_one_session(ray_session, tmp_path):
+    spec = _spec().replace(name="conc", strategies=("cross_reg", "fixed", "asha"), asha_samples=3)
+    lines: list[str] = []
+    path = Path(runner.start(spec, runner.RunOptions(
+        storage=str(tmp_path), trainable=SYNTHETIC, verbose=0, concurrent=True,
+        echo=lines.append)))
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["status"] == "finished"
+    assert meta["completed"] == {"cross_reg-seed0": "finished", "fixed-seed0": "finished",
+                                 "asha-seed0": "finished"}
+    assert len(_trials(path / "asha-seed0")) == 3
+    starts = {}
+    for name in ("cross_reg-seed0", "fixed-seed0"):
+        (params, rows), = _trials(path / name)
+        assert len(rows) == EPOCHS
+        starts[name] = (rows[0]["timestamp"], rows[-1]["timestamp"])
+    # the single runs overlapped in time instead of running one after the other
+    (a0, a1), (b0, b1) = starts.values()
+    assert a0 <= b1 and b0 <= a1
