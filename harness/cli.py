@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness import overrides, registry
-from harness.errors import HarnessError, Interrupted
+from harness.errors import HarnessError
 from harness.experiments import STRATEGIES
 
 EXIT_USAGE = 2
@@ -206,12 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except Interrupted as e:
+    except HarnessError as e:  # Interrupted -> 130, TrialsFailed -> 1, bad input -> 2
         print(f"crossreg: {e}", file=sys.stderr)
-        return e.exit_code
-    except HarnessError as e:
-        print(f"crossreg: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(e, "exit_code", EXIT_USAGE)
     except _user_errors() as e:
         print(f"crossreg: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -226,7 +223,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = []
     try:
         from trainables.config import ConfigError
-        errors.append(ConfigError)
+        from trainables.data import DataError
+        errors += [ConfigError, DataError]
     except ImportError:
         pass
     return tuple(errors) or (HarnessError,)

@@ -22,4 +22,11 @@ class Interrupted(HarnessError):
     exit_code = 130
 
 
-__all__ = ["HarnessError", "SpecError", "Interrupted"]
+class TrialsFailed(HarnessError):
+    """Every strategy ran, but some trials failed past their retries; `crossreg resume`
+    retries them (results of the others are complete and recorded)."""
+
+    exit_code = 1
+
+
+__all__ = ["HarnessError", "SpecError", "Interrupted", "TrialsFailed"]

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from harness import metadata, overrides
-from harness.errors import HarnessError, Interrupted
+from harness.errors import HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
 from harness.results_io import (
     dedupe_results,
@@ -284,6 +284,10 @@ def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: 
     _finish(run, meta, "finished" if complete else "interrupted")
     if not complete:
         raise Interrupted(f"experiment interrupted; continue it with: crossreg resume {run.root}")
+    errored = sorted(k for k, v in meta["completed"].items() if v == "errored")
+    if errored:
+        raise TrialsFailed(f"trials failed past their retries in {', '.join(errored)}; "
+                           f"retry them with: crossreg resume {run.root}")
 
 
 def _record(run: Storage, meta: dict[str, Any], outcome: StrategyOutcome, spec: ExperimentSpec,

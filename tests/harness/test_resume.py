@@ -125,3 +125,23 @@ def test_a_failing_trial_retries_from_its_checkpoint_to_the_fault_free_result(ra
     assert [r["epoch"] for r in faulty] == list(range(1, EPOCHS + 1)), f"fail_at={fail_at}"
     assert _stable(faulty[-1]) == _stable(clean[-1]), f"fail_at={fail_at}"
     assert [_stable(r) for r in faulty] == [_stable(r) for r in clean], f"fail_at={fail_at}"
+
+
+def test_trials_failing_past_their_retries_are_retried_by_resume(ray_session, tmp_path):
+    from harness.errors import TrialsFailed
+
+    spec = registry.get("quick").replace(name="errs", epochs=4, n_train=120, batch_size=32,
+                                         strategies=("fixed",), seeds=1, max_failures=0)
+    options = runner.RunOptions(
+        storage=str(tmp_path / "runs"), trainable=SYNTHETIC, verbose=0, echo=lambda s: None,
+        extra_config={"fail_once_at": 2, "fail_marker": str(tmp_path / "failed-once")})
+    with pytest.raises(TrialsFailed, match="fixed-seed0"):
+        runner.start(spec, options)
+    (run,) = (tmp_path / "runs").iterdir()
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["completed"] == {"fixed-seed0": "errored"}
+    runner.resume(str(run), runner.RunOptions(verbose=0, echo=lambda s: None))
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["completed"] == {"fixed-seed0": "finished"} and meta["status"] == "finished"
+    (rows,) = _rows(run / "fixed-seed0").values()
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]  # continued from the epoch-2 checkpoint
