@@ -52,12 +52,20 @@ def test_ridge_is_sklearn_ridge_at_its_alpha():
 def test_ridge_fit_is_the_partial_gradient_fixed_point():
     """At convergence dL_val/drho = 0 with theta fixed: the validation gradient is orthogonal to
     w (that, not the hold-out optimum, is what cross-regularization solves)."""
-    s = D.ridge_problem(4)
-    est = CrossRegRidge(tol=1e-9, max_iter=2000).fit(s.X, s.y, s.X_val, s.y_val)
-    resid = s.y_val - est.predict(s.X_val)
-    grad = -2 * (s.X_val - s.X.mean(axis=0)).T @ resid / len(resid)
-    u = est.coef_ / np.linalg.norm(est.coef_)
-    assert abs(u @ grad) <= 1e-4 * np.linalg.norm(grad) + 1e-8
+    interior = 0
+    for seed in (0, 1, 2, 3, 4):
+        s = D.ridge_problem(seed)
+        est = CrossRegRidge().fit(s.X, s.y, s.X_val, s.y_val)
+        assert est.converged_
+        resid = s.y_val - est.predict(s.X_val)
+        grad = -2 * (s.X_val - s.X.mean(axis=0)).T @ resid / len(resid)
+        u = est.coef_ / np.linalg.norm(est.coef_)
+        if est.alpha_ > 1e-3:  # interior: the partial derivative vanishes
+            interior += 1
+            assert abs(u @ grad) <= 1e-4 * np.linalg.norm(grad) + 1e-8, seed
+        else:  # at the least-squares end (rho_max): the validation still asks for more
+            assert u @ grad < 0, seed
+    assert interior >= 3
 
 
 def test_ridge_gd_and_newton_theta_steps_agree():
@@ -73,7 +81,7 @@ def test_ridge_gd_and_newton_theta_steps_agree():
 def test_ridge_torch_rho_optimizers_reach_the_same_fixed_point(rho_optimizer, rho_lr):
     s = D.ridge_problem(6)
     ref = CrossRegRidge().fit(s.X, s.y, s.X_val, s.y_val)
-    est = CrossRegRidge(rho_optimizer=rho_optimizer, rho_lr=rho_lr, max_iter=3000, tol=1e-9)
+    est = CrossRegRidge(rho_optimizer=rho_optimizer, rho_lr=rho_lr, max_iter=1500)
     est.fit(s.X, s.y, s.X_val, s.y_val)
     assert est.rho_ == pytest.approx(ref.rho_, rel=2e-2)
 
