@@ -37,7 +37,7 @@ class Storage:
     def _fs_and_path(self) -> tuple[pafs.FileSystem, str]:
         try:
             return pafs.FileSystem.from_uri(self.root)
-        except (pafs.ArrowInvalid if hasattr(pafs, "ArrowInvalid") else ValueError, OSError) as e:
+        except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
             raise HarnessError(f"storage {self.root}: {e}") from None
 
     def _full(self, rel: str = "") -> tuple[pafs.FileSystem, str]:
