@@ -165,7 +165,7 @@ def demo(seed: int = 0) -> str:
         "",
         "spline (noisy 1-D function, n=300), test MSE on noisy data (error vs the true function):",
         f"  CrossRegSpline           {sp['test_mse']:.5f} ({sp['f_err']:.5f})  lam_={sp['lam']:.4g}",
-        f"  make_smoothing_spline GCV {sp['gcv_test_mse']:.5f} ({sp['gcv_f_err']:.5f})",
+        f"  smoothing spline, GCV     {sp['gcv_test_mse']:.5f} ({sp['gcv_f_err']:.5f})",
         f"  ratio {sp['ratio']:.3f}",
     ]
     return "\n".join(lines)
