@@ -182,3 +182,39 @@ def test_strategies_run_concurrently_in_one_session(ray_session, tmp_path):
     overlaps = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
                 if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
     assert overlaps, spans
+
+
+@pytest.mark.slow
+def test_real_trainable_end_to_end_accounting(ray_session, tmp_path):
+    """`quick --smoke` with trainables.tune.train_fn: every strategy's forward passes equal
+    what its trials must have done, from trial counts, epochs run and split sizes."""
+    spec = registry.get("quick").smoke()
+    run = Path(runner.start(spec, runner.RunOptions(storage=str(tmp_path), verbose=0,
+                                                    echo=lambda s: None)))
+    assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
+    pool, k = spec.n_train, spec.cv_folds
+    n_reg = round(spec.reg_fraction * pool)
+    counts = {"cross_reg": 1, "fixed": 1, "pbt": spec.pbt_population,
+              "grid_cv": len(spec.grid_values) * k + 1, "asha": spec.asha_samples}
+    for strategy in spec.strategies:
+        trials = _trials(run / f"{strategy}-seed0")
+        assert len(trials) == counts[strategy], strategy
+        expected = 0
+        for params, rows in trials:
+            if params["role"] == "refit":
+                sizes = (pool, 0)
+            elif params["role"] == "fold":
+                sizes = (pool - pool // k, pool // k)
+            else:
+                sizes = (pool - n_reg, n_reg)
+            assert {(r["n_train"], r["n_reg"]) for r in rows} == {sizes}, (strategy, params["role"])
+            epochs_run = len(rows)
+            assert epochs_run == spec.epochs or strategy == "asha"
+            rho = params["rho"] if isinstance(params["rho"], dict) else {"*": params["rho"]}
+            k_eval = spec.K if params["mode"] == "cross_reg" or any(v > 0 for v in rho.values()) else 1
+            steps = math.ceil(sizes[0] / spec.batch_size)
+            fwd_reg = steps // spec.r * min(spec.reg_batch_size, n_reg) * spec.K \
+                if params["mode"] == "cross_reg" else 0
+            per_epoch = sizes[0] + fwd_reg + sizes[1] * k_eval
+            expected += epochs_run * per_epoch
+        assert sum(total_forward(rows) for _, rows in trials) == expected, strategy
