@@ -26,11 +26,13 @@ Optimisers (why these):
 * theta, ``theta_optimizer="newton"`` (ridge and spline default): the tangent gradient the engine
   computes is preconditioned with ``(2 C + 2 mu P)^-1`` where ``C = X^T X / n`` (training Gram
   matrix, computed once: no extra forward pass), P selects the penalised block and ``mu >= 0``
-  is the current Lagrange multiplier of the sphere constraint. That is the Hessian of the
-  Lagrangian, so the step is a Riemannian Newton step and converges in a few tens of steps even
-  for a spline basis whose Gram matrix spans ten orders of magnitude (plain GD would need
-  ~1/(lambda * s_1) steps there). Its fixed points are those of GD (the preconditioner is
-  positive definite and the step vanishes only where the tangent gradient does).
+  is the current Lagrange multiplier of the level-set constraint (clamped at 0). That is the
+  Hessian of the Lagrangian: for ridge the step solves the quadratic model on the tangent space
+  (a KKT system, an exact Riemannian Newton step); for the spline's weighted family it is the
+  plain ``H^-1 g`` (see `_ThetaStep.step` for why). Both converge in tens of steps where plain
+  GD on the spline basis (Gram spanning ten orders of magnitude) would need ~1/(lambda s_1).
+  Their fixed points are those of GD (positive-definite preconditioning; the step vanishes only
+  where the tangent gradient does).
 * rho, ``rho_optimizer="newton"`` (default): ``rho -= rho_lr * d * g / c`` with g = dL_val/drho
   (the engine's partial gradient) and ``c = 2 u^T C_val u`` the exact curvature of the
   validation MSE along ``u = dw/drho`` with theta fixed: for a quadratic loss, with
