@@ -218,3 +218,15 @@ def test_real_trainable_end_to_end_accounting(ray_session, tmp_path):
             per_epoch = sizes[0] + fwd_reg + sizes[1] * k_eval
             expected += epochs_run * per_epoch
         assert sum(total_forward(rows) for _, rows in trials) == expected, strategy
+
+
+def test_storage_given_as_a_uri(ray_session, tmp_path):
+    """A URI storage path (file:// here; s3:// and gs:// go through the same pyarrow code)."""
+    spec = _spec().replace(name="uri", strategies=("cross_reg",))
+    root = runner.start(spec, runner.RunOptions(storage=f"file://{tmp_path}", trainable=SYNTHETIC,
+                                                verbose=0, echo=lambda s: None))
+    assert root.startswith("file://")
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
+    ((_, rows),) = _trials(run / "cross_reg-seed0")
+    assert len(rows) == EPOCHS
