@@ -8,7 +8,7 @@ import pytest
 
 from harness import overrides, registry
 from harness.errors import SpecError
-from harness.experiments import STRATEGIES, ExperimentSpec
+from harness.experiments import STRATEGIES
 
 REQUIRED = ("quick", "mnist1d-noise", "digits-augment", "ridge", "lasso-diabetes",
             "cifar10-vgg16-noise", "cifar10-resnet18-noise", "svhn-augment")
