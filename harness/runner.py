@@ -99,6 +99,23 @@ def connect(address: str | None) -> None:
         raise HarnessError(f"cannot reach a Ray cluster at {address}: {e}") from None
 
 
+def check_resources(spec: ExperimentSpec, address: str | None) -> None:
+    """Refuse a trial that can never be placed in a local session (Tune would wait forever:
+    `--gpus-per-trial` on a machine without a GPU). On a cluster (`address` given) nodes
+    may still be added by the autoscaler, so nothing is refused there."""
+    import ray
+
+    if address:
+        return
+    total = ray.cluster_resources()
+    for key, need in (("GPU", spec.gpus_per_trial), ("CPU", spec.cpus_per_trial)):
+        have = total.get(key, 0.0)
+        if need > have:
+            field = "gpus_per_trial" if key == "GPU" else "cpus_per_trial"
+            raise HarnessError(f"{field}={need:g}: this Ray session has {have:g} {key}s, so no "
+                               f"trial could ever start; lower it or pass --address of a cluster")
+
+
 def _probe(address: str) -> None:
     hostport = address.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
@@ -224,13 +241,14 @@ def start(spec: ExperimentSpec, options: RunOptions, strategies: Sequence[str] |
         _probe(options.address)  # before anything is written
     storage = Storage(normalize(options.storage))
     storage.ensure_writable()
+    connect(options.address)
+    check_resources(spec, options.address)
     run = storage.child(run_dir_name(spec))
     run.ensure_writable()
     meta = metadata.new(spec.to_dict(), list(range(n_seeds)), strategies, options.trainable,
                         options.address)
     metadata.write(run, meta)
     options.echo(f"experiment {spec.name}: {len(strategies)} strategies x {n_seeds} seeds -> {run.root}")
-    connect(options.address)
     _execute(spec, run, meta, options, resume=False)
     return run.root
 
@@ -253,6 +271,7 @@ def resume(run_root: str, options: RunOptions) -> str:
     meta["status"] = "running"
     metadata.write(run, meta)
     connect(options.address)
+    check_resources(spec, options.address)
     _execute(spec, run, meta, options, resume=True)
     return run.root
 

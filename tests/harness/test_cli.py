@@ -104,3 +104,15 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "unknown experiment" in proc.stderr
+
+
+def test_more_gpus_per_trial_than_the_machine_has(tmp_path):
+    """In a subprocess: it starts a local Ray, whose log handlers outlive pytest's capture."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--smoke", "--storage", str(tmp_path / "r"),
+         "--quiet", "--gpus-per-trial", "64", "--trainable", "harness.testing:synthetic_train_fn"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("crossreg:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(ours) == 1 and "gpus_per_trial=64" in ours[0] and "GPUs" in ours[0]
+    assert list((tmp_path / "r").iterdir()) == []  # refused before the run directory exists
