@@ -74,7 +74,8 @@ class Regularizer(nn.Module):
 
 
 def l2_norm(v: torch.Tensor) -> torch.Tensor:
-    return v.pow(2).sum().sqrt()
+    # vector_norm's gradient at v = 0 is 0 (a subgradient), where sqrt(sum v^2) gives NaN
+    return torch.linalg.vector_norm(v)
 
 
 def l1_norm(v: torch.Tensor) -> torch.Tensor:
@@ -116,8 +117,11 @@ def project_l1_sphere(v: torch.Tensor, radius: float) -> torch.Tensor:
     towards zero by the same tau, and a coordinate that would cross zero stops AT zero
     (a sign change becomes an exact zero instead of flipping). Growing adds the same amount
     to every active coordinate away from zero; zeros stay zero. A zero coordinate leaves
-    zero only through a theta step whose move is larger than the threshold tau that the next
-    projection subtracts: the lasso's condition |grad_j| > lambda for entering the support.
+    zero only through a theta step that moves it further than the threshold tau the next
+    projection subtracts. With the plain tangent step (gradient minus its projection on
+    sign(w)) a zero coordinate receives its full gradient, so any non-zero gradient lets it
+    in partly; the lasso estimator's optimiser adds the sign component back so that entry
+    follows the lasso's condition |grad_j| > lambda (trainables/linear.py).
     """
     flat = v.reshape(-1)
     total = flat.abs().sum()
@@ -129,7 +133,8 @@ def project_l1_sphere(v: torch.Tensor, radius: float) -> torch.Tensor:
         cumsum = torch.cumsum(sorted_mags, 0)
         ks = torch.arange(1, len(flat) + 1, device=v.device, dtype=v.dtype)
         cond = sorted_mags - (cumsum - radius) / ks > 0
-        k = int(torch.nonzero(cond).max()) + 1
+        # k >= 1 always holds in exact arithmetic; a radius tiny next to |v| can round it away
+        k = int(torch.nonzero(cond).max()) + 1 if bool(cond.any()) else 1
         tau = (cumsum[k - 1] - radius) / k
         out = torch.sign(flat) * (mags - tau).clamp_min(0)
     else:
