@@ -44,7 +44,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1, as Ray gives a 1-CPU trial; steadier timings)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
         "cpu" if args.device == "auto" else args.device)
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.machine() + " CPU"
