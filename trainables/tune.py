@@ -26,8 +26,10 @@ def train_fn(config: dict[str, Any]) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
+            # on the CPU: generator states must stay CPU tensors; load_state_dict moves
+            # weights and optimiser state to the trial's device
             state = torch.load(os.path.join(directory, STATE_FILE), weights_only=True,
-                               map_location=trial.device)
+                               map_location="cpu")
         trial.load_state_dict(state)
     every = trial.config.checkpoint_every
     while not trial.done:
