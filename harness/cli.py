@@ -7,6 +7,7 @@
     crossreg list
     crossreg analyze DIR [--csv F] [--parquet F]
     crossreg report DIR --out report.html
+    crossreg linear-demo
 
 Bad input (unknown experiment or strategy, malformed TOML, --seeds 0, an unwritable storage
 path, an unreachable --address) prints one line on stderr and exits with code 2, without a
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write an HTML report with tables and plots.")
     h.add_argument("dir", nargs="+", help="experiment run directories")
     h.add_argument("--out", required=True, help="the HTML file to write")
+
+    sub.add_parser("linear-demo", help="cross-reg ridge, lasso and spline beside their classic fits",
+                   description="Fit CrossRegRidge, CrossRegLasso and CrossRegSpline on their reference "
+                               "problems and print them beside sklearn's hold-out ridge path, "
+                               "LassoCV and scipy's GCV smoothing spline (no Ray; ~10 s).")
     return p
 
 
@@ -166,11 +172,16 @@ def _print_comparison(run_dir: str) -> None:
     print(table)
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
+def _check_results_path(path: str) -> None:
+    """A local path must be a directory; URIs (s3://, gs://, file://) go to pyarrow as they are."""
     import os
 
-    if not os.path.isdir(args.dir):
-        raise HarnessError(f"{args.dir}: no such directory")
+    if "://" not in path and not os.path.isdir(path):
+        raise HarnessError(f"{path}: no such directory")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    _check_results_path(args.dir)
     summary, table = _comparison_table(args.dir)
     print(table)
     if args.csv:
@@ -181,20 +192,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import os
-
     from analysis.report import write_report
 
     for d in args.dir:
-        if not os.path.isdir(d):
-            raise HarnessError(f"{d}: no such directory")
+        _check_results_path(d)
     write_report(args.dir, args.out)
     print(f"report: {args.out}")
     return 0
 
 
+def cmd_linear_demo(args: argparse.Namespace) -> int:
+    from trainables.linear_demo import demo
+
+    print(demo())
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "analyze": cmd_analyze,
-            "report": cmd_report}
+            "report": cmd_report, "linear-demo": cmd_linear_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

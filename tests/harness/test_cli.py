@@ -116,3 +116,16 @@ def test_more_gpus_per_trial_than_the_machine_has(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(ours) == 1 and "gpus_per_trial=64" in ours[0] and "GPUs" in ours[0]
     assert list((tmp_path / "r").iterdir()) == []  # refused before the run directory exists
+
+
+def test_linear_demo_prints_each_estimator_beside_its_classic_fit(capsys):
+    assert main(["linear-demo"]) == 0
+    out = capsys.readouterr().out
+    for cross, classic in (("CrossRegRidge", "Ridge, best of"), ("CrossRegLasso", "LassoCV"),
+                           ("CrossRegSpline", "smoothing spline, GCV")):
+        assert cross in out and classic in out
+
+
+def test_analyze_refuses_a_missing_local_directory(capsys, tmp_path):
+    assert main(["analyze", str(tmp_path / "nope")]) == 2
+    assert "no such directory" in capsys.readouterr().err
