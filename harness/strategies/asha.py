@@ -6,18 +6,9 @@ candidates for the final model but their epochs count towards the cost.
 
 from __future__ import annotations
 
-from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
-from harness.strategies.common import (
-    BuiltStrategy,
-    StrategyContext,
-    base_config,
-    log_uniform_rho,
-    seeded_sampler,
-    run_config,
-    tune_config,
-)
+from harness.strategies.common import BuiltStrategy, StrategyContext, sampled_search
 
 STRATEGY = "asha"
 
@@ -35,19 +26,4 @@ def scheduler(ctx: StrategyContext) -> ASHAScheduler:
 
 
 def build(ctx: StrategyContext) -> BuiltStrategy:
-    spec = ctx.spec
-    config = base_config(ctx, STRATEGY, role="member", rho=log_uniform_rho(ctx))
-    tuner = tune.Tuner(
-        ctx.trainable,
-        param_space=config,
-        tune_config=tune_config(
-            metric=spec.metric,
-            mode=spec.mode,
-            scheduler=scheduler(ctx),
-            search_alg=seeded_sampler(ctx),
-            num_samples=spec.asha_samples,
-            reuse_actors=True,
-        ),
-        run_config=run_config(ctx, STRATEGY),
-    )
-    return BuiltStrategy(tuner, expected_trials=spec.asha_samples)
+    return sampled_search(ctx, STRATEGY, scheduler(ctx), ctx.spec.asha_samples)

@@ -92,7 +92,40 @@ def tune_config(**kwargs: Any) -> tune.TuneConfig:
     return tune.TuneConfig(trial_dirname_creator=short_trial_name, **kwargs)
 
 
+def single_run(ctx: StrategyContext, strategy: str, **overrides: Any) -> BuiltStrategy:
+    """One trial per seed (cross_reg, fixed): no scheduler, no search."""
+    tuner = tune.Tuner(
+        ctx.trainable,
+        param_space=base_config(ctx, strategy, role="single", **overrides),
+        tune_config=tune_config(num_samples=1),
+        run_config=run_config(ctx, strategy),
+    )
+    return BuiltStrategy(tuner, expected_trials=1)
+
+
+def sampled_search(ctx: StrategyContext, strategy: str, scheduler: Any, num_samples: int,
+                   checkpoints_kept: int = CHECKPOINTS_KEPT, **overrides: Any) -> BuiltStrategy:
+    """`num_samples` per-layer log-uniform rho draws from the run's seeded sampler under a
+    trial scheduler (pbt, asha), selected by the spec's validation metric."""
+    spec = ctx.spec
+    tuner = tune.Tuner(
+        ctx.trainable,
+        param_space=base_config(ctx, strategy, role="member", rho=log_uniform_rho(ctx), **overrides),
+        tune_config=tune_config(
+            metric=spec.metric,
+            mode=spec.mode,
+            scheduler=scheduler,
+            search_alg=seeded_sampler(ctx),
+            num_samples=num_samples,
+            reuse_actors=True,
+        ),
+        run_config=run_config(ctx, strategy, checkpoints_kept=checkpoints_kept),
+    )
+    return BuiltStrategy(tuner, expected_trials=num_samples)
+
+
 Builder = Callable[[StrategyContext], BuiltStrategy]
 
 __all__ = ["StrategyContext", "BuiltStrategy", "experiment_name", "run_config", "base_config",
-           "log_uniform_rho", "tune_config", "short_trial_name", "Builder", "CHECKPOINTS_KEPT"]
+           "log_uniform_rho", "tune_config", "short_trial_name", "single_run", "sampled_search",
+           "Builder", "CHECKPOINTS_KEPT"]

@@ -12,18 +12,9 @@ exploit). The final model is the member with the best validation metric at its l
 
 from __future__ import annotations
 
-from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
-from harness.strategies.common import (
-    BuiltStrategy,
-    StrategyContext,
-    base_config,
-    log_uniform_rho,
-    seeded_sampler,
-    run_config,
-    tune_config,
-)
+from harness.strategies.common import BuiltStrategy, StrategyContext, log_uniform_rho, sampled_search
 
 STRATEGY = "pbt"
 # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after the
@@ -52,20 +43,6 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
 
 
 def build(ctx: StrategyContext) -> BuiltStrategy:
-    spec = ctx.spec
-    config = base_config(ctx, STRATEGY, role="member", rho=log_uniform_rho(ctx),
-                         checkpoint_every=spec.perturbation_interval)
-    tuner = tune.Tuner(
-        ctx.trainable,
-        param_space=config,
-        tune_config=tune_config(
-            metric=spec.metric,
-            mode=spec.mode,
-            scheduler=scheduler(ctx),
-            search_alg=seeded_sampler(ctx),
-            num_samples=spec.pbt_population,
-            reuse_actors=True,
-        ),
-        run_config=run_config(ctx, STRATEGY, checkpoints_kept=PBT_CHECKPOINTS_KEPT),
-    )
-    return BuiltStrategy(tuner, expected_trials=spec.pbt_population)
+    return sampled_search(ctx, STRATEGY, scheduler(ctx), ctx.spec.pbt_population,
+                          checkpoints_kept=PBT_CHECKPOINTS_KEPT,
+                          checkpoint_every=ctx.spec.perturbation_interval)
