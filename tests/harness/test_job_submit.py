@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -98,11 +99,16 @@ def test_job_submission_matches_a_local_run(tmp_path, capsys):
                    env=env, check=True, capture_output=True, timeout=180)
     try:
         remote_storage = tmp_path / "remote"
-        job = subprocess.run(
-            [ray_bin, "job", "submit", "--address", f"http://127.0.0.1:{dash}",
-             "--working-dir", str(REPO), "--", "crossreg", "run", *ARGS,
-             "--storage", str(remote_storage), "--address", "auto"],
-            env=env, capture_output=True, text=True, timeout=420)
+        deadline = time.monotonic() + 90
+        while True:  # the head's job agent registers a few seconds after `ray start` returns
+            job = subprocess.run(
+                [ray_bin, "job", "submit", "--address", f"http://127.0.0.1:{dash}",
+                 "--working-dir", str(REPO), "--", "crossreg", "run", *ARGS,
+                 "--storage", str(remote_storage), "--address", "auto"],
+                env=env, capture_output=True, text=True, timeout=420)
+            if "No available agent" not in job.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(3)
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
         assert "succeeded" in job.stdout
     finally:
