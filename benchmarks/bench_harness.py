@@ -8,7 +8,7 @@
 
     python benchmarks/bench_harness.py [--experiment quick] [--repeats 1]
 
-Prints a Markdown table; copy it into benchmarks/RESULTS_harness.md with the machine.
+Prints a Markdown table; copy it into BENCHMARKS.md with the machine.
 """
 
 from __future__ import annotations

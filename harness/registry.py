@@ -1,7 +1,7 @@
 """The named experiments `crossreg run NAME` knows, each stated in one place.
 
 `quick` is the default main job: it must finish all four strategies for one seed in under
-ten minutes on a 2-core machine without a GPU (measured in benchmarks/RESULTS_harness.md),
+ten minutes on a 2-core machine without a GPU (measured in BENCHMARKS.md),
 so its budgets are small. The CPU experiments below it are where regularization visibly
 matters at CPU scale (DESIGN.md: MNIST-1D); the last three are paper-scale budgets meant
 for a GPU cluster (`ray up cluster.yaml`) and use fractional GPUs per trial.

@@ -46,7 +46,7 @@ def ridge_problem(seed: int, n_train: int = 200, n_val: int = 100, p: int = 30,
 
     The benchmark also runs a harder variant (corr=0.6, n_train=150, n_val=75, p=40): the more
     anisotropic the design, the further the partial-gradient fixed point from the hold-out
-    optimum (see benchmarks/RESULTS_linear.md)."""
+    optimum (see BENCHMARKS.md)."""
     rng = np.random.default_rng(seed)
     cov = corr ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
     chol = np.linalg.cholesky(cov)
