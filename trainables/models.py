@@ -40,7 +40,7 @@ __all__ = ["MODELS", "NoiseInjection", "build_model", "model_names", "noise_poin
 class NoiseInjection(nn.Module):
     """Additive Gaussian noise ``x + sigma * N(0, 1)`` on a normalised pre-activation.
 
-    ``sigma`` (a 0-d tensor, possibly requiring grad) and ``generator`` (a
+    ``sigma`` (a float, or a 0-d tensor possibly requiring grad) and ``generator`` (a
     ``torch.Generator`` on ``x``'s device, or ``None`` for the default generator) are
     plain attributes set by the noise regularizer; they are not parameters or buffers, so
     they never appear in ``state_dict`` or ``model.parameters()`` (rho is optimised and
@@ -48,26 +48,33 @@ class NoiseInjection(nn.Module):
     model is a stochastic predictor, and evaluation averages K samples elsewhere.
 
     With ``sigma`` None or all-zero the input is returned unchanged (the same tensor) and
-    no random numbers are drawn. The zero check reads the value of ``sigma``, which costs
-    one device sync per call on a GPU.
+    no random numbers are drawn. ``sigma`` may also be a Python float (a frozen value, checked
+    for zero without a device sync); a constant tensor's zero check costs one device sync per
+    call on a GPU. A sigma that requires grad is always applied, even at 0: its gradient
+    there is the noise sample itself, and checking it would cost a sync per step.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.sigma: torch.Tensor | None = None
+        self.sigma: torch.Tensor | float | None = None
         self.generator: torch.Generator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sigma = self.sigma
-        if sigma is None or not bool(torch.any(sigma != 0)):
+        if sigma is None:
             return x
+        if isinstance(sigma, float):  # a frozen value: checked without touching the device
+            if sigma == 0.0:
+                return x
+        elif not sigma.requires_grad and not bool(torch.any(sigma != 0)):
+            return x  # a learned sigma (requires grad) is positive: no per-step device sync
         noise = torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
         return x + sigma * noise
 
     def extra_repr(self) -> str:
         s = self.sigma
-        if s is None:
-            return "sigma=None"
+        if s is None or isinstance(s, float):
+            return f"sigma={s}"
         return f"sigma={s.detach().cpu().tolist()}"
 
 

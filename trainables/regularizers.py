@@ -230,9 +230,9 @@ class NoiseFamily(Regularizer):
             self.register_buffer("fixed_sigma", values)
         for p in self.points:
             p.generator = generator
-        if not learned:  # frozen values: set once, no device sync per step
+        if not learned:  # frozen values: set once, as floats (no device sync per step)
             for p, s in zip(self.points, values.tolist()):
-                p.sigma = None if s == 0.0 else torch.tensor(s)
+                p.sigma = None if s == 0.0 else float(s)
         self.refresh()
 
     def sigma(self) -> torch.Tensor:
@@ -249,14 +249,6 @@ class NoiseFamily(Regularizer):
             sigma = self.log_sigma.exp()
             for i, p in enumerate(self.points):
                 p.sigma = sigma[i]
-
-    def _apply(self, fn, *args, **kwargs):  # keep frozen sigmas on the model's device
-        super()._apply(fn, *args, **kwargs)
-        if not self.learned:
-            for p in self.points:
-                if p.sigma is not None:
-                    p.sigma = fn(p.sigma)
-        return self
 
 
 # ---------------------------------------------------------------------------------------

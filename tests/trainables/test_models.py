@@ -115,12 +115,24 @@ def test_noise_injection_identity_consumes_no_rng() -> None:
     g = torch.Generator().manual_seed(3)
     g_state, cpu_state = g.get_state(), torch.get_rng_state()
     assert layer(x) is x  # sigma None
-    layer.sigma = torch.tensor(0.0, requires_grad=True)
+    layer.sigma = torch.tensor(0.0)
     assert layer(x) is x
     layer.generator = g
     assert layer(x) is x
+    layer.sigma = 0.0  # a frozen value as the noise family sets it
+    assert layer(x) is x
     assert torch.equal(g.get_state(), g_state)
     assert torch.equal(torch.get_rng_state(), cpu_state)
+
+
+def test_a_learned_sigma_at_zero_still_carries_its_gradient() -> None:
+    """d(x + sigma * eps)/dsigma = eps even at sigma = 0: a sigma that requires grad is applied."""
+    layer = NoiseInjection()
+    layer.generator = torch.Generator().manual_seed(0)
+    sigma = torch.tensor(0.0, requires_grad=True)
+    layer.sigma = sigma
+    (grad,) = torch.autograd.grad(layer(torch.ones(16)).sum(), [sigma])
+    assert grad != 0
 
 
 def test_noise_injection_std_and_reproducibility() -> None:
