@@ -17,8 +17,9 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness import overrides, registry
@@ -182,13 +183,25 @@ def _check_results_path(path: str) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     _check_results_path(args.dir)
-    summary, table = _comparison_table(args.dir)
+    with _user_io_errors():
+        summary, table = _comparison_table(args.dir)
     print(table)
-    if args.csv:
-        summary.to_csv(args.csv, index=False)
-    if args.parquet:
-        summary.to_parquet(args.parquet, index=False)
+    with _user_io_errors():
+        if args.csv:
+            summary.to_csv(args.csv, index=False)
+        if args.parquet:
+            summary.to_parquet(args.parquet, index=False)
     return 0
+
+
+@contextlib.contextmanager
+def _user_io_errors() -> Iterator[None]:
+    """A path or URI the user gave that cannot be read or written is bad input (one line, exit
+    2), not a bug: missing files, unknown URI schemes, unwritable output folders."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"{type(e).__name__}: {e}") from e
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -196,7 +209,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     for d in args.dir:
         _check_results_path(d)
-    write_report(args.dir, args.out)
+    with _user_io_errors():
+        write_report(args.dir, args.out)
     print(f"report: {args.out}")
     return 0
 

@@ -196,6 +196,7 @@ class ExperimentSpec:
         """A shrunken copy for a fast end-to-end check: few epochs, tiny searches."""
         epochs = min(self.epochs, 3)
         return self.replace(
+            name=f"{self.name}-smoke",  # its rows must never pool with the real experiment's
             epochs=epochs,
             n_train=min(self.n_train or 300, 300),
             pbt_population=min(self.pbt_population, 2),

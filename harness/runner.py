@@ -295,7 +295,7 @@ def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: 
                 outcomes.append(outcome)
                 if outcome.status == "incomplete":  # Tune caught a SIGINT: stop here
                     break
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, a storage error, a failed driving task: never left "running"
         _finish(run, meta, "interrupted")
         raise
     complete = all(meta["completed"].get(experiment_name(*p)) in ("finished", "errored")
@@ -335,16 +335,26 @@ def _run_concurrently(spec: ExperimentSpec, run: Storage, todo: list[tuple[str, 
                                 concurrent=False, trainable=options.trainable,
                                 verbose=options.verbose, extra_config=options.extra_config,
                                 echo=print)
-    fit_remote = ray.remote(num_cpus=0, max_retries=0)(fit_one)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # on the driver's node: a Tuner writes its experiment under a local storage path on the
+    # node it runs on, and the run directory lives on the driver's node
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    fit_remote = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=here)(fit_one)
     pending = {fit_remote.remote(spec, s, k, run.root, remote_options, resume): (s, k)
                for s, k in todo}
     outcomes = []
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        pending.pop(ready[0])
-        outcome = ray.get(ready[0])
-        _record(run, meta, outcome, spec, options)
-        outcomes.append(outcome)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            pending.pop(ready[0])
+            outcome = ray.get(ready[0])
+            _record(run, meta, outcome, spec, options)
+            outcomes.append(outcome)
+    except BaseException:
+        for ref in pending:  # a failed or interrupted driver leaves no search running behind it
+            ray.cancel(ref, force=True)
+        raise
     return outcomes
 
 

@@ -129,3 +129,13 @@ def test_linear_demo_prints_each_estimator_beside_its_classic_fit(capsys):
 def test_analyze_refuses_a_missing_local_directory(capsys, tmp_path):
     assert main(["analyze", str(tmp_path / "nope")]) == 2
     assert "no such directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["analyze", "file:///nonexistent/run"],
+    ["analyze", "nosuchscheme://bucket/run"],
+])
+def test_analyze_of_an_unreadable_uri_is_one_line_not_a_traceback(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
