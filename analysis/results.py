@@ -469,7 +469,7 @@ def _group_names(df: pd.DataFrame, mask: pd.Series, limit: int = 5) -> str:
 
 
 def _assemble(trials: list[_TrialFile], runs: list[_Run], placeholders: list[dict[str, Any]],
-              warn: list[str]) -> pd.DataFrame:
+              warn: list[str], epochs_by_run: dict[str, int]) -> pd.DataFrame:
     """Parsed rows + labels of their trial and run + placeholder rows, typed and flagged."""
     df = _parse_trials(trials, warn)
     n_files = len(trials)
@@ -535,10 +535,10 @@ def _assemble(trials: list[_TrialFile], runs: list[_Run], placeholders: list[dic
     tid = df["trial_id"] if "trial_id" in df else pd.Series(None, index=df.index, dtype=object)
     df["trial_id"] = tid.astype(object).where(tid.notna(), df["trial_dir"].astype(object))
     df = df.drop(columns=[c for c in df.columns if c.startswith("config.")])
-    return _tidy(df, warn)
+    return _tidy(df, warn, epochs_by_run)
 
 
-def _tidy(df: pd.DataFrame, warn: list[str]) -> pd.DataFrame:
+def _tidy(df: pd.DataFrame, warn: list[str], epochs_by_run: dict[str, int]) -> pd.DataFrame:
     df["placeholder"] = df["placeholder"].astype("boolean").fillna(False).astype(bool)
     real = ~df["placeholder"]
     for col in EXPECTED_COLUMNS:
@@ -592,19 +592,21 @@ def _tidy(df: pd.DataFrame, warn: list[str]) -> pd.DataFrame:
     if dup.any():
         warn.append(f"repeated (trial, iteration) rows in trial(s) {_group_names(df, dup)}; "
                     f"all kept (PBT restores can repeat iterations)")
-    df["final"] = _final_flags(df, warn)
+    df["final"] = _final_flags(df, warn, epochs_by_run)
     lead = [*KEY_COLUMNS, "epoch", "dataset", "role", "status", "final", "placeholder", "diverged"]
     rest = [c for c in df.columns if c not in lead and c not in ("_line", "_file", "_run")]
     return df[lead + rest]
 
 
-def _final_flags(df: pd.DataFrame, warn: list[str]) -> np.ndarray:
+def _final_flags(df: pd.DataFrame, warn: list[str], epochs_by_run: dict[str, int]) -> np.ndarray:
     """True on every row of each (run, experiment, strategy, seed)'s final model.
 
     The rule of docs/contract.md: the ``refit`` trial for grid CV; otherwise, among
-    trials that ran the most epochs (ASHA-stopped trials are no candidates), the
-    best ``val_acc`` at the trial's last row, or the lowest ``val_loss`` where no
-    trial reports an accuracy (regression).
+    trials that ran all the spec's epochs (``epochs_by_run``, from metadata.json; ASHA-
+    stopped trials are no candidates), the best ``val_acc`` at the trial's last row, or
+    the lowest ``val_loss`` where no trial reports an accuracy (regression). Where no
+    trial ran them all (a run still going or interrupted) or the spec is unknown, the
+    trials that ran the most epochs stand in, with a warning when the spec was known.
     """
     final = np.zeros(len(df), dtype=bool)
     real = ~df["placeholder"].to_numpy()
@@ -628,8 +630,16 @@ def _final_flags(df: pd.DataFrame, warn: list[str]) -> np.ndarray:
                             f"no final model")
                 continue
             pick = refit.sort_values("max_epoch", kind="stable").iloc[-1]
+            if str(gkey[0]) in epochs_by_run and pick["max_epoch"] < epochs_by_run[str(gkey[0])]:
+                warn.append(f"{name}: the refit ran {int(pick['max_epoch'])} of "
+                            f"{epochs_by_run[str(gkey[0])]} epochs; its metrics are not final")
         else:
-            cand = g[g["max_epoch"] == g["max_epoch"].max()]
+            full = epochs_by_run.get(str(gkey[0]))
+            done = g[g["max_epoch"] >= full] if full is not None else g.iloc[:0]
+            if full is not None and done.empty:
+                warn.append(f"{name}: no trial ran all {full} epochs; the furthest-trained "
+                            f"stands in as the final model")
+            cand = done if len(done) else g[g["max_epoch"] == g["max_epoch"].max()]
             metric, sign = ("val_acc", -1.0) if cand["val_acc"].notna().any() or g["val_acc"].notna().any() \
                 else ("val_loss", 1.0)
             score = sign * cand[metric].to_numpy(dtype=float)
@@ -694,7 +704,10 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
         warn.append(f"no result.json found under {', '.join(map(str, paths))}")
         df = _empty_frame()
     else:
-        df = _assemble(trials, runs, placeholders, warn)
+        epochs_by_run = {name: int(meta["spec"]["epochs"]) for name, meta in metadata.items()
+                         if isinstance(meta.get("spec"), dict)
+                         and isinstance(meta["spec"].get("epochs"), int)}
+        df = _assemble(trials, runs, placeholders, warn, epochs_by_run)
     for w in warn:
         warnings.warn(w, ResultsWarning, stacklevel=2)
     df.attrs["status"] = {r.name: r.status for r in runs}

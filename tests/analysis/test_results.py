@@ -274,3 +274,25 @@ def test_corrupt_middle_line_and_changing_types(experiment, monkeypatch):
     assert (df["trial_id"] == "asha2_00001").sum() == experiment.epochs - 1
     assert (df["trial_id"] == "cr0_00000").sum() == experiment.epochs
     assert _finals(df) == experiment.expected_final
+
+
+def test_final_model_needs_all_the_specs_epochs_and_says_when_none_ran_them(tmp_path):
+    """An interrupted run: the spec asks for more epochs than any trial ran. The furthest-
+    trained trial stands in, with a warning naming the strategy, instead of passing silently."""
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "asha"), seeds=(0,), epochs=6,
+                           status="interrupted")
+    meta_path = exp.root / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["spec"]["epochs"] = 10
+    meta_path.write_text(json.dumps(meta))
+    with pytest.warns(ResultsWarning, match="cross_reg-seed0: no trial ran all 10 epochs"):
+        df = load_results(exp.root)
+    assert df.loc[df["strategy"] == "cross_reg", "final"].any()
+
+    meta["spec"]["epochs"] = 6  # the finished run: ASHA's stopped trials are no candidates
+    meta_path.write_text(json.dumps(meta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)
+        df = load_results(exp.root)
+    final_asha = df[(df["strategy"] == "asha") & df["final"]]
+    assert final_asha["epoch"].max() == 6
