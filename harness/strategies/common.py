@@ -17,8 +17,8 @@ from ray import tune
 from harness.experiments import ExperimentSpec
 from harness.tune_logging import KeepLocalResults
 
-CHECKPOINTS_KEPT = 2
-SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds  # the most recent ones: enough for a retry and for PBT's exploit step
+CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
+SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
 
 
 @dataclass(frozen=True)

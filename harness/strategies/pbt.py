@@ -7,14 +7,28 @@ perturbation factors (1.2, 0.8). Trials checkpoint at every interval so exploit 
 donor checkpoint at the current iteration; `synch=True` makes the whole population reach
 each interval before anyone is cloned, so iteration numbers stay aligned and a clone's
 epochs are never counted twice; `reuse_actors=True` (5x faster here: no new process per
-exploit). The final model is the member with the best validation metric at its last epoch.
+exploit). Exploit and explore draw from the run's seed (`SeededPBT`), not from Python's
+global random state. The final model is the member with the best validation metric at its
+last epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
 from ray.tune.schedulers import PopulationBasedTraining
 
-from harness.strategies.common import BuiltStrategy, StrategyContext, log_uniform_rho, sampled_search
+from harness.strategies.common import (
+    SAMPLER_SEED_OFFSET,
+    BuiltStrategy,
+    StrategyContext,
+    log_uniform_rho,
+    sampled_search,
+)
 
 STRATEGY = "pbt"
 # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after the
@@ -28,9 +42,41 @@ PBT_CHECKPOINTS_KEPT = 4
 PERTURBATION_FACTORS = (1.2, 0.8)
 
 
+class SeededPBT(PopulationBasedTraining):
+    """PBT whose exploit and explore draws come from the run's seed.
+
+    Ray's PBT draws the donor, the resample coin and the perturbation factor from Python's
+    global `random` (and a resampled value from numpy's global generator). Every such draw
+    happens inside `on_trial_result`, so that call runs with the scheduler's own generator
+    states swapped in, and the process's global states are put back afterwards.
+    """
+
+    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._py_state = random.Random(seed).getstate()
+        self._np_state = np.random.RandomState(seed).get_state()
+
+    @contextlib.contextmanager
+    def own_random_state(self) -> Iterator[None]:
+        saved_py, saved_np = random.getstate(), np.random.get_state()
+        random.setstate(self._py_state)
+        np.random.set_state(self._np_state)
+        try:
+            yield
+        finally:
+            self._py_state, self._np_state = random.getstate(), np.random.get_state()
+            random.setstate(saved_py)
+            np.random.set_state(saved_np)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        with self.own_random_state():
+            return super().on_trial_result(tune_controller, trial, result)
+
+
 def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
     spec = ctx.spec
-    return PopulationBasedTraining(
+    return SeededPBT(
+        seed=SAMPLER_SEED_OFFSET + ctx.seed,
         time_attr="training_iteration",
         perturbation_interval=spec.perturbation_interval,
         burn_in_period=0,

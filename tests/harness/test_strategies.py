@@ -230,3 +230,27 @@ def test_storage_given_as_a_uri(ray_session, tmp_path):
     assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
     ((_, rows),) = _trials(run / "cross_reg-seed0")
     assert len(rows) == EPOCHS
+
+
+def test_pbt_draws_come_from_the_runs_seed_and_leave_global_state_alone():
+    import random
+
+    import numpy as np
+
+    from harness.strategies.pbt import SeededPBT
+
+    def draws(seed: int) -> list[float]:
+        sched = SeededPBT(seed=seed, time_attr="training_iteration", perturbation_interval=1,
+                          hyperparam_mutations={"rho": [0.1, 1.0]})
+        out = []
+        for _ in range(2):  # the stream continues across calls, as across exploit steps
+            with sched.own_random_state():
+                out += [random.random(), float(np.random.rand())]
+        return out
+
+    random.seed(7)
+    np.random.seed(7)
+    before = (random.getstate(), np.random.get_state()[1].copy())
+    assert draws(3) == draws(3) != draws(4)
+    assert len(set(draws(3))) == 4
+    assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
