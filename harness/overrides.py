@@ -101,7 +101,6 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
 
 
 def _from_string(key: str, text: str, hint: Any) -> Any:
-    errors = []
     for option in _options(hint):
         origin = typing.get_origin(option) or option
         try:
@@ -123,8 +122,8 @@ def _from_string(key: str, text: str, hint: Any) -> Any:
                 (item_hint, _) = typing.get_args(option)
                 parts = [t.strip() for t in text.strip("[]()").split(",") if t.strip()]
                 return tuple(_from_string(f"{key}[{i}]", t, item_hint) for i, t in enumerate(parts))
-        except ValueError as e:
-            errors.append(str(e))
+        except ValueError:
+            continue  # the next option of a union may parse it
     raise SpecError(f"--set {key}={text!r}: expected {_describe(hint)}")
 
 

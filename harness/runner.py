@@ -224,16 +224,10 @@ def run_dir_name(spec: ExperimentSpec) -> str:
     return f"{spec.name}-{stamp}"
 
 
-def start(spec: ExperimentSpec, options: RunOptions, strategies: Sequence[str] | None = None,
-          seeds: int | None = None) -> str:
-    """Run `spec` for its (or the given) strategies and number of seeds; return the run dir."""
-    strategies = list(strategies or spec.strategies)
-    for s in strategies:
-        if s not in BUILDERS:
-            raise HarnessError(f"unknown strategy {s!r}; choose from {', '.join(BUILDERS)}")
-    n_seeds = spec.seeds if seeds is None else seeds
-    if n_seeds < 1:
-        raise HarnessError(f"--seeds {n_seeds}: must be >= 1")
+def start(spec: ExperimentSpec, options: RunOptions) -> str:
+    """Run every strategy x seed of `spec` (validated when it was built); return the run dir."""
+    strategies = list(spec.strategies)
+    n_seeds = spec.seeds
     load_trainable(options.trainable)
     if options.trainable == DEFAULT_TRAINABLE:
         preflight(spec, strategies)
