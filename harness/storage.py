@@ -8,8 +8,10 @@ absolute first because Ray changes a trial's working directory.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 
@@ -33,8 +35,10 @@ class Storage:
 
     root: str  # absolute local path or URI, as the user (and Ray) sees it
 
-    @property
+    @functools.cached_property
     def _fs_and_path(self) -> tuple[pafs.FileSystem, str]:
+        """Resolved once per Storage: for s3:// or gs:// that builds a client (credentials,
+        region), which every exists/read/list call would otherwise repeat."""
         try:
             return pafs.FileSystem.from_uri(self.root)
         except (ValueError, OSError) as e:  # pyarrow's ArrowInvalid is a ValueError
@@ -45,8 +49,10 @@ class Storage:
         return fs, posixpath.join(base, rel) if rel else base
 
     def child(self, rel: str) -> Storage:
-        return Storage(posixpath.join(self.root, rel) if is_uri(self.root)
-                       else os.path.join(self.root, rel))
+        if not is_uri(self.root):
+            return Storage(os.path.join(self.root, rel))
+        parts = urllib.parse.urlsplit(self.root)  # join the path, keep ?region=... options
+        return Storage(parts._replace(path=posixpath.join(parts.path, rel)).geturl())
 
     def ensure_writable(self) -> None:
         """Create the directory and prove a file can be written there, or raise HarnessError."""
