@@ -14,6 +14,14 @@ from harness.experiments import ExperimentSpec
 
 ALL_FOUR = ("cross_reg", "pbt", "grid_cv", "asha")
 
+# What the three paper-scale experiments share: SGD on a GPU cluster, four trials per GPU.
+_PAPER_SCALE_GPU = dict(
+    data_dir="~/data", download=True, batch_size=128, reg_batch_size=128, K=4, r=1,
+    optimizer="sgd", lr=0.05, rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
+    pbt_population=8, asha_samples=32, asha_grace_period=2, cv_folds=5,
+    cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+)
+
 _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec(
         name="quick",
@@ -64,32 +72,20 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec(
         name="cifar10-vgg16-noise",
         description="CIFAR-10, VGG-16, per-layer noise; paper-scale, for a GPU cluster",
-        dataset="cifar10", data_dir="~/data", download=True, model="vgg16", family="noise",
-        epochs=100, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
-        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
-        pbt_population=8, pbt_interval=5, asha_samples=32, asha_grace_period=2,
-        grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), cv_folds=5,
-        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+        dataset="cifar10", model="vgg16", family="noise", epochs=100,
+        pbt_interval=5, grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), **_PAPER_SCALE_GPU,
     ),
     ExperimentSpec(
         name="cifar10-resnet18-noise",
         description="CIFAR-10, ResNet-18, per-layer noise; paper-scale, for a GPU cluster",
-        dataset="cifar10", data_dir="~/data", download=True, model="resnet18", family="noise",
-        epochs=100, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
-        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
-        pbt_population=8, pbt_interval=5, asha_samples=32, asha_grace_period=2,
-        grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), cv_folds=5,
-        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+        dataset="cifar10", model="resnet18", family="noise", epochs=100,
+        pbt_interval=5, grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), **_PAPER_SCALE_GPU,
     ),
     ExperimentSpec(
         name="svhn-augment",
         description="SVHN, ResNet-18, learned affine-warp magnitudes; paper-scale, for a GPU cluster",
-        dataset="svhn", data_dir="~/data", download=True, model="resnet18", family="augment",
-        epochs=60, batch_size=128, reg_batch_size=128, K=4, r=1, optimizer="sgd", lr=0.05,
-        rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
-        rho_low=1e-2, rho_high=2.0, pbt_population=8, pbt_interval=3, asha_samples=32,
-        asha_grace_period=2, grid_values=(0.03, 0.1, 0.3, 1.0), cv_folds=5,
-        cpus_per_trial=2.0, gpus_per_trial=0.25, device="cuda", bf16=True, channels_last=True,
+        dataset="svhn", model="resnet18", family="augment", epochs=60, rho_low=1e-2,
+        rho_high=2.0, pbt_interval=3, grid_values=(0.03, 0.1, 0.3, 1.0), **_PAPER_SCALE_GPU,
     ),
 )
 

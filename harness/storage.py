@@ -92,19 +92,18 @@ class Storage:
 
     def list_dirs(self, rel: str = "") -> list[str]:
         """Names of the immediate subdirectories of `rel`."""
-        fs, path = self._full(rel)
-        if fs.get_file_info(path).type == pafs.FileType.NotFound:
-            return []
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory)
+        return self._list(rel, pafs.FileType.Directory)
 
     def list_files(self, rel: str = "") -> list[str]:
         """Names of the immediate files of `rel`."""
+        return self._list(rel, pafs.FileType.File)
+
+    def _list(self, rel: str, kind: pafs.FileType) -> list[str]:
         fs, path = self._full(rel)
         if fs.get_file_info(path).type == pafs.FileType.NotFound:
             return []
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        return sorted(posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File)
+        return sorted(posixpath.basename(i.path) for i in infos if i.type == kind)
 
     def delete_dir(self, rel: str) -> None:
         fs, path = self._full(rel)
