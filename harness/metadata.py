@@ -18,6 +18,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.storage import Storage
 
 FILE = "metadata.json"
@@ -71,7 +72,15 @@ def new(spec: dict[str, Any], seeds: list[int], strategies: list[str], trainable
 
 
 def read(run: Storage) -> dict[str, Any]:
-    return json.loads(run.read_text(FILE))
+    """The run's metadata; a damaged file is the user's input, named in one HarnessError."""
+    try:
+        meta = json.loads(run.read_text(FILE))
+    except ValueError as e:  # JSONDecodeError
+        raise HarnessError(f"{run.root}/{FILE} is not valid JSON ({e}); "
+                           "restore it or start the experiment again") from None
+    if not isinstance(meta, dict) or "spec" not in meta:
+        raise HarnessError(f"{run.root}/{FILE} has no experiment spec; not a crossreg run")
+    return meta
 
 
 def write(run: Storage, meta: dict[str, Any]) -> None:

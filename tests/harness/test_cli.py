@@ -139,3 +139,11 @@ def test_analyze_of_an_unreadable_uri_is_one_line_not_a_traceback(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_resume_of_a_damaged_metadata_file_is_one_line(capsys, tmp_path, content):
+    (tmp_path / "metadata.json").write_text(content)
+    assert main(["resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "metadata.json" in err and "Traceback" not in err
