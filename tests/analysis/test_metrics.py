@@ -9,7 +9,7 @@ from analysis import metrics
 
 torch = pytest.importorskip("torch")
 tm_cls = pytest.importorskip("torchmetrics.functional.classification")
-from sklearn.metrics import accuracy_score, log_loss  # noqa: E402
+from sklearn.metrics import accuracy_score, log_loss
 
 
 def _softmax32(logits: np.ndarray) -> np.ndarray:
@@ -30,7 +30,9 @@ def _tm_ece_last_bin_closed(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> f
     last real bin, which is DESIGN.md's rule, and leaves everything else as is.
     """
     from torchmetrics.functional.classification.calibration_error import (
-        _ce_compute, _multiclass_calibration_error_update)
+        _ce_compute,
+        _multiclass_calibration_error_update,
+    )
     conf, acc = _multiclass_calibration_error_update(torch.as_tensor(p), torch.as_tensor(y))
     edges = torch.linspace(0, 1, n_bins + 1, dtype=conf.dtype)
     edges[-1] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
