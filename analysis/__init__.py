@@ -6,7 +6,9 @@
     analysis.write_report("runs/quick-2026...", "report.html")
 
 Submodules load on first use, so ``import analysis`` (and the trainables' import of
-``analysis.metrics``) stays cheap: pandas, scipy and matplotlib come in only when needed.
+``analysis.metrics``, the harness's of ``analysis.contract``) stays cheap: pandas, scipy
+and matplotlib come in only when needed. ``analysis.contract`` holds the column names,
+the cost columns and the final-model rule that every package shares.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from typing import Any
 
 _EXPORTS = {
     "load_results": "results", "read_metadata": "results", "ResultsWarning": "results",
+    "ResultsError": "results",
     "summarize": "summary", "compare": "summary", "compute_to_quality": "summary",
     "anytime_curves": "summary", "format_table": "summary", "final_rows": "summary",
-    "bootstrap_ci": "summary",
     "write_report": "report",
+    "final_trial": "contract", "COST_COLUMNS": "contract",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "COST_COLUMNS", "ResultsError", "ResultsWarning", "anytime_curves", "compare", "compute_to_quality",
+    "final_rows", "final_trial", "format_table", "load_results", "read_metadata", "summarize", "write_report",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -43,7 +43,7 @@ def _note(fig: Figure, text: str) -> Figure:
     return fig
 
 
-def _title(exp, ds) -> str:
+def _title(exp: object, ds: object) -> str:
     return f"{exp}" + (f" · {ds}" if pd.notna(ds) else "")
 
 
@@ -115,8 +115,8 @@ def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
                 err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
             col = _color(str(r.strategy), seen)
             # names and cost ratios go in the legend: strategies often sit close in cost
-            label = str(r.strategy) + (f" (×{r.cost_vs_cross_reg:.2f} cross_reg's cost)"
-                                       if np.isfinite(r.cost_vs_cross_reg) else "")
+            label = str(r.strategy) + (f" (×{r.cost_vs_reference:.2f} {r.cost_reference}'s cost)"
+                                       if np.isfinite(r.cost_vs_reference) else "")
             ax.errorbar(r.fwd_total, y, yerr=err, fmt="o", ms=8, color=col, capsize=4, label=label)
         pts = g.sort_values(["fwd_total", "test_acc_mean"], ascending=[True, False])
         front, best = [], -np.inf
@@ -223,7 +223,7 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
     styles = ["-", "--", ":", "-."]
     for ax, strat, what in ((axes[0], learned, "learned (all epochs)"),
                             (axes[1], scheduled, "schedule of the final trial")):
-        rows = df[(df["strategy"].astype(str) == strat) & df["final"]]
+        rows = df[(df["strategy"].astype(str) == strat) & df["final_trial"]]
         cols = [c for c in rho_cols if rows[c].notna().any()] if len(rows) else []
         if not cols:
             ax.text(0.5, 0.5, f"no {strat} rho values", ha="center", va="center", transform=ax.transAxes,

@@ -26,7 +26,14 @@ from matplotlib.figure import Figure
 
 from . import plots
 from .results import ResultsWarning, load_results
-from .summary import TABLE_NOTE, _eng, compare, compute_to_quality, display_table, summarize
+from .summary import (
+    TABLE_NOTE,
+    compare,
+    compute_to_quality,
+    display_table,
+    eng,
+    summarize,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;
@@ -74,7 +81,7 @@ def _comparisons(df: pd.DataFrame, strategies: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
     c = pd.concat(parts, ignore_index=True)
     return c[["experiment", "dataset", "a", "b", "metric", "n_pairs", "mean_a", "mean_b", "mean_diff",
-              "ci_low", "ci_high", "wilcoxon_p", "ttest_p"]]
+              "ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p"]]
 
 
 def _environment(meta: dict[str, Any]) -> dict[str, Any]:
@@ -131,21 +138,22 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
         h.append('<p class="note">(no results)</p>')
     h.append(f'<p class="note">{html.escape(TABLE_NOTE)}. Final model per strategy and seed: the grid-CV '
              "refit; otherwise the best validation accuracy at the last epoch among trials that ran all "
-             "epochs. Cost counts every trial, stopped ones included.</p>")
+             "epochs. Cost counts every trial, stopped ones included, relative to cross_reg (else fixed) "
+             "unless that diverged or did not finish.</p>")
 
     h.append("<h2>Paired comparisons (over seeds)</h2>")
     h.append(_table(comparisons))
     h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
-             "of the mean difference, which is too narrow with a handful of seeds (with 3 seeds there are "
-             "only 10 distinct resample means): read it with n_pairs; wilcoxon_p: two-sided Wilcoxon "
-             "signed-rank, only with 6 or more pairs (fewer cannot reach p &lt; 0.05); ttest_p: paired "
-             "t-test.</p>")
+             "of the mean difference, withheld below 5 pairs (with 3 seeds there are only 10 distinct "
+             "resample means, and the interval would be far too narrow); ttest_p: paired t-test; "
+             "wilcoxon_p: two-sided Wilcoxon signed-rank (with n pairs it cannot go below 2 / 2<sup>n</sup>: "
+             "0.25 with 3 seeds).</p>")
 
     h.append(f"<h2>Compute to quality (within {within:g} accuracy points)</h2>")
     if len(ctq):
         ctq = ctq.copy()
         for c in ("fwd_to_own", "fwd_to_best", "fwd_total"):
-            ctq[c] = ctq[c].map(_eng)
+            ctq[c] = ctq[c].map(eng)
     h.append(_table(ctq, "{:.4g}"))
     h.append('<p class="note">fwd_to_own: forward passes until the anytime curve first comes within '
              "the margin of the strategy's own final accuracy; fwd_to_best: of the best strategy's mean "

@@ -38,6 +38,7 @@ class Experiment:
     n_trials: dict[tuple[str, int], int] = field(default_factory=dict)
     fwd_total: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
     final_test: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
+    final_n_train: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def trial_rows(*, trial_id: str, strategy: str, seed: int, epochs: int, quality: float,
@@ -45,7 +46,7 @@ def trial_rows(*, trial_id: str, strategy: str, seed: int, epochs: int, quality:
                rho: dict[str, list[float]] | None = None, fwd_reg: int = 0,
                t_start: float = 0.0, val: bool = True, experiment: str = "quick",
                reliability: bool = False, start_epoch: int = 1,
-               curve_epochs: int | None = None) -> list[dict[str, Any]]:
+               curve_epochs: int | None = None, n_train: int = N_TRAIN) -> list[dict[str, Any]]:
     """Report rows of one trial, as Ray Tune writes them into result.json."""
     rows = []
     n_epochs = stop_after or epochs
@@ -61,7 +62,7 @@ def trial_rows(*, trial_id: str, strategy: str, seed: int, epochs: int, quality:
             "test_loss": 2.0 * (1 - acc), "test_acc": acc, "test_ece": 0.2 * (1 - frac) + 0.02,
             "test_nll": 2.0 * (1 - acc) + 0.05, "test_brier": 1.0 - acc,
             "fwd_train": N_TRAIN, "fwd_reg": fwd_reg, "fwd_eval": N_REG if val else 0,
-            "fwd_test": N_TEST, "train_seconds": 0.5, "n_train": N_TRAIN, "n_reg": N_REG,
+            "fwd_test": N_TEST, "train_seconds": 0.5, "n_train": n_train, "n_reg": N_REG,
             "n_test": N_TEST, "diverged": False, "experiment": experiment, "strategy": strategy,
             "seed": seed, "role": role,
         }
@@ -103,12 +104,16 @@ def write_trial(strategy_dir: Path, trial_dir: str, rows: list[dict[str, Any]] |
 def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, ...] = (0, 1, 2),
                      strategies: tuple[str, ...] = ("cross_reg", "pbt", "grid_cv", "asha"),
                      epochs: int = 6, status: str | None = "finished", dataset: str = "mnist1d",
-                     reliability: bool = False, pbt_clone: bool = False) -> Experiment:
+                     reliability: bool = False, pbt_clone: bool = False,
+                     completed: bool = False) -> Experiment:
     """Write one experiment run in the contract's layout and return what it holds.
 
     cross_reg: one trial with learned rho; pbt: 4 members, rho schedule changing at
     epoch 3, optional clone repeating iterations; grid_cv: 2 grid points x 2 folds and a
-    refit (fold -1, NaN validation); asha: 5 trials, 2 stopped early after 2 epochs.
+    refit (fold -1, NaN validation, trained on the whole pool: n_train + n_reg rows);
+    asha: 5 trials, 2 stopped early after 2 epochs; any other name (e.g. ``fixed``): one
+    trial. ``completed``: metadata.json records every (strategy, seed) as finished, as the
+    harness does (runs written before it have no such key).
     """
     run = root / name
     run.mkdir(parents=True)
@@ -119,6 +124,8 @@ def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, .
                 "spec": {"name": "quick", "dataset": dataset, "epochs": epochs},
                 "versions": {"python": "3.11", "numpy": np.__version__},
                 "git_commit": "abc1234"}
+        if completed:
+            meta["completed"] = {f"{s}-seed{k}": "finished" for s in strategies for k in seeds}
         (run / "metadata.json").write_text(json.dumps(meta))
     base_cfg = {"dataset": dataset, "epochs": epochs, "family": "noise"}
     for seed in seeds:
@@ -128,7 +135,8 @@ def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, .
             trials: list[tuple[str, list[dict[str, Any]]]] = []
             t_off = 0.0
 
-            def add(tid, quality, role, cfg, **kw):
+            # bound now (default arguments): the loop moves on after this strategy
+            def add(tid, quality, role, cfg, strategy=strategy, seed=seed, trials=trials, **kw):
                 nonlocal t_off
                 rows = trial_rows(trial_id=tid, strategy=strategy, seed=seed, epochs=epochs,
                                   quality=quality, role=role, config={**base_cfg, **cfg, "seed": seed},
@@ -162,7 +170,8 @@ def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, .
                     for fold in range(2):
                         add(f"gcv{seed}_{2 * g + fold:05d}", 0.72 + 0.03 * g, "fold",
                             {"rho": wd, "fold": fold, "n_folds": 2})
-                add(f"gcv{seed}_00004", 0.77, "refit", {"rho": 1.0, "fold": -1, "n_folds": 2}, val=False)
+                add(f"gcv{seed}_00004", 0.77, "refit", {"rho": 1.0, "fold": -1, "n_folds": 2}, val=False,
+                    n_train=N_TRAIN + N_REG)
                 exp.expected_final[(strategy, seed)] = f"gcv{seed}_00004"
             elif strategy == "asha":
                 qs = [0.74, 0.76 + 0.01 * rng.random(), 0.73, 0.95, 0.96]
@@ -183,9 +192,31 @@ def write_experiment(root: Path, *, name: str = "quick-run", seeds: tuple[int, .
                 if tid == exp.expected_final[(strategy, seed)]:
                     exp.final_test[(strategy, seed)] = {k: rows[-1][k] for k in
                                                         ("test_acc", "test_ece", "test_nll")}
+                    exp.final_n_train[(strategy, seed)] = rows[-1]["n_train"]
             exp.n_trials[(strategy, seed)] = len(trials)
             exp.fwd_total[(strategy, seed)] = tot
     return exp
+
+
+def edit_metadata(run: Path, **changes: Any) -> dict[str, Any]:
+    """Change keys of ``run``'s metadata.json (a value of None deletes the key); returns it."""
+    path = run / "metadata.json"
+    meta = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    path.write_text(json.dumps(meta))
+    return meta
+
+
+def rewrite_rows(path: Path, change) -> list[dict[str, Any]]:
+    """Apply ``change(rows)`` (in place) to the rows of one result.json and write them back."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    change(rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
 
 
 @pytest.fixture

@@ -98,7 +98,8 @@ def test_report_flags_unfinished_runs_and_survives_damage(tmp_path):
 def _chromium(args: list[str], timeout: int = 60) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                           "--no-first-run", *args], capture_output=True, text=True, timeout=timeout)
+                           "--no-first-run", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)")

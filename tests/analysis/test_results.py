@@ -24,7 +24,7 @@ def _load_quiet(path):
 
 
 def _finals(df: pd.DataFrame) -> dict[tuple[str, int], str]:
-    f = df[df["final"]].groupby(["strategy", "seed"], observed=True)["trial_id"].unique()
+    f = df[df["final_trial"]].groupby(["strategy", "seed"], observed=True)["trial_id"].unique()
     assert all(len(v) == 1 for v in f), "one final trial per (strategy, seed)"
     return {k: str(v[0]) for k, v in f.items()}
 
@@ -47,7 +47,9 @@ def test_loads_every_row_with_dtypes(experiment):
         assert df[c].dtype == np.int64, c
     for c in ("val_acc", "test_acc", "test_ece", "test_nll", "train_seconds", "rho/sigma_0", "rho/sigma_1"):
         assert df[c].dtype == np.float64, c
-    assert df["final"].dtype == bool and df["diverged"].dtype == bool
+    for c in ("final_trial", "final_epoch", "diverged", "placeholder"):
+        assert df[c].dtype == bool, c
+    assert df["completion"].isna().all() and df["driver_seconds"].isna().all()  # not recorded in this run
     assert not {"config", "date", "hostname", "pid", "node_ip"} & set(df.columns)
     assert set(df["strategy"].astype(str)) == {"cross_reg", "pbt", "grid_cv", "asha"}
     assert set(df["dataset"].astype(str)) == {"mnist1d"}
@@ -71,8 +73,15 @@ def test_final_flag_follows_the_contract(experiment):
     a = df[(df["strategy"] == "asha") & (df["seed"] == 0)]
     last = a.groupby("trial_id", observed=True).tail(1).set_index("trial_id")["val_acc"]
     assert last.idxmax() != experiment.expected_final[("asha", 0)]
-    # the final flag marks every row of the final trial, not just the last one
-    assert df[df["final"]].groupby(["strategy", "seed"], observed=True).size().eq(experiment.epochs).all()
+    # final_trial marks every row of the final trial; final_epoch its last epoch, once per seed
+    assert df[df["final_trial"]].groupby(["strategy", "seed"], observed=True).size().eq(experiment.epochs).all()
+    last = df[df["final_epoch"]]
+    assert len(last) == len(experiment.expected_final) and (last["epoch"] == experiment.epochs).all()
+    assert not (df["final_epoch"] & ~df["final_trial"]).any()
+    for (strategy, seed), tid in experiment.expected_final.items():
+        row = last[(last["strategy"] == strategy) & (last["seed"] == seed)].iloc[0]
+        assert row["trial_id"] == tid
+        assert row["test_acc"] == experiment.final_test[(strategy, seed)]["test_acc"]
 
 
 def test_local_path_and_file_uri_agree(experiment, monkeypatch):
@@ -84,8 +93,9 @@ def test_local_path_and_file_uri_agree(experiment, monkeypatch):
     import pyarrow.fs as pafs
 
     import analysis.results as R
+    from analysis.results import listing
     sub = pafs.SubTreeFileSystem(str(experiment.root.parent), pafs.LocalFileSystem())
-    monkeypatch.setattr(R, "_resolve", lambda p: (sub, experiment.root.name, experiment.root.name))
+    monkeypatch.setattr(listing, "resolve", lambda p: (sub, experiment.root.name, experiment.root.name))
     c = load_results(experiment.root)
     pd.testing.assert_frame_equal(a, c)
     assert R.read_metadata(experiment.root)["quick-run"]["status"] == "finished"
@@ -142,7 +152,7 @@ def test_empty_trial_and_empty_strategy_are_kept(experiment):
     assert any("cr2_00000" in str(w.message) and "placeholder" in str(w.message) for w in rec)
     e = df[df["placeholder"]]
     assert len(e) == 2 and set(e["strategy"].astype(str)) == {"asha", "cross_reg"}
-    assert not e["final"].any()
+    assert not e["final_trial"].any() and not e["final_epoch"].any()
     assert _finals(df)[("asha", 0)] == experiment.expected_final[("asha", 0)]
     assert ("cross_reg", 2) not in _finals(df)
     with pytest.warns(UserWarning, match="cross_reg: 1 of 3 seeds"):
@@ -230,7 +240,7 @@ def test_grid_cv_without_refit_has_no_final(tmp_path):
     shutil.rmtree(_trial_file(exp, "grid_cv", 0, "gcv0_00004").parent)
     with pytest.warns(ResultsWarning, match="grid_cv-seed0: grid CV without a refit"):
         df = load_results(exp.root)
-    assert not df.loc[df["strategy"] == "grid_cv", "final"].any()
+    assert not df.loc[df["strategy"] == "grid_cv", "final_trial"].any()
     with pytest.warns(UserWarning):
         s = summarize(df)
     g = s[s["strategy"] == "grid_cv"].iloc[0]
@@ -245,18 +255,18 @@ def test_fast_reader_equals_the_line_by_line_reader(tmp_path, monkeypatch):
     rows[2]["test_loss"] = float("inf")
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     fast = _load_quiet(exp.root)
-    import analysis.results as R
-    monkeypatch.setattr(R, "_infer_schema", lambda trials: None)
+    from analysis.results import parse
+    monkeypatch.setattr(parse, "infer_schema", lambda trials: None)
     slow = _load_quiet(exp.root)
     pd.testing.assert_frame_equal(fast, slow, check_like=True)
     assert fast.attrs["warnings"] == slow.attrs["warnings"]
 
 
 def test_corrupt_middle_line_and_changing_types(experiment, monkeypatch):
-    import analysis.results as R
+    from analysis.results import parse
     slow_reads: list[str] = []
-    real_slow = R._read_slow
-    monkeypatch.setattr(R, "_read_slow", lambda t, warn: slow_reads.append(t.display) or real_slow(t, warn))
+    real_slow = parse.read_slow
+    monkeypatch.setattr(parse, "read_slow", lambda t, warn: slow_reads.append(t.display) or real_slow(t, warn))
     f = _trial_file(experiment, "asha", 2, "asha2_00001")
     lines = f.read_text().splitlines()
     lines[2] = lines[2][:40] + "###" + lines[2][40:]
@@ -287,12 +297,12 @@ def test_final_model_needs_all_the_specs_epochs_and_says_when_none_ran_them(tmp_
     meta_path.write_text(json.dumps(meta))
     with pytest.warns(ResultsWarning, match="cross_reg-seed0: no trial ran all 10 epochs"):
         df = load_results(exp.root)
-    assert df.loc[df["strategy"] == "cross_reg", "final"].any()
+    assert df.loc[df["strategy"] == "cross_reg", "final_trial"].any()
 
     meta["spec"]["epochs"] = 6  # the finished run: ASHA's stopped trials are no candidates
     meta_path.write_text(json.dumps(meta))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResultsWarning)
         df = load_results(exp.root)
-    final_asha = df[(df["strategy"] == "asha") & df["final"]]
+    final_asha = df[(df["strategy"] == "asha") & df["final_trial"]]
     assert final_asha["epoch"].max() == 6

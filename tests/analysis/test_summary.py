@@ -10,12 +10,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_experiment, write_trial
+from conftest import rewrite_rows, write_experiment, write_trial
 from scipy import stats
 
 from analysis.results import ResultsWarning, load_results
-from analysis.summary import (anytime_curves, bootstrap_ci, compare, compute_to_quality, format_table,
-                              summarize, t_interval)
+from analysis.summary import (
+    anytime_curves,
+    bootstrap_interval,
+    compare,
+    compute_to_quality,
+    format_table,
+    iqm,
+    mean_interval,
+    summarize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +37,38 @@ def test_summary_matches_ground_truth(loaded):
     s = summarize(df).set_index("strategy")
     assert list(s.index) == sorted(exp.strategies)  # all four strategies, one row each
     cr_total = np.mean([sum(exp.fwd_total[("cross_reg", k)].values()) for k in exp.seeds])
+    bounds = {"test_acc": (0, 1), "test_ece": (0, 1), "test_nll": (0, np.inf)}
     for strat in exp.strategies:
         r = s.loc[strat]
         for m in ("test_acc", "test_ece", "test_nll"):
             vals = np.array([exp.final_test[(strat, k)][m] for k in exp.seeds])
             assert r[f"{m}_mean"] == pytest.approx(vals.mean(), rel=1e-12)
+            assert r[f"{m}_iqm"] == pytest.approx(stats.trim_mean(vals, 0.25), rel=1e-12)
             if vals.std() > 0:
-                lo, hi = stats.t.interval(0.95, len(vals) - 1, loc=vals.mean(), scale=stats.sem(vals))
+                lo, hi = np.clip(stats.t.interval(0.95, len(vals) - 1, loc=vals.mean(), scale=stats.sem(vals)),
+                                 *bounds[m])
                 assert (r[f"{m}_ci_low"], r[f"{m}_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+        assert r["n_train_final"] == np.mean([exp.final_n_train[(strat, k)] for k in exp.seeds])
         for c in ("fwd_train", "fwd_reg", "fwd_eval"):
             assert r[c] == pytest.approx(np.mean([exp.fwd_total[(strat, k)][c] for k in exp.seeds]))
         total = np.mean([sum(exp.fwd_total[(strat, k)].values()) for k in exp.seeds])
         assert r["fwd_total"] == pytest.approx(total)
-        assert r["cost_vs_cross_reg"] == pytest.approx(total / cr_total)
+        assert r["cost_vs_reference"] == pytest.approx(total / cr_total) and r["cost_reference"] == "cross_reg"
         assert r["n_trials"] == np.mean([exp.n_trials[(strat, k)] for k in exp.seeds])
         assert r["n_seeds"] == len(exp.seeds) == r["n_final"]
         assert r["status"] == "finished" and r["dataset"] == "mnist1d"
-    assert s.loc["cross_reg", "cost_vs_cross_reg"] == 1.0
+    assert s.loc["cross_reg", "cost_vs_reference"] == 1.0
+    # grid CV's refit trains on the whole pool; every other final model without the reg split
+    assert s.loc["grid_cv", "n_train_final"] > s.loc["cross_reg", "n_train_final"]
+    # mean rank by test accuracy within each seed (1 = best), against scipy's rankdata
+    ranks = {st: [] for st in exp.strategies}
+    for k in exp.seeds:
+        accs = [exp.final_test[(st, k)]["test_acc"] for st in exp.strategies]
+        for st, rk in zip(exp.strategies, stats.rankdata([-a for a in accs])):
+            ranks[st].append(rk)
+    for st in exp.strategies:
+        assert s.loc[st, "rank_mean"] == pytest.approx(np.mean(ranks[st]))
+    assert sum(s["rank_mean"]) == pytest.approx(1 + 2 + 3 + 4)
     # ASHA's stopped trials count in its cost: 3 full trials + 2 stopped after 2 epochs
     assert s.loc["asha", "fwd_train"] == (3 * exp.epochs + 2 * 2) * 900
 
@@ -72,36 +95,67 @@ def test_one_seed_has_nan_interval(tmp_path):
     assert len(rows) == 4 and not any("±" in r for r in rows)
 
 
-def test_t_interval_ignores_nan_and_matches_scipy():
+def test_mean_interval_ignores_nan_and_matches_scipy():
     x = [0.7, 0.72, np.nan, 0.69, 0.75]
-    m, lo, hi = t_interval(x)
+    m, lo, hi = mean_interval(x)
     v = np.array([0.7, 0.72, 0.69, 0.75])
+    assert m == pytest.approx(v.mean())
     assert (lo, hi) == pytest.approx(stats.t.interval(0.95, 3, loc=v.mean(), scale=stats.sem(v)))
-    assert math.isnan(t_interval([0.5])[1]) and math.isnan(t_interval([])[0])
+    assert math.isnan(mean_interval([0.5])[1]) and math.isnan(mean_interval([])[0])
+    assert mean_interval([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)
 
 
-@pytest.mark.parametrize("method", ["BCa", "percentile"])
+@pytest.mark.parametrize("values, bounds", [
+    ([0.99, 0.97, 1.0], (0.0, 1.0)),     # accuracy near 1 with 3 seeds: the t-interval passes 1
+    ([0.002, 0.03, 0.001], (0.0, 1.0)),  # ECE near 0: it passes 0
+    ([0.01, 0.4, 0.02], (0.0, np.inf)),  # NLL: no upper bound
+])
+def test_bounded_interval_is_the_t_interval_cut_to_the_range(values, bounds):
+    v = np.array(values)
+    raw = stats.t.interval(0.95, v.size - 1, loc=v.mean(), scale=stats.sem(v))
+    assert raw[0] < bounds[0] or raw[1] > bounds[1]  # the case is real: the raw interval leaves the range
+    m, lo, hi = mean_interval(v, bounds=bounds)
+    assert (lo, hi) == pytest.approx(tuple(np.clip(raw, *bounds)))
+    assert bounds[0] <= lo <= m <= hi <= bounds[1]
+
+
+def test_three_seeds_never_leave_the_metric_range(tmp_path):
+    # seeds whose final accuracy sits near 1 and ECE near 0
+    exp = write_experiment(tmp_path, seeds=(0, 1, 2), strategies=("cross_reg", "fixed"))
+    for k, (acc, ece) in enumerate([(0.999, 0.001), (0.95, 0.08), (0.998, 0.0005)]):
+        for p in (exp.root / f"cross_reg-seed{k}").rglob("result.json"):
+            def change(rows, acc=acc, ece=ece):
+                rows[-1].update(test_acc=acc, test_ece=ece)
+            rewrite_rows(p, change)
+    s = summarize(load_results(exp.root)).set_index("strategy")
+    for m in ("test_acc", "test_ece"):
+        assert (s[f"{m}_ci_low"] >= 0).all() and (s[f"{m}_ci_high"] <= 1).all(), m
+    assert s.loc["cross_reg", "test_acc_ci_high"] == 1.0 and s.loc["cross_reg", "test_ece_ci_low"] == 0.0
+    line = next(r for r in format_table(s.reset_index()).splitlines() if r.lstrip().startswith("cross_reg"))
+    assert "+" in line and "/-" in line  # a cut interval shows both of its sides
+
+
 @pytest.mark.parametrize("data", [
     [0.012, -0.004, 0.021, 0.008, 0.015, -0.001],
     [1.0, 2.0, 2.5, 3.0, 10.0, 0.5, 4.0, 4.1, 3.9, 2.2],
-    [0.3, 0.31, 0.29],
 ])
-def test_bootstrap_ci_agrees_with_scipy(data, method):
-    ours = bootstrap_ci(data, n_resamples=5000, method=method, rng=np.random.default_rng(42))
-    ref = stats.bootstrap((np.array(data),), np.mean, n_resamples=5000, method=method,
-                          rng=np.random.default_rng(42), vectorized=True)
-    ci = ref.confidence_interval
-    assert ours == pytest.approx((ci.low, ci.high), rel=1e-10, abs=1e-12)
-    if len(data) > 3:  # a different stream gives a different interval: the match is not luck
-        other = bootstrap_ci(data, n_resamples=5000, method=method, rng=np.random.default_rng(7))
-        assert other != ours
+def test_bootstrap_interval_is_scipys(data):
+    ours = bootstrap_interval(data, n_resamples=5000, rng=np.random.default_rng(42))
+    ref = stats.bootstrap((np.array(data),), np.mean, n_resamples=5000, rng=np.random.default_rng(42))
+    assert ours == pytest.approx(tuple(ref.confidence_interval), rel=1e-10, abs=1e-12)
+    assert bootstrap_interval(data, n_resamples=5000, rng=np.random.default_rng(7)) != ours
 
 
-def test_bootstrap_degenerate_and_tiny():
-    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
-    assert all(math.isnan(v) for v in bootstrap_ci([0.5]))
-    with pytest.raises(ValueError):
-        bootstrap_ci([1.0, 2.0], method="basic")
+def test_bootstrap_degenerate_and_tiny_give_no_interval():
+    assert all(math.isnan(v) for v in bootstrap_interval([0.5, 0.5, 0.5]))
+    assert all(math.isnan(v) for v in bootstrap_interval([0.5, np.nan]))
+
+
+def test_iqm_is_scipys_trimmed_mean():
+    x = [0.1, 0.5, 0.52, 0.55, 0.6, 0.61, 0.62, 0.99]
+    assert iqm(x) == pytest.approx(stats.trim_mean(x, 0.25))
+    assert iqm(x) == pytest.approx(np.mean(sorted(x)[2:6]))  # the middle half
+    assert iqm([np.nan, 0.3]) == 0.3 and math.isnan(iqm([]))
 
 
 def test_compare_pairs_seeds_and_matches_scipy(loaded):
@@ -121,9 +175,26 @@ def test_compare_pairs_seeds_and_matches_scipy(loaded):
         compare(df, "cross_reg", "nonexistent")
 
 
-def test_compare_skips_wilcoxon_with_few_seeds(experiment):
-    c = compare(load_results(experiment.root), "cross_reg", "pbt").iloc[0]
-    assert c["n_pairs"] == 3 and math.isnan(c["wilcoxon_p"]) and np.isfinite(c["ci_low"])
+def test_compare_withholds_the_bootstrap_below_five_seeds(experiment):
+    exp = experiment
+    c = compare(load_results(exp.root), "cross_reg", "pbt").iloc[0]
+    a = np.array([exp.final_test[("cross_reg", k)]["test_acc"] for k in exp.seeds])
+    b = np.array([exp.final_test[("pbt", k)]["test_acc"] for k in exp.seeds])
+    assert c["n_pairs"] == 3
+    assert math.isnan(c["ci_low"]) and math.isnan(c["ci_high"]) and "withheld" in c["ci_method"]
+    assert c["ttest_p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert c["wilcoxon_p"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    assert c["wilcoxon_p"] >= 2 / 2**3  # what 3 seeds can show at best
+
+
+def test_compare_bootstraps_from_five_seeds(tmp_path):
+    exp = write_experiment(tmp_path, seeds=(0, 1, 2, 3, 4), strategies=("cross_reg", "asha"))
+    c = compare(load_results(exp.root), "cross_reg", "asha").iloc[0]
+    d = np.array([exp.final_test[("cross_reg", k)]["test_acc"] - exp.final_test[("asha", k)]["test_acc"]
+                  for k in exp.seeds])
+    ref = stats.bootstrap((d,), np.mean, n_resamples=9999, rng=np.random.default_rng(0))
+    assert (c["ci_low"], c["ci_high"]) == pytest.approx(tuple(ref.confidence_interval), rel=1e-10)
+    assert c["ci_method"] == "paired BCa bootstrap"
 
 
 def _row(tid, e, ts, val, test, fwd=100):
@@ -194,6 +265,31 @@ def test_compute_to_quality_by_hand(hand_made):
     q10 = compute_to_quality(df, within=10.0).set_index("strategy")
     assert q10.loc["asha", "fwd_to_own"] == 300  # first >= .65
     assert q10.loc["asha", "fwd_to_best"] == 500  # first >= .70
+
+
+def test_compute_to_quality_knows_lower_is_better(hand_made):
+    # Same curves read as a loss: test_acc values rewritten into test_nll. Lower is better now,
+    # so the best strategy is asha (final .75 < cross_reg's .8) and targets are reached from above.
+    for p in hand_made.rglob("result.json"):
+        def change(rows):
+            for r in rows:
+                r["test_nll"] = r["test_acc"]
+        rewrite_rows(p, change)
+    df = load_results(hand_made)
+    q = compute_to_quality(df, within=1.0, metric="test_nll").set_index("strategy")
+    assert (q["best_strategy"] == "asha").all() and (q["mode"] == "min").all()
+    # asha's curve .50 .55 .65 .65 .75: its own final .75 is first matched (<= .76) at the first row
+    assert q.loc["asha", "fwd_to_own"] == 100 and q.loc["asha", "fwd_to_best"] == 100
+    # cross_reg .4 .6 .8: within .01 of asha's .75 (<= .76) already at its first point
+    assert q.loc["cross_reg", "fwd_to_best"] == 50 and q.loc["cross_reg", "fwd_to_own"] == 50
+    q_acc = compute_to_quality(df, within=1.0, metric="test_acc").set_index("strategy")
+    assert (q_acc["best_strategy"] == "cross_reg").all() and (q_acc["mode"] == "max").all()
+
+
+def test_compute_to_quality_refuses_an_unknown_metric(hand_made):
+    df = load_results(hand_made)
+    with pytest.raises(ValueError, match="unknown metric 'test_f1'"):
+        compute_to_quality(df, metric="test_f1")
 
 
 def test_format_table_lists_every_strategy(loaded):

@@ -1,0 +1,181 @@
+"""The results contract in one place: column names, cost columns, metric directions, final model.
+
+Everything that reads result rows (the loader and summary here, the harness's own result
+reading, the trainables' report) takes these names and this rule from here, so that "what
+a strategy cost" and "which model a strategy returns" mean the same thing everywhere.
+docs/contract.md describes the same contract for people.
+
+This module is plain Python (no numpy, no pandas): the harness imports it on a driver that
+may not want pandas loaded, and :func:`final_trial` works on the dicts parsed from
+``result.json`` lines as well as on rows the loader hands it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+#: Labels that identify a row of ``load_results``' frame; stored as pandas categoricals.
+LABEL_COLUMNS = ("run", "experiment", "dataset", "strategy", "trial_id", "role", "status")
+#: Key of one row, in order (``seed`` and ``iteration`` are int64).
+KEY_COLUMNS = ("run", "experiment", "strategy", "seed", "trial_id", "iteration")
+#: What a strategy costs, in sample-forward passes per epoch (deltas, summed over every row of
+#: every trial: stopped, cloned and refit ones included).
+COST_COLUMNS = ("fwd_train", "fwd_reg", "fwd_eval")
+#: All forward-pass counters. ``fwd_test`` is the harness's own test evaluation, done for
+#: every trial alike so that it can be reported; it is never part of a strategy's cost.
+FWD_COLUMNS = (*COST_COLUMNS, "fwd_test")
+#: Metric columns every report row carries; float64 in the loaded frame.
+METRIC_COLUMNS = (
+    "train_loss", "train_acc", "val_loss", "val_acc",
+    "test_loss", "test_acc", "test_ece", "test_nll", "test_brier",
+    "train_seconds",
+)
+#: Test metrics of the final model that the summary reports with intervals over seeds.
+QUALITY_COLUMNS = ("test_acc", "test_ece", "test_nll")
+#: Losses whose NaN/inf marks a diverged trial. Not val_loss: a grid-CV refit has no
+#: validation split and reports NaN there by contract; not *_acc: regression leaves them NaN.
+DIVERGENCE_COLUMNS = ("train_loss", "test_loss")
+#: Split sizes reported on every row (integers).
+SIZE_COLUMNS = ("n_train", "n_reg", "n_test")
+
+#: Roles a trial can play (the ``role`` column). A ``fold`` trial trained on part of the
+#: pool to score one grid point; the ``refit`` trial is what grid CV returns.
+ROLES = ("single", "member", "fold", "refit")
+REFIT_ROLE = "refit"
+FOLD_ROLE = "fold"
+
+#: metadata.json ``status`` of a run.
+RUN_STATUSES = ("running", "finished", "interrupted")
+#: Completion of one (strategy, seed) as recorded in metadata.json's ``completed``; a pair
+#: missing from it did not complete (``incomplete``).
+COMPLETIONS = ("finished", "errored", "incomplete")
+
+#: The validation column and direction each task selects by (never a test column).
+SELECTION = {"classification": ("val_acc", "max"), "regression": ("val_loss", "min")}
+
+#: Strategies whose cost the others are divided by, in order of preference; a strategy whose
+#: final model diverged (or is missing) in any seed is passed over.
+COST_REFERENCES = ("cross_reg", "fixed")
+
+#: Per metric kind (the name's last part): which direction is better and the values it can
+#: take. ``acc`` and ``ece`` are fractions; ``brier`` of a probability vector is at most 2.
+_KINDS: dict[str, tuple[str, float, float]] = {
+    "acc": ("max", 0.0, 1.0),
+    "ece": ("min", 0.0, 1.0),
+    "nll": ("min", 0.0, math.inf),
+    "brier": ("min", 0.0, 2.0),
+    "loss": ("min", 0.0, math.inf),
+}
+#: Suffixes that leave the kind unchanged (``test_ece_ts``: ECE after temperature scaling).
+_VARIANTS = ("_ts",)
+
+
+def strategy_seed_key(strategy: str, seed: int) -> str:
+    """``<strategy>-seed<k>``: the folder of one (strategy, seed) and its key in metadata.json."""
+    return f"{strategy}-seed{seed}"
+
+
+def _kind(metric: str) -> tuple[str, float, float]:
+    name = metric
+    for v in _VARIANTS:
+        name = name.removesuffix(v)
+    kind = name.rsplit("_", 1)[-1]
+    if kind not in _KINDS:
+        known = ", ".join(f"{k} ({'higher' if d == 'max' else 'lower'} is better)"
+                          for k, (d, _, _) in _KINDS.items())
+        raise ValueError(f"unknown metric {metric!r}: the contract knows metrics ending in {known}")
+    return _KINDS[kind]
+
+
+def metric_mode(metric: str) -> str:
+    """``"max"`` if a higher ``metric`` is better (accuracies), ``"min"`` otherwise.
+
+    Decided by the name's last part (``test_acc`` -> acc; ``test_ece_ts`` -> ece), so that
+    splits and variants need no entry of their own. An unknown metric raises ValueError
+    rather than guessing a direction: a guess would silently invert a comparison.
+    """
+    return _kind(metric)[0]
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """(low, high): the values ``metric`` can take (``math.inf`` where unbounded); ValueError
+    for an unknown metric, as :func:`metric_mode`."""
+    _, low, high = _kind(metric)
+    return low, high
+
+
+def _number(v: Any) -> float | None:
+    """``v`` as a float if it is a real number (not a bool, not None/NA/text), else None."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return float(v)
+    return None
+
+
+def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: str,
+                epochs: int) -> str | None:
+    """The trial whose model a (strategy, seed) returns: the final-model rule.
+
+    ``last_rows`` maps each trial id to that trial's last report row (a dict parsed from
+    result.json, or the loader's row as a mapping); ``metric`` and ``mode`` are the
+    spec's selection (:data:`SELECTION`: ``val_acc``/``max`` or ``val_loss``/``min``);
+    ``epochs`` the spec's epochs per trial. The rule:
+
+    1. A trial whose last row has ``role == "refit"`` wins (grid CV returns its refit on
+       the whole pool, whatever the folds scored). With several, the one that ran the most
+       epochs, the later in ``last_rows``' order on a tie.
+    2. Otherwise, among trials whose last row reached ``epochs`` (``epoch >= epochs``: an
+       ASHA-stopped trial is no candidate, though its cost counts) and carries a finite
+       ``metric``, the best by ``metric`` in ``mode``; on a tie the first in order.
+       ``fold`` trials are never candidates: a model trained on part of the pool to score
+       a grid point is not what grid CV returns, so grid CV without its refit has none.
+    3. None when no trial qualifies (a run still going or interrupted, every candidate
+       diverged): the caller decides what to show, and says so.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    refit: str | None = None
+    refit_epoch = -math.inf
+    best: str | None = None
+    best_value = math.nan
+    for trial, row in last_rows.items():
+        role = row.get("role")
+        epoch = _number(row.get("epoch"))
+        if role == REFIT_ROLE:
+            e = epoch if epoch is not None else -math.inf
+            if refit is None or e >= refit_epoch:
+                refit, refit_epoch = trial, e
+            continue
+        if refit is not None or role == FOLD_ROLE or epoch is None or epoch < epochs:
+            continue
+        value = _number(row.get(metric))
+        if value is None or not math.isfinite(value):
+            continue
+        if best is None or (value > best_value if mode == "max" else value < best_value):
+            best, best_value = trial, value
+    return refit if refit is not None else best
+
+
+__all__ = [
+    "COMPLETIONS",
+    "COST_COLUMNS",
+    "COST_REFERENCES",
+    "DIVERGENCE_COLUMNS",
+    "FOLD_ROLE",
+    "FWD_COLUMNS",
+    "KEY_COLUMNS",
+    "LABEL_COLUMNS",
+    "METRIC_COLUMNS",
+    "QUALITY_COLUMNS",
+    "REFIT_ROLE",
+    "ROLES",
+    "RUN_STATUSES",
+    "SELECTION",
+    "SIZE_COLUMNS",
+    "final_trial",
+    "metric_bounds",
+    "metric_mode",
+    "strategy_seed_key",
+]

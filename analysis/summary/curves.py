@@ -1,0 +1,130 @@
+"""Anytime curves (quality of the best-by-validation model against compute) and compute-to-quality."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..contract import COST_COLUMNS, REFIT_ROLE, metric_mode
+from .selection import GROUP, REPLICATE, final_rows, labelled
+
+_COST = list(COST_COLUMNS)
+
+
+def anytime_curves(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Best-so-far-by-validation ``metric`` against cumulative forward passes, per replicate.
+
+    Rows of one (strategy, run, seed) are put in the order they were produced
+    (Ray's ``timestamp``, then iteration; trials run in parallel) and their
+    ``fwd_train + fwd_reg + fwd_eval`` summed cumulatively. After each row, the
+    curve's value is the ``metric`` of the trial that is best so far by
+    validation (latest ``val_acc``; ``-val_loss`` without accuracies) at that
+    trial's latest row; a grid-CV refit outranks the folds once it reports,
+    since it is what grid CV returns, and a trial that ends short of the most
+    epochs (ASHA-stopped) leaves the candidates at its last row. So the curve
+    ends on the final model of the contract's rule. Returns columns GROUP +
+    run, seed, ``cum_fwd``, ``value``.
+    """
+    parts = []
+    df = labelled(df)
+    order = [c for c in ("timestamp", "iteration") if c in df]
+    real = df[~df["placeholder"]] if "placeholder" in df else df
+    for key, g in real.groupby([*GROUP, *REPLICATE], observed=True, dropna=False, sort=True):
+        g = g.sort_values(order, kind="stable") if order else g
+        cum = np.cumsum(g[_COST].sum(axis=1).to_numpy(dtype=float))
+        use_acc = g["val_acc"].notna().any()
+        score = g["val_acc"].to_numpy(dtype=float) if use_acc else -g["val_loss"].to_numpy(dtype=float)
+        score = np.where(g["role"].astype(str).to_numpy() == REFIT_ROLE, np.inf, score)
+        value = g[metric].to_numpy(dtype=float)
+        trials = g["trial_id"].astype(str).to_numpy()
+        epochs = g["epoch"].to_numpy()
+        # A trial that ended short of the most epochs (stopped by ASHA) stops being a
+        # candidate at its last row, when the scheduler stopped it; so the curve ends
+        # on the final model of the contract's rule.
+        max_ep = pd.Series(epochs).groupby(trials).max()
+        last_row = pd.Series(np.arange(len(g))).groupby(trials).max()
+        stop_at = {t: int(last_row[t]) for t in max_ep.index if max_ep[t] < epochs.max()}
+        latest: dict[str, tuple[float, float]] = {}
+        best_t: str | None = None
+        out = np.empty(len(g))
+        held = np.nan  # value of the model in hand while no trial is a candidate
+        for i in range(len(g)):
+            t = trials[i]
+            s = score[i] if not np.isnan(score[i]) else -np.inf
+            prev = latest[t][0] if t in latest else None
+            latest[t] = (s, value[i])
+            if best_t is None:
+                best_t = t
+            elif t == best_t:
+                if prev is not None and s < prev:  # the leader got worse: look again
+                    best_t = max(latest, key=lambda k: latest[k][0])
+            elif s > latest[best_t][0]:
+                best_t = t
+            if best_t is not None and latest[best_t][0] > -np.inf:
+                held = latest[best_t][1]
+            out[i] = held
+            if stop_at.get(t) == i:
+                del latest[t]
+                if t == best_t:
+                    best_t = max(latest, key=lambda k: latest[k][0]) if latest else None
+        parts.append(pd.DataFrame({**dict(zip([*GROUP, *REPLICATE], key)), "cum_fwd": cum, "value": out}))
+    if not parts:
+        return pd.DataFrame(columns=[*GROUP, *REPLICATE, "cum_fwd", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def compute_to_quality(df: pd.DataFrame, within: float = 1.0, metric: str = "test_acc") -> pd.DataFrame:
+    """Forward passes each strategy needed to come within ``within`` points of a target.
+
+    ``within`` is in points, hundredths of the metric (percentage points of accuracy or
+    ECE; 0.01 nats of NLL per point). Which side is better comes from the contract
+    (:func:`analysis.contract.metric_mode`: accuracy higher; ECE, NLL, Brier, losses
+    lower); an unknown metric raises ValueError instead of guessing.
+
+    Two targets per (experiment, dataset): the strategy's own final ``metric`` (per
+    seed) and the best strategy's (the best mean final ``metric``). The compute is the
+    first point of the anytime curve (:func:`anytime_curves`) that is within the margin
+    of the target or better. Columns: ``fwd_to_own`` and ``fwd_to_best`` (mean over the
+    seeds that got there), ``reached_own`` / ``reached_best`` (how many seeds got
+    there), ``n_seeds``, ``fwd_total`` (mean per seed), ``best_strategy``, ``within``
+    and ``mode`` (max or min).
+    """
+    mode = metric_mode(metric)
+    higher = mode == "max"
+    curves = anytime_curves(df, metric)
+    fin = final_rows(df)
+    if fin.empty or curves.empty:
+        return pd.DataFrame(columns=[*GROUP, "fwd_to_own", "fwd_to_best"])
+    tol = within / 100.0
+    finals = fin.set_index([*GROUP, *REPLICATE])[metric]
+    rows = []
+    for (exp, ds), g in curves.groupby(["experiment", "dataset"], observed=True, dropna=False, sort=True):
+        fe = fin[(fin["experiment"].astype(str) == str(exp)) & (fin["dataset"].astype(str) == str(ds))]
+        means = fe.groupby("strategy", observed=True)[metric].mean().dropna()
+        best_strategy = str(means.idxmax() if higher else means.idxmin()) if len(means) else None
+        best = float(means.max() if higher else means.min()) if len(means) else math.nan
+        for strat, gs in g.groupby("strategy", observed=True, sort=True):
+            own_c: list[float] = []
+            best_c: list[float] = []
+            total: list[float] = []
+            for (run, seed), gr in gs.groupby(REPLICATE, observed=True, sort=True):
+                total.append(gr["cum_fwd"].iloc[-1])
+                v, c = gr["value"].to_numpy(dtype=float), gr["cum_fwd"].to_numpy(dtype=float)
+                own = finals.get((exp, ds, strat, run, seed), math.nan)
+                for target, sink in ((own, own_c), (best, best_c)):
+                    if not np.isfinite(target):
+                        sink.append(math.nan)
+                        continue
+                    ok = v >= target - tol if higher else v <= target + tol
+                    hit = np.flatnonzero(ok)
+                    sink.append(c[hit[0]] if hit.size else math.nan)
+            rows.append({"experiment": exp, "dataset": ds, "strategy": strat,
+                         "fwd_to_own": float(np.nanmean(own_c)) if np.isfinite(own_c).any() else math.nan,
+                         "reached_own": int(np.isfinite(own_c).sum()),
+                         "fwd_to_best": float(np.nanmean(best_c)) if np.isfinite(best_c).any() else math.nan,
+                         "reached_best": int(np.isfinite(best_c).sum()),
+                         "n_seeds": len(total), "fwd_total": float(np.mean(total)),
+                         "best_strategy": best_strategy, "within": within, "mode": mode})
+    return pd.DataFrame(rows)

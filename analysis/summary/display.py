@@ -1,0 +1,114 @@
+"""The summary as text: the strings the terminal (``crossreg analyze``) and the report show."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
+              "(shown as +up/-down where cut); IQM: interquartile mean over seeds; rank: mean rank by test "
+              "accuracy within each seed (1 = best); n train: training rows of the final model; cost = "
+              "sample-forward passes of all trials (train + reg + eval), per seed; wall s: the driver's "
+              "seconds where recorded, else from Ray's timestamps; trial s = sum of train_seconds")
+
+
+def eng(x: float) -> str:
+    """``x`` in engineering notation (12.3k, 4.56M), ``-`` where not finite."""
+    if not np.isfinite(x):
+        return "-"
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suf}"
+    return f"{x:.3g}"
+
+
+def interval_text(mean: float, lo: float, hi: float, scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± half-width``; ``mean +up/-down`` where the interval was cut to the metric's range."""
+    if not np.isfinite(mean):
+        return "-"
+    s = f"{mean * scale:.{digits}f}"
+    if np.isfinite(lo) and np.isfinite(hi):
+        up, down = (hi - mean) * scale, (mean - lo) * scale
+        if math.isclose(up, down, rel_tol=1e-6, abs_tol=10.0 ** -(digits + 3)):
+            s += f" ± {up:.{digits}f}"
+        else:
+            s += f" +{up:.{digits}f}/-{down:.{digits}f}"
+    return s
+
+
+def _num(fmt: str) -> Callable[[float], str]:
+    return lambda v: fmt.format(v) if pd.notna(v) and np.isfinite(v) else "-"
+
+
+def _cost_column(summary: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
+    """Header and values of the relative-cost column: ``x <reference>`` when the rows share one
+    reference, ``x reference`` (with the name in its own column) when they do not, none without."""
+    if "cost_reference" not in summary:
+        return None, None
+    refs = summary["cost_reference"].dropna().astype(str).unique()
+    if len(refs) == 0:
+        return None, None
+    header = f"x {refs[0]}" if len(refs) == 1 else "x reference"
+    return header, summary["cost_vs_reference"].map(_num("{:.2f}"))
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as strings, one row per strategy: what the terminal and the report show.
+
+    Accuracy and ECE in percent, NLL as is, each as mean ± half-width of the interval
+    over seeds; forward passes in engineering notation; ``seeds`` reads ``with a final
+    model / seen`` where they differ; costs relative to the reference the summary chose,
+    named in the header (no relative column where there is none).
+    """
+    g = summary
+
+    def col(m: str, scale: float, digits: int) -> list[str]:
+        return [interval_text(mean, lo, hi, scale, digits)
+                for mean, lo, hi in g[[f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]].to_numpy(dtype=float)]
+
+    out = pd.DataFrame({
+        "experiment": g["experiment"].astype(str),
+        "dataset": g["dataset"].astype(str),
+        "strategy": g["strategy"].astype(str),
+        "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(g["n_final"], g["n_seeds"])],
+        "trials": g["n_trials"].map(_num("{:.3g}")),
+        "n train": g["n_train_final"].map(_num("{:.0f}")),
+        "test acc %": col("test_acc", 100, 1),
+        "acc IQM %": (g["test_acc_iqm"] * 100).map(_num("{:.1f}")),
+        "ECE %": col("test_ece", 100, 1),
+        "NLL": col("test_nll", 1, 3),
+        "rank": g["rank_mean"].map(_num("{:.2f}")),
+        "fwd total": g["fwd_total"].map(eng),
+    }, index=summary.index)
+    header, rel = _cost_column(summary)
+    if header is not None:
+        out[header] = rel
+        if header == "x reference":
+            out["reference"] = summary["cost_reference"].astype(str).where(summary["cost_reference"].notna(), "-")
+    out["wall s"] = g["wall_seconds"].map(_num("{:.0f}"))
+    out["trial s"] = g["trial_seconds"].map(_num("{:.0f}"))
+    out["status"] = g["status"].astype(str)
+    return out
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """The summary as fixed-width text for a terminal (``crossreg analyze``).
+
+    One block per (experiment, dataset); columns as in :func:`display_table`. A block
+    whose costs have no reference says so under its table.
+    """
+    if summary is None or summary.empty:
+        return "(no results)"
+    blocks = []
+    for (exp, ds), g in summary.groupby(["experiment", "dataset"], dropna=False, sort=True):
+        t = display_table(g).drop(columns=["experiment", "dataset"])
+        head = f"experiment {exp}" + (f" · dataset {ds}" if pd.notna(ds) else "")
+        text = head + "\n" + t.to_string(index=False)
+        if "cost_reference" in g and g["cost_reference"].isna().all():
+            text += ("\ncosts are absolute: no cost reference (cross_reg, else fixed, with every seed "
+                     "finished and no final model diverged)")
+        blocks.append(text)
+    return "\n\n".join(blocks) + "\n" + TABLE_NOTE

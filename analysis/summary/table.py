@@ -1,0 +1,206 @@
+"""The comparison table: one row per (experiment, dataset, strategy), from ``load_results``' frame.
+
+Also where a run's honesty shows: how many seeds of each strategy finished, errored,
+did not complete or diverged, and which strategy (if any) the costs are relative to.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..contract import COST_COLUMNS, COST_REFERENCES, QUALITY_COLUMNS, strategy_seed_key
+from .selection import GROUP, REPLICATE, final_rows, labelled
+from .statistics import iqm, metric_interval
+
+_COST = list(COST_COLUMNS)
+#: Further test metrics reported (mean and interval) where the rows carry them.
+OPTIONAL_QUALITY = ("test_brier", "test_ece_ts", "test_nll_ts")
+#: Order in which the status names the ways a seed can fall short.
+_SHORTFALLS = ("errored", "incomplete", "interrupted", "running", "unknown")
+
+
+def _wall_seconds(df: pd.DataFrame, g: Any, keys: list[str]) -> pd.Series:
+    """Per replicate: the driver's own seconds where metadata.json records them (so the hours a
+    stopped run waited before its resume do not count), else Ray's timestamps: last report
+    minus the start of the earliest reported iteration, so parallel trials count once."""
+    if "timestamp" in df and "time_this_iter_s" in df:
+        start = (df["timestamp"] - df["time_this_iter_s"]).groupby(
+            [df[k] for k in keys], observed=True, dropna=False, sort=True).min()
+        stamped = g["timestamp"].max() - start
+    else:
+        stamped = pd.Series(np.nan, index=g.size().index)
+    if "driver_seconds" not in df:
+        return stamped
+    driver = g["driver_seconds"].first()
+    return driver.where(np.isfinite(driver.to_numpy(dtype=float)), stamped)
+
+
+def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (experiment, dataset, strategy, run, seed): cost, time, state and the final model's quality."""
+    keys = [*GROUP, *REPLICATE]
+    g = df.groupby(keys, observed=True, dropna=False, sort=True)
+    rep = g[_COST].sum()
+    rep["trial_seconds"] = g["train_seconds"].sum(min_count=1)
+    rep["n_trials"] = g["trial_id"].nunique()
+    rep["wall_seconds"] = _wall_seconds(df, g, keys)
+    # completion from metadata.json's `completed` where recorded, else the run's status
+    state = g["status"].first().astype(str)
+    rep["recorded"] = False
+    if "completion" in df:
+        comp = g["completion"].first()
+        state = comp.astype(object).where(comp.notna(), state)
+        rep["recorded"] = comp.notna()
+    rep["state"] = state
+    quality = [*QUALITY_COLUMNS, *(c for c in OPTIONAL_QUALITY if c in df)]
+    fin = final_rows(df).drop_duplicates(keys, keep="last").set_index(keys)
+    rep = rep.join(fin[quality].assign(
+        n_train=pd.to_numeric(fin["n_train"], errors="coerce").astype(float) if "n_train" in fin else np.nan,
+        final_diverged=fin["diverged"].astype(bool) if "diverged" in fin else False,
+        has_final=True), how="left")
+    rep["has_final"] = rep["has_final"].astype("boolean").fillna(False).astype(bool)
+    rep["final_diverged"] = rep["final_diverged"].astype("boolean").fillna(False).astype(bool)
+    rep = rep.reset_index()
+    # rank within each (experiment, dataset, run, seed) by test accuracy, 1 = best
+    rep["rank"] = rep.groupby(["experiment", "dataset", *REPLICATE], observed=True, dropna=False)[
+        "test_acc"].rank(ascending=False, method="average")
+    return rep
+
+
+def _unseen(metadata: dict[str, Any], runs: set[str], strategy: str, seen: set[tuple[str, int]]) -> Counter:
+    """Seeds metadata.json expects of ``strategy`` that have no rows at all, by completion."""
+    out: Counter = Counter()
+    for run in runs:
+        meta = metadata.get(run) or {}
+        completed, seeds = meta.get("completed"), meta.get("seeds")
+        if not isinstance(completed, dict) or not isinstance(seeds, list) \
+                or strategy not in (meta.get("strategies") or []):
+            continue
+        for k in seeds:
+            if isinstance(k, int) and (run, k) not in seen:
+                c = completed.get(strategy_seed_key(strategy, k))
+                out["errored" if c == "errored" else "finished" if c == "finished" else "incomplete"] += 1
+    return out
+
+
+def _seeds(c: int, n: int) -> str:
+    return f"({c} of {n} seed{'' if n == 1 else 's'})"
+
+
+def status_text(g: pd.DataFrame, unseen: Counter, recorded: bool) -> str:
+    """What the status column says for one strategy: ``finished`` only when every seed is.
+
+    ``recorded``: whether any of its runs records per-seed completion; runs that do not
+    (written before metadata.json had ``completed``) show their run statuses as before.
+    """
+    n = len(g) + sum(unseen.values())
+    n_div = int(g["final_diverged"].sum())
+    diverged = [f"diverged {_seeds(n_div, n)}"] if n_div else []
+    if not recorded:
+        base = ",".join(sorted(set(g["state"].astype(str))))
+        return ", ".join(diverged) if base == "finished" and diverged else ", ".join([base, *diverged])
+    counts = Counter(g["state"].astype(str)) + unseen
+    parts = [f"{s} {_seeds(counts[s], n)}" for s in _SHORTFALLS if counts[s]]
+    parts += [f"{s} {_seeds(c, n)}" for s, c in sorted(counts.items()) if s not in _SHORTFALLS and s != "finished"]
+    return ", ".join(parts + diverged) or "finished"
+
+
+def _reference(out: pd.DataFrame) -> str | None:
+    """The first of :data:`COST_REFERENCES` whose every seed finished with a final model that did
+    not diverge; None (absolute costs only) when there is none."""
+    for name in COST_REFERENCES:
+        r = out[out["strategy"] == name]
+        if len(r) == 1 and r["reference_ok"].iloc[0]:
+            return name
+    return None
+
+
+def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
+    """One row per (experiment, dataset, strategy): quality with intervals over seeds, cost, status.
+
+    Columns:
+
+    * ``n_seeds`` replicates (run, seed) seen; ``n_final`` of them whose final model
+      has a finite test accuracy (a diverged or unfinished one does not); ``n_diverged``
+      of them whose final model diverged; ``n_trials`` trials per seed (mean).
+    * ``<metric>_mean``, ``<metric>_ci_low``, ``<metric>_ci_high``, ``<metric>_iqm`` for
+      test_acc, test_ece, test_nll (and test_brier, test_ece_ts, test_nll_ts where the rows
+      carry them) of the final model at its last epoch: mean, Student-t interval over
+      seeds cut to the metric's range (NaN with one seed; :mod:`.statistics`), and the
+      interquartile mean over seeds.
+    * ``rank_mean``: mean over seeds of the strategy's rank by test accuracy among the
+      strategies of the same (experiment, dataset, run, seed), 1 = best, ties averaged.
+    * ``n_train_final``: training rows of the final model (mean over seeds), so that a
+      grid-CV refit on the whole pool shows next to models trained without the
+      regularization split.
+    * ``fwd_train``, ``fwd_reg``, ``fwd_eval``: sample-forward passes summed over ALL rows
+      of the strategy (every trial, stopped ones included), averaged per seed;
+      ``fwd_total`` their sum; ``cost_reference`` the strategy costs are relative to
+      (cross_reg, else fixed, passing over one that diverged, errored or did not
+      finish in any seed; missing where none qualifies) and ``cost_vs_reference`` =
+      fwd_total divided by the reference's (NaN without one).
+    * ``wall_seconds``: per seed, the driver's seconds from metadata.json's
+      ``driver_seconds`` where recorded (a resumed run's pause does not count), else
+      the Tuner's elapsed time from Ray's timestamps (parallel trials count once).
+      ``trial_seconds``: the sum of ``train_seconds`` over all rows (compute time,
+      parallel trials add up). Both averaged per seed.
+    * ``status``: ``finished`` when every seed finished and no final model diverged,
+      else what fell short, e.g. ``incomplete (1 of 3 seeds), diverged (1 of 3 seeds)``;
+      seeds metadata.json expects but that have no rows count as incomplete.
+    """
+    if df.empty:
+        return pd.DataFrame(columns=[*GROUP, "n_seeds"])
+    df = labelled(df)
+    rep = replicate_table(df)
+    metadata: dict[str, Any] = dict(df.attrs.get("metadata") or {})
+    quality = [*QUALITY_COLUMNS, *(c for c in OPTIONAL_QUALITY if c in rep)]
+    rows = []
+    for key, g in rep.groupby(GROUP, observed=True, dropna=False, sort=True):
+        row: dict[str, Any] = dict(zip(GROUP, key))
+        row["n_seeds"] = len(g)
+        row["n_final"] = int(np.isfinite(g["test_acc"].to_numpy(dtype=float)).sum())
+        row["n_diverged"] = int(g["final_diverged"].sum())
+        row["n_trials"] = float(g["n_trials"].mean())
+        for m in quality:
+            row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = metric_interval(g[m], m, confidence_level)
+            row[f"{m}_iqm"] = iqm(g[m])
+        row["rank_mean"] = float(g["rank"].mean()) if g["rank"].notna().any() else math.nan
+        row["n_train_final"] = float(g["n_train"].mean()) if g["n_train"].notna().any() else math.nan
+        for c in _COST:
+            row[c] = float(g[c].mean())
+        row["fwd_total"] = float(g[_COST].sum(axis=1).mean())
+        row["wall_seconds"] = float(g["wall_seconds"].mean())
+        row["trial_seconds"] = float(g["trial_seconds"].mean())
+        unseen = _unseen(metadata, set(g["run"].astype(str)), str(key[2]),
+                         set(zip(g["run"].astype(str), g["seed"].astype(int))))
+        recorded = bool(g["recorded"].any()) or bool(unseen)
+        row["status"] = status_text(g, unseen, recorded)
+        # Old runs (no per-seed record) cannot say which strategy fell short: as before, any may serve.
+        complete = not recorded or ((g["state"] == "finished").all()
+                                    and not any(c for s, c in unseen.items() if s != "finished"))
+        row["reference_ok"] = bool(g["has_final"].all() and not g["final_diverged"].any() and complete)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["cost_reference"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["cost_vs_reference"] = np.nan
+    for idx in out.groupby(["experiment", "dataset"], dropna=False, sort=False).groups.values():
+        block = out.loc[idx]
+        ref = _reference(block)
+        if ref is not None:
+            total = float(block.loc[block["strategy"] == ref, "fwd_total"].iloc[0])
+            out.loc[idx, "cost_reference"] = ref
+            out.loc[idx, "cost_vs_reference"] = block["fwd_total"] / total if total > 0 else np.nan
+    out = out.drop(columns=["reference_ok"])
+    for c in ("experiment", "dataset", "strategy"):
+        out[c] = out[c].astype("string")
+    for r in out.itertuples():
+        bad = r.n_seeds - r.n_final
+        if bad:
+            warnings.warn(f"{r.experiment}/{r.strategy}: {bad} of {r.n_seeds} seeds have no final model "
+                          f"with a finite test_acc; their quality is left out of the means", stacklevel=2)
+    return out
