@@ -13,4 +13,11 @@ def run_trial(config):  # noqa: D401 - thin lazy re-export keeps `import trainab
     return _run_trial(config)
 
 
-__all__ = ["ConfigError", "TrialConfig", "run_trial"]
+def check_config(config, *, files=True, device=True):
+    """What a trial would refuse, without its data or a GPU; see `trainables.check`."""
+    from .check import check_config as _check_config
+
+    return _check_config(config, files=files, device=device)
+
+
+__all__ = ["ConfigError", "TrialConfig", "check_config", "run_trial"]

@@ -115,6 +115,8 @@ class TrialConfig:
         need(self.role in ROLES, "role", f"choose one of {ROLES}")
         need(not (self.learned and self.family == "none"), "family",
              "cross_reg needs a regularizer family to learn (not 'none')")
+        need(not (self.learned and self.fold == -1), "fold",
+             "mode='cross_reg' needs a regularization split (fold=-1, a refit, has none)")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
                     "checkpoint_every", "n_folds"):
             need(getattr(self, key) >= 1, key, "must be >= 1")

@@ -57,6 +57,8 @@ __all__ = [
     "DataError",
     "DatasetSpec",
     "RawDataset",
+    "check_dataset",
+    "dataset_spec",
     "Split",
     "Splits",
     "dataset_names",
@@ -140,6 +142,9 @@ class DatasetSpec:
     load: Callable[..., RawDataset]
     needs_data_dir: bool = False
     description: str = ""
+    #: rows in the training pool under the loader's defaults (what a trial loads): lets a
+    #: driver check ``n_train`` without loading the data (None: known only once loaded)
+    pool_size: int | None = None
 
     def option_names(self) -> tuple[str, ...]:
         params = inspect.signature(self.load).parameters
@@ -477,28 +482,33 @@ DATASETS: dict[str, DatasetSpec] = {
     s.name: s
     for s in [
         DatasetSpec("digits", "classification", 10, (1, 8, 8), _load_digits,
-                    description="sklearn digits, 8x8 grey images; fixed 30% test split"),
+                    description="sklearn digits, 8x8 grey images; fixed 30% test split",
+                    pool_size=1258),
         DatasetSpec("diabetes", "regression", 0, (10,), _load_diabetes,
-                    description="sklearn diabetes, 10 features; fixed 30% test split"),
+                    description="sklearn diabetes, 10 features; fixed 30% test split",
+                    pool_size=309),
         DatasetSpec("mnist1d", "classification", 10, (1, 40), _load_mnist1d,
-                    description="MNIST-1D generated locally (mnist1d.make_dataset)"),
+                    description="MNIST-1D generated locally (mnist1d.make_dataset)",
+                    pool_size=4000),
         DatasetSpec("synthetic-regression", "regression", 0, (50,), _load_synthetic_regression,
-                    description="seeded linear-Gaussian regression"),
+                    description="seeded linear-Gaussian regression", pool_size=500),
         DatasetSpec("synthetic-classification", "classification", 4, (20,),
                     _load_synthetic_classification,
-                    description="seeded sklearn make_classification"),
+                    description="seeded sklearn make_classification", pool_size=1000),
         DatasetSpec("cifar10", "classification", 10, (3, 32, 32), _torchvision_loader("cifar10"),
-                    needs_data_dir=True, description="CIFAR-10 via torchvision"),
+                    needs_data_dir=True, description="CIFAR-10 via torchvision",
+                    pool_size=50000),
         DatasetSpec("cifar100", "classification", 100, (3, 32, 32),
                     _torchvision_loader("cifar100"), needs_data_dir=True,
-                    description="CIFAR-100 (fine labels) via torchvision"),
+                    description="CIFAR-100 (fine labels) via torchvision", pool_size=50000),
         DatasetSpec("svhn", "classification", 10, (3, 32, 32), _torchvision_loader("svhn"),
-                    needs_data_dir=True, description="SVHN train/test (no extra) via torchvision"),
+                    needs_data_dir=True, description="SVHN train/test (no extra) via torchvision",
+                    pool_size=73257),
         DatasetSpec("mnist", "classification", 10, (1, 28, 28), _torchvision_loader("mnist"),
-                    needs_data_dir=True, description="MNIST via torchvision"),
+                    needs_data_dir=True, description="MNIST via torchvision", pool_size=60000),
         DatasetSpec("fashion-mnist", "classification", 10, (1, 28, 28),
                     _torchvision_loader("fashion-mnist"), needs_data_dir=True,
-                    description="Fashion-MNIST via torchvision"),
+                    description="Fashion-MNIST via torchvision", pool_size=60000),
     ]
 }
 
@@ -614,6 +624,40 @@ def _validate(
         raise DataError(f"n_folds={n_folds} exceeds the pool size {size}")
 
 
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registry entry of dataset ``name``; a DataError lists the known names otherwise."""
+    spec = DATASETS.get(name)
+    if spec is None:
+        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(dataset_names())}")
+    return spec
+
+
+def check_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    n_train: int | None = None,
+    reg_fraction: float = 0.1,
+    n_folds: int = 1,
+    fold: int | None = None,
+    files: bool = True,
+) -> DatasetSpec:
+    """What ``load_splits`` would refuse, found without loading the data (a driver's check).
+
+    The same `_validate` as ``load_splits`` with the pool size the registry declares, and,
+    with ``files=True``, the presence of a file-based dataset's files under ``data_dir``
+    (``files=False`` on a driver whose node does not hold the data, e.g. a cluster head).
+    """
+    spec = dataset_spec(name)
+    if spec.pool_size is not None:
+        _validate(spec, spec.pool_size, n_train, reg_fraction, n_folds, fold)
+    if files and name in _TV_FILES:
+        data_dir_s = None if data_dir is None else str(data_dir)
+        _check_files(name, data_dir_s, download)
+    return spec
+
+
 def load_splits(
     name: str,
     *,
@@ -633,9 +677,7 @@ def load_splits(
     ``options`` overrides the dataset loader's own keyword arguments (e.g. ``{"n_pool": 200,
     "noise": 0.5}`` for ``synthetic-regression``); unknown option names raise DataError.
     """
-    spec = DATASETS.get(name)
-    if spec is None:
-        raise DataError(f"unknown dataset {name!r}; known datasets: {', '.join(dataset_names())}")
+    spec = dataset_spec(name)
     options = dict(options or {})
     unknown = sorted(set(options) - set(spec.option_names()))
     if unknown:

@@ -295,6 +295,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+#: the least ``depth`` of the models that have one (the others ignore width and depth)
+_MIN_DEPTH = {"mlp": 0, "cnn": 1}
+
+
 def model_names() -> list[str]:
     """Known model names, sorted."""
     return sorted(MODELS)
@@ -314,7 +318,8 @@ def build_model(
 
     ``width``/``depth`` default per model (None): ``mlp`` 512 wide, 2 hidden layers; ``cnn``
     ``width`` channels (25 for 1-D as in Greydanus, 32 for 2-D) and ``depth`` conv layers (3).
-    ``vgg16``/``resnet18`` have fixed architectures and ignore both. Weights are drawn from
+    ``vgg16``/``resnet18`` have fixed architectures and ``linear`` has no hidden layer: they
+    ignore both. Weights are drawn from
     torch's default generator: seed it (``torch.manual_seed``) before calling for a
     reproducible model.
     """
@@ -328,8 +333,9 @@ def build_model(
         raise ValueError(f"n_out must be >= 1, got {n_out!r}")
     if width is not None and int(width) < 1:
         raise ValueError(f"width must be >= 1, got {width!r}")
-    if depth is not None and int(depth) < (0 if name == "mlp" else 1):
-        raise ValueError(f"depth must be >= {0 if name == 'mlp' else 1} for {name}, got {depth!r}")
+    min_depth = _MIN_DEPTH.get(name)
+    if depth is not None and min_depth is not None and int(depth) < min_depth:
+        raise ValueError(f"depth must be >= {min_depth} for {name}, got {depth!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     return builder(shape, int(n_out), None if width is None else int(width),

@@ -42,12 +42,58 @@ def _generator(device: torch.device, seed: int, stream: int) -> torch.Generator:
     return g
 
 
+def build_network(cfg: TrialConfig, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
+    """The trial's model; a model that cannot be built is a ConfigError naming it."""
+    from .models import build_model
+
+    try:
+        return build_model(cfg.model, input_shape, n_out, width=cfg.width, depth=cfg.depth,
+                           dropout=cfg.dropout, norm=cfg.norm)
+    except ValueError as exc:
+        raise ConfigError(f"model={cfg.model!r}: {exc}") from exc
+
+
+def build_regularizer(cfg: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
+                      generator: torch.Generator | None) -> Regularizer:
+    """The regularizer of ``cfg.family`` on ``model`` (rho names and domain checked here)."""
+    learned, family = cfg.learned, cfg.family
+    try:
+        if family == "none":
+            return Regularizer(learned=False)
+        if family == "noise":
+            from .models import noise_points
+
+            points = noise_points(model)
+            if not points:
+                raise ConfigError(f"model={cfg.model!r} has no noise-injection points")
+            names = [f"sigma_{i}" for i in range(len(points))]
+            return NoiseFamily(points, expand_rho(cfg.rho, names, family), learned, generator)
+        if family == "augment":
+            if len(input_shape) != 3:
+                raise ConfigError(f"family='augment' needs image inputs (C, H, W); "
+                                  f"dataset {cfg.dataset!r} has per-sample shape {input_shape}")
+            return AugmentFamily(expand_rho(cfg.rho, AUGMENT_NAMES, family), learned, generator,
+                                 (int(input_shape[1]), int(input_shape[2])))
+        if family == "weight_norm":
+            layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+            names = [f"g_{i}" for i in range(len(layers))]
+            relative = expand_rho(cfg.rho, names, family)
+            return NormFamily(layers, "l2", None, learned, names=names, relative=relative)
+        # l1 / l2 on every weight matrix (a linear model has exactly one)
+        layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        names = [f"{family}_{i}" for i in range(len(layers))]
+        return NormFamily(layers, family, expand_rho(cfg.rho, names, family), learned, names=names)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"rho={cfg.rho!r}: {exc}") from exc
+
+
 class Trial:
     """A training run that advances one epoch at a time and reports one row per epoch."""
 
     def __init__(self, config: Mapping[str, Any] | TrialConfig) -> None:
         from .data import DataError, load_splits
-        from .models import build_model
 
         self.config = cfg = TrialConfig.from_dict(config)
         self.device = resolve_device(cfg.device)
@@ -61,17 +107,13 @@ class Trial:
         task = self.splits.task
         n_out = self.splits.n_classes if task == "classification" else 1
         torch.manual_seed(cfg.seed)  # model initialisation and dropout draw from the run's seed
-        try:
-            self.model = build_model(cfg.model, self.splits.input_shape, n_out, width=cfg.width,
-                                     depth=cfg.depth, dropout=cfg.dropout, norm=cfg.norm)
-        except ValueError as exc:
-            raise ConfigError(f"model={cfg.model!r}: {exc}") from exc
+        self.model = build_network(cfg, self.splits.input_shape, n_out)
         self.model.to(self.device)
         if cfg.channels_last and self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
-        self.regularizer = self._build_regularizer().to(self.device)
-        if cfg.learned and self.splits.reg is None:
-            raise ConfigError("mode='cross_reg' needs a regularization split (fold=-1 has none)")
+        noise_generator = _generator(self.device, cfg.seed, _STREAM_NOISE)
+        self.regularizer = build_regularizer(cfg, self.model, self.splits.input_shape,
+                                             noise_generator).to(self.device)
         theta_params = [p for p in self.model.parameters()
                         if id(p) not in {id(q) for q in self.regularizer.parameters()}]
         rho_params = self.regularizer.rho_parameters()
@@ -88,46 +130,6 @@ class Trial:
         )
         self.epoch = 0
         self.diverged = False
-
-    # -- construction -------------------------------------------------------------------
-
-    def _build_regularizer(self) -> Regularizer:
-        cfg = self.config
-        learned = cfg.learned
-        family = cfg.family
-        try:
-            if family == "none":
-                return Regularizer(learned=False)
-            if family == "noise":
-                from .models import noise_points
-
-                points = noise_points(self.model)
-                if not points:
-                    raise ConfigError(f"model={cfg.model!r} has no noise-injection points")
-                names = [f"sigma_{i}" for i in range(len(points))]
-                return NoiseFamily(points, expand_rho(cfg.rho, names, family), learned,
-                                   _generator(self.device, cfg.seed, _STREAM_NOISE))
-            if family == "augment":
-                shape = self.splits.input_shape
-                if len(shape) != 3:
-                    raise ConfigError(f"family='augment' needs image inputs (C, H, W); "
-                                      f"dataset {cfg.dataset!r} has per-sample shape {shape}")
-                return AugmentFamily(expand_rho(cfg.rho, AUGMENT_NAMES, family), learned,
-                                     _generator(self.device, cfg.seed, _STREAM_NOISE), shape[1:])
-            if family == "weight_norm":
-                layers = [m for m in self.model.modules()
-                          if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
-                names = [f"g_{i}" for i in range(len(layers))]
-                relative = expand_rho(cfg.rho, names, family)
-                return NormFamily(layers, "l2", None, learned, names=names, relative=relative)
-            # l1 / l2 on every weight matrix (a linear model has exactly one)
-            layers = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
-            names = [f"{family}_{i}" for i in range(len(layers))]
-            return NormFamily(layers, family, expand_rho(cfg.rho, names, family), learned, names=names)
-        except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"rho={cfg.rho!r}: {exc}") from exc
 
     # -- running --------------------------------------------------------------------------
 
@@ -173,6 +175,9 @@ class Trial:
 
     def _evaluate(self, x: torch.Tensor, y: torch.Tensor, n_samples: int, prefix: str) -> tuple[dict, int]:
         pred, cost = self.engine.predict(x, self.config.eval_batch_size, n_samples)
+        flag: dict[str, Any] = {}
+        if prefix == "test_":  # NaN inputs or weights: every test metric is NaN (flagged)
+            flag["test_nonfinite"] = not bool(torch.isfinite(pred).all())
         if self.splits.task == "classification":
             probs, labels = pred.cpu().numpy(), y.cpu().numpy()
             m = classification_metrics(probs, labels, prefix=prefix)
@@ -186,7 +191,7 @@ class Trial:
         else:
             m = _nan_metrics(prefix.rstrip("_"))
             m[f"{prefix}loss"] = float(torch.mean((pred - y.float()) ** 2))
-        return m, cost
+        return {**m, **flag}, cost
 
     # -- checkpointing --------------------------------------------------------------------
 
