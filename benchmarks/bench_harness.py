@@ -57,18 +57,18 @@ def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> flo
     from ray import tune
 
     from harness.runner import load_trainable, with_resources
-    from harness.strategies import BUILDERS, StrategyContext
+    from harness import strategies
 
     trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
-    ctx = StrategyContext(spec=spec, seed=0, storage_path=storage, trainable=trainable, verbose=0)
-    built = BUILDERS[strategy](ctx)
-    tuner = built.tuner
+    ctx = strategies.StrategyContext(spec=spec, seed=0, storage_path=storage, trainable=trainable,
+                                     verbose=0)
+    tuner = strategies.get(strategy).build(ctx)
     if scheduler_off:  # the same Tuner, FIFO instead of PBT
         tuner._local_tuner._tune_config.scheduler = None
     t0 = time.perf_counter()
     grid = tuner.fit()
     elapsed = time.perf_counter() - t0
-    assert grid.num_errors == 0 and len(grid) == built.expected_trials
+    assert grid.num_errors == 0 and len(grid) == strategies.get(strategy).expected_trials(spec)
     return elapsed
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
     spec = registry.get(args.experiment)
-    config = spec.trial_config("cross_reg", 0)
+    config = spec.trial_config("cross_reg", 0, learned=True)
     storage = tempfile.mkdtemp(prefix="bench-harness-")
 
     direct = min(time_direct(config) for _ in range(args.repeats))

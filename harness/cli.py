@@ -10,8 +10,9 @@
     crossreg linear-demo
 
 Bad input (unknown experiment or strategy, malformed TOML, --seeds 0, an unwritable storage
-path, an unreachable --address) prints one line on stderr and exits with code 2, without a
-traceback; anything else is a bug and keeps its traceback.
+path, an unreachable --address, a run directory another driver holds) prints one line on
+stderr and exits with code 2, without a traceback; an interrupted run exits 130 and trials
+that failed past their retries exit 1; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 
 from harness import overrides, registry
 from harness.errors import HarnessError
-from harness.experiments import STRATEGIES
 
 EXIT_USAGE = 2
 
@@ -48,12 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("experiment", nargs="?", default=None,
                    help=f"a registered experiment ({', '.join(registry.names())}); default quick")
     r.add_argument("--strategies", nargs="+", metavar="S",
-                   help=f"subset of strategies to run ({', '.join(STRATEGIES)})")
+                   help="strategies to run (default: the experiment's; `crossreg list` names them)")
     r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default from the spec")
     r.add_argument("--storage", default="results",
                    help="directory or URI (s3://, gs://, NFS path) for results; default ./results")
     r.add_argument("--address", help="Ray cluster address (auto, host:port, ray://host:port); "
-                                     "default: start a local Ray")
+                                     "default: $RAY_ADDRESS, else start a local Ray")
     r.add_argument("--gpus-per-trial", type=float, metavar="F",
                    help="GPUs per trial; fractions pack trials (0.25 = four per GPU)")
     r.add_argument("--cpus-per-trial", type=float, metavar="F", help="CPUs per trial")
@@ -72,12 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resume", help="continue an interrupted experiment run",
                        description="Continue DIR: restore unfinished strategies, run missing ones.")
     s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
-    s.add_argument("--address", help="Ray cluster address; default: start a local Ray")
+    s.add_argument("--address", help="Ray cluster address; default: $RAY_ADDRESS, else a local Ray")
     s.add_argument("--concurrent", action="store_true", help="resume strategies concurrently")
     s.add_argument("--quiet", action="store_true", help="no Ray Tune progress tables")
 
-    sub.add_parser("list", help="list the registered experiments",
-                   description="List the registered experiments with their description.")
+    sub.add_parser("list", help="list the registered experiments and strategies",
+                   description="List the registered experiments and strategies.")
 
     a = sub.add_parser("analyze", help="print the comparison table of a run",
                        description="Load DIR's results and print one row per strategy.")
@@ -148,9 +148,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    width = max(len(n) for n in registry.names())
+    from harness import strategies
+
+    width = max(len(n) for n in [*registry.names(), *strategies.names()])
+    print("experiments:")
     for name, spec in registry.EXPERIMENTS.items():
-        print(f"{name:<{width}}  {spec.description}")
+        print(f"  {name:<{width}}  {spec.description}")
+    print("strategies:")
+    for name in strategies.names():
+        print(f"  {name:<{width}}  {strategies.get(name).description}")
     return 0
 
 
@@ -164,13 +170,7 @@ def _comparison_table(path: str) -> tuple[Any, str]:
 
 
 def _print_comparison(run_dir: str) -> None:
-    """The comparison table after a run; a missing analysis package only costs the table."""
-    try:
-        _, table = _comparison_table(run_dir)
-    except (ImportError, AttributeError) as e:  # analysis not there (yet) in this install
-        print(f"(comparison table unavailable: {e}; run `crossreg analyze {run_dir}` later)")
-        return
-    print(table)
+    print(_comparison_table(run_dir)[1])
 
 
 def _check_results_path(path: str) -> None:
@@ -248,15 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors of other packages that mean bad input, not a bug: a trial config the
-    trainables refuse, results the analysis cannot read."""
-    errors: list[type[BaseException]] = []
-    try:
-        from trainables.config import ConfigError
-        from trainables.data import DataError
-        errors += [ConfigError, DataError]
-    except ImportError:
-        pass
-    return tuple(errors) or (HarnessError,)
+    trainables refuse, data they cannot load."""
+    from trainables.config import ConfigError
+    from trainables.data import DataError
+
+    return (ConfigError, DataError)
 
 
 if __name__ == "__main__":  # pragma: no cover

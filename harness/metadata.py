@@ -4,7 +4,9 @@ It is written before the first trial (status `running`) and rewritten after each
 (strategy, seed) finishes, so that `crossreg resume` knows what is done and a reader can
 always tell a finished experiment from an interrupted one. Keys (docs/contract.md): spec,
 seeds, strategies, versions, git commit (null outside a git checkout), status, start/end time;
-plus `completed` (per Tune experiment name: finished or errored) and `trainable`.
+plus `completed` (per Tune experiment name: finished or errored), `driver_seconds` (per Tune
+experiment name: seconds the driver spent fitting it, summed over the run and its resumes)
+and `trainable`.
 """
 
 from __future__ import annotations
@@ -68,18 +70,34 @@ def new(spec: dict[str, Any], seeds: list[int], strategies: list[str], trainable
         "start_time": now(),
         "end_time": None,
         "completed": {},
+        "driver_seconds": {},
     }
 
 
+#: what `resume` needs, with the type each must have
+REQUIRED = {"spec": dict, "seeds": list, "strategies": list, "trainable": str,
+            "completed": dict, "status": str}
+
+
 def read(run: Storage) -> dict[str, Any]:
-    """The run's metadata; a damaged file is the user's input, named in one HarnessError."""
+    """The run's metadata; a damaged or incomplete file is the user's input, named in one
+    HarnessError."""
+    where = f"{run.root}/{FILE}"
     try:
         meta = json.loads(run.read_text(FILE))
+    except UnicodeDecodeError:
+        raise HarnessError(f"{where} is not UTF-8 text; not a crossreg run") from None
     except ValueError as e:  # JSONDecodeError
-        raise HarnessError(f"{run.root}/{FILE} is not valid JSON ({e}); "
+        raise HarnessError(f"{where} is not valid JSON ({e}); "
                            "restore it or start the experiment again") from None
     if not isinstance(meta, dict) or "spec" not in meta:
-        raise HarnessError(f"{run.root}/{FILE} has no experiment spec; not a crossreg run")
+        raise HarnessError(f"{where} has no experiment spec; not a crossreg run")
+    bad = [f"{key} ({kind.__name__})" for key, kind in REQUIRED.items()
+           if not isinstance(meta.get(key), kind)]
+    if bad:
+        raise HarnessError(f"{where} lacks or garbles {', '.join(bad)}; restore it or start "
+                           "the experiment again")
+    meta.setdefault("driver_seconds", {})
     return meta
 
 
@@ -87,4 +105,4 @@ def write(run: Storage, meta: dict[str, Any]) -> None:
     run.write_text(FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["FILE", "new", "read", "write", "versions", "git_commit", "now"]
+__all__ = ["FILE", "REQUIRED", "new", "read", "write", "versions", "git_commit", "now"]

@@ -70,6 +70,8 @@ def load_toml(path: str | Path, default_base: str | None = None) -> ExperimentSp
         raise SpecError(f"--config {path}: file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"--config {path}: malformed TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"--config {path}: not UTF-8 text (TOML files are UTF-8): {e}") from None
     except OSError as e:
         raise SpecError(f"--config {path}: cannot read: {e.strerror}") from None
     base_name = data.pop("base", None)

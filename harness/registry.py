@@ -55,7 +55,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         name="ridge",
         description="ridge regression (L2 norm learned) on seeded linear-Gaussian data",
         dataset="synthetic-regression", task="regression", n_train=200, model="linear",
-        depth=0, family="l2", epochs=100, batch_size=32, reg_batch_size=32, K=1, r=1,
+        family="l2", epochs=100, batch_size=32, reg_batch_size=32, K=1, r=1,
         rho_lr=1e-2, rho_init=1.0, lr=1e-2, strategies=ALL_FOUR, seeds=5,
         rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,
         asha_grace_period=5, grid_values=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), cv_folds=5,
@@ -63,7 +63,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ExperimentSpec(
         name="lasso-diabetes",
         description="lasso (L1 amount learned) on sklearn diabetes",
-        dataset="diabetes", task="regression", model="linear", depth=0, family="l1",
+        dataset="diabetes", task="regression", model="linear", family="l1",
         epochs=100, batch_size=32, reg_batch_size=32, K=1, r=1, rho_lr=1e-2, rho_init=1.0,
         lr=1e-2, strategies=ALL_FOUR, seeds=5,
         rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,

@@ -34,28 +34,49 @@ def trial_dirs(experiment: Storage) -> list[str]:
 
 
 def read_rows(experiment: Storage, trial: str) -> list[dict[str, Any]]:
+    """The rows of one trial; a line that is not a JSON object (the half-written last line
+    of a killed trial) is skipped: it holds no complete report."""
+    return _parse(experiment, trial)[0]
+
+
+def _parse(experiment: Storage, trial: str) -> tuple[list[dict[str, Any]], int]:
     rel = posixpath.join(trial, RESULT_FILE)
     if not experiment.exists(rel):
-        return []
-    return [json.loads(line) for line in experiment.read_text(rel).splitlines() if line.strip()]
+        return [], 0
+    rows, broken = [], 0
+    for line in experiment.read_text(rel).splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            broken += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            broken += 1
+    return rows, broken
 
 
 def dedupe_results(experiment: Storage) -> int:
-    """Keep the last row per training_iteration in every result.json; return rows dropped."""
+    """Keep the last row per training_iteration in every result.json and drop lines that are
+    not rows (a truncated last line would otherwise sit in the middle of the file once Tune
+    appends to it); return the rows dropped."""
     dropped = 0
     for trial in trial_dirs(experiment):
-        rows = read_rows(experiment, trial)
+        rows, broken = _parse(experiment, trial)
         last: dict[Any, int] = {}
         for i, row in enumerate(rows):
             last[row.get("training_iteration", i)] = i
         keep = sorted(last.values())
-        if len(keep) == len(rows):
+        if len(keep) == len(rows) and not broken:
             continue
         kept = [rows[i] for i in keep]
         kept.sort(key=lambda r: r.get("training_iteration", 0))
         experiment.write_text(posixpath.join(trial, RESULT_FILE),
                               "".join(json.dumps(r) + "\n" for r in kept))
-        dropped += len(rows) - len(kept)
+        dropped += len(rows) - len(kept) + broken
     return dropped
 
 

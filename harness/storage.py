@@ -105,6 +105,11 @@ class Storage:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=False))
         return sorted(posixpath.basename(i.path) for i in infos if i.type == kind)
 
+    def delete_file(self, rel: str) -> None:
+        fs, path = self._full(rel)
+        if fs.get_file_info(path).type == pafs.FileType.File:
+            fs.delete_file(path)
+
     def delete_dir(self, rel: str) -> None:
         fs, path = self._full(rel)
         if fs.get_file_info(path).type != pafs.FileType.NotFound:

@@ -1,24 +1,31 @@
-"""One module per search strategy, each exposing `build(ctx) -> BuiltStrategy`."""
+"""The search strategies: one module each, found by scanning this package.
+
+A strategy module declares a `Strategy` (name, whether it learns rho, its builder, how many
+trials a complete run has, its budget fields, whether `Tuner.restore` can continue it) and
+registers it at import; nothing else names it. `get(name)` and `names()` read the registry.
+"""
 
 from __future__ import annotations
 
-from harness.strategies import asha, cross_reg, fixed, grid_cv, pbt
-from harness.strategies.common import BuiltStrategy, StrategyContext, experiment_name
+import importlib
+import pkgutil
 
-BUILDERS = {
-    "cross_reg": cross_reg.build,
-    "fixed": fixed.build,
-    "pbt": pbt.build,
-    "grid_cv": grid_cv.build,
-    "asha": asha.build,
-}
-
-def restorable(strategy: str) -> bool:
-    """Whether an unfinished Tune experiment of `strategy` may be continued with
-    `Tuner.restore` (else `crossreg resume` reruns it from scratch)."""
-    module = {"cross_reg": cross_reg, "fixed": fixed, "pbt": pbt, "grid_cv": grid_cv,
-              "asha": asha}[strategy]
-    return getattr(module, "RESTORABLE", True)
+from harness.strategies.common import (
+    Strategy,
+    StrategyContext,
+    experiment_name,
+    get,
+    names,
+    register,
+)
 
 
-__all__ = ["restorable", "BUILDERS", "BuiltStrategy", "StrategyContext", "experiment_name"]
+def _import_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "common":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_all()
+
+__all__ = ["Strategy", "StrategyContext", "experiment_name", "get", "names", "register"]

@@ -6,11 +6,19 @@ candidates for the final model but their epochs count towards the cost.
 
 from __future__ import annotations
 
+from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
-from harness.strategies.common import BuiltStrategy, StrategyContext, sampled_search
+from harness.experiments import ExperimentSpec
+from harness.strategies.common import (
+    Strategy,
+    StrategyContext,
+    register,
+    sampled_search,
+    search_range_configs,
+)
 
-STRATEGY = "asha"
+NAME = "asha"
 
 
 def scheduler(ctx: StrategyContext) -> ASHAScheduler:
@@ -25,5 +33,20 @@ def scheduler(ctx: StrategyContext) -> ASHAScheduler:
     )
 
 
-def build(ctx: StrategyContext) -> BuiltStrategy:
-    return sampled_search(ctx, STRATEGY, scheduler(ctx), ctx.spec.asha_samples)
+def build(ctx: StrategyContext) -> tune.Tuner:
+    return sampled_search(ctx, NAME, scheduler(ctx), ctx.spec.asha_samples)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    return spec.asha_samples
+
+
+STRATEGY = register(Strategy(
+    name=NAME,
+    description="N sampled per-layer configs under asynchronous successive halving",
+    learns_rho=False,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("asha_samples",),
+    preflight_configs=search_range_configs(NAME),
+))

@@ -1,9 +1,11 @@
-"""What every strategy builder shares: its inputs, the Tune run config, and its output.
+"""What every strategy shares: its declaration, its inputs, and the Tune run config.
 
-A builder turns (spec, seed) into one `ray.tune.Tuner` named `<strategy>-seed<k>` under the
-experiment run directory, so that every (strategy, seed) is one Tune experiment that
-`Tuner.restore` can continue on its own. The run config is the same for all strategies:
-retries from the last checkpoint (`FailureConfig`) and a bounded number of checkpoints kept.
+A strategy module declares one `Strategy` and registers it (`register`); the package finds
+the module by itself, so a new strategy is one file. Its builder turns (spec, seed) into one
+`ray.tune.Tuner` named `<strategy>-seed<k>` under the experiment run directory, so that every
+(strategy, seed) is one Tune experiment that `Tuner.restore` can continue on its own. The run
+config is the same for all strategies: retries from the last checkpoint (`FailureConfig`) and
+a bounded number of checkpoints kept.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from ray import tune
 
+from harness.errors import SpecError
 from harness.experiments import ExperimentSpec
 from harness.tune_logging import KeepLocalResults
 
@@ -34,11 +37,47 @@ class StrategyContext:
 
 
 @dataclass(frozen=True)
-class BuiltStrategy:
-    """A ready Tuner plus what the runner needs to judge that it completed."""
+class Strategy:
+    """One search strategy, as the runner, the preflight and the CLI need to know it."""
 
-    tuner: tune.Tuner
-    expected_trials: int
+    name: str
+    description: str
+    learns_rho: bool  # its trials learn rho (cross-reg) or hold it fixed (every search)
+    build: Callable[[StrategyContext], tune.Tuner]
+    expected_trials: Callable[[ExperimentSpec], int]  # how many trials a complete run has
+    budget_fields: tuple[str, ...] = ()  # the spec fields that set its size
+    # False where `Tuner.restore` cannot continue it: resume restarts it from scratch
+    restorable: bool = True
+    # the trial configs a preflight checks (default: the one `trial_config` builds)
+    preflight_configs: Callable[[ExperimentSpec, int], list[dict[str, Any]]] | None = None
+
+    def configs_to_check(self, spec: ExperimentSpec, seed: int = 0) -> list[dict[str, Any]]:
+        if self.preflight_configs is not None:
+            return self.preflight_configs(spec, seed)
+        return [spec.trial_config(self.name, seed, learned=self.learns_rho)]
+
+
+_REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    """Add `strategy` to the registry (a strategy module calls this once, at import)."""
+    if strategy.name in _REGISTRY and _REGISTRY[strategy.name] is not strategy:
+        raise ValueError(f"strategy {strategy.name!r} is registered twice")
+    _REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def get(name: str) -> Strategy:
+    """The registered strategy `name`; a SpecError lists the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpecError(f"unknown strategy {name!r}; choose from {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
 
 
 def experiment_name(strategy: str, seed: int) -> str:
@@ -59,7 +98,8 @@ def run_config(ctx: StrategyContext, strategy: str,
 
 
 def base_config(ctx: StrategyContext, strategy: str, **overrides: Any) -> dict[str, Any]:
-    config = ctx.spec.trial_config(strategy, ctx.seed, **overrides)
+    config = ctx.spec.trial_config(strategy, ctx.seed, learned=get(strategy).learns_rho,
+                                   **overrides)
     config.update(ctx.extra_config)
     return config
 
@@ -92,23 +132,22 @@ def tune_config(**kwargs: Any) -> tune.TuneConfig:
     return tune.TuneConfig(trial_dirname_creator=short_trial_name, **kwargs)
 
 
-def single_run(ctx: StrategyContext, strategy: str, **overrides: Any) -> BuiltStrategy:
+def single_run(ctx: StrategyContext, strategy: str, **overrides: Any) -> tune.Tuner:
     """One trial per seed (cross_reg, fixed): no scheduler, no search."""
-    tuner = tune.Tuner(
+    return tune.Tuner(
         ctx.trainable,
         param_space=base_config(ctx, strategy, role="single", **overrides),
         tune_config=tune_config(num_samples=1),
         run_config=run_config(ctx, strategy),
     )
-    return BuiltStrategy(tuner, expected_trials=1)
 
 
 def sampled_search(ctx: StrategyContext, strategy: str, scheduler: Any, num_samples: int,
-                   checkpoints_kept: int = CHECKPOINTS_KEPT, **overrides: Any) -> BuiltStrategy:
+                   checkpoints_kept: int = CHECKPOINTS_KEPT, **overrides: Any) -> tune.Tuner:
     """`num_samples` per-layer log-uniform rho draws from the run's seeded sampler under a
     trial scheduler (pbt, asha), selected by the spec's validation metric."""
     spec = ctx.spec
-    tuner = tune.Tuner(
+    return tune.Tuner(
         ctx.trainable,
         param_space=base_config(ctx, strategy, role="member", rho=log_uniform_rho(ctx), **overrides),
         tune_config=tune_config(
@@ -121,11 +160,17 @@ def sampled_search(ctx: StrategyContext, strategy: str, scheduler: Any, num_samp
         ),
         run_config=run_config(ctx, strategy, checkpoints_kept=checkpoints_kept),
     )
-    return BuiltStrategy(tuner, expected_trials=num_samples)
 
 
-Builder = Callable[[StrategyContext], BuiltStrategy]
+def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[dict[str, Any]]]:
+    """Preflight configs of a sampled search: both ends of the searched rho range."""
+    def configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
+        return [spec.trial_config(strategy, seed, learned=False, role="member",
+                                  rho=spec.per_layer(value))
+                for value in (spec.rho_low, spec.rho_high)]
+    return configs
 
-__all__ = ["StrategyContext", "BuiltStrategy", "experiment_name", "run_config", "base_config",
-           "log_uniform_rho", "tune_config", "short_trial_name", "single_run", "sampled_search",
-           "Builder", "CHECKPOINTS_KEPT"]
+
+__all__ = ["Strategy", "StrategyContext", "register", "get", "names", "experiment_name",
+           "run_config", "base_config", "log_uniform_rho", "tune_config", "short_trial_name",
+           "single_run", "sampled_search", "search_range_configs", "CHECKPOINTS_KEPT"]

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from harness.strategies.common import BuiltStrategy, StrategyContext, single_run
+from ray import tune
 
-STRATEGY = "cross_reg"
+from harness.experiments import ExperimentSpec
+from harness.strategies.common import Strategy, StrategyContext, register, single_run
+
+NAME = "cross_reg"
 
 
-def build(ctx: StrategyContext) -> BuiltStrategy:
+def build(ctx: StrategyContext) -> tune.Tuner:
     """A single trial in mode=cross_reg, rho starting at the spec's `rho_init` per layer."""
-    return single_run(ctx, STRATEGY)
+    return single_run(ctx, NAME)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    return 1
+
+
+STRATEGY = register(Strategy(
+    name=NAME,
+    description="one run per seed, rho learned on the regularization split",
+    learns_rho=True,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("r", "K"),
+))

@@ -11,27 +11,30 @@ same Tune experiment `grid_cv-seed<k>` as its folds (one experiment per strategy
 docs/contract.md) so that `Tuner.restore` resumes the whole strategy as one unit. A small
 `Searcher` does this: it hands out the G*k fold configs, waits, then hands out the refit.
 Its state (which folds reported what, whether the refit was issued) is saved with the Tune
-experiment, so a resumed run neither repeats folds nor issues a second refit.
+experiment as JSON (never pickle: a run directory someone hands you must not run code through
+our own state), so a resumed run neither repeats folds nor issues a second refit.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import pickle
 from typing import Any
 
 from ray import tune
 from ray.tune.search import Searcher
 
+from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
-    BuiltStrategy,
+    Strategy,
     StrategyContext,
     base_config,
+    register,
     run_config,
     tune_config,
 )
 
-STRATEGY = "grid_cv"
+NAME = "grid_cv"
 
 
 def select(scores: dict[tuple[float, int], float], values: tuple[float, ...], mode: str) -> float:
@@ -90,38 +93,76 @@ class CVGridSearcher(Searcher):
         self.scores[key] = score
 
     def save(self, checkpoint_path: str) -> None:
-        state = {k: getattr(self, k) for k in
-                 ("base", "values", "n_folds", "pending", "assigned", "scores", "refit_trial",
-                  "chosen", "_metric", "_mode")}
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(state, f)
+        """The search state as JSON (tuple keys as lists; NaN scores as null)."""
+        state = {
+            "base": self.base, "values": list(self.values), "n_folds": self.n_folds,
+            "pending": [list(p) for p in self.pending],
+            "assigned": {t: list(k) for t, k in self.assigned.items()},
+            "scores": [[v, f, s if math.isfinite(s) else None]
+                       for (v, f), s in self.scores.items()],
+            "refit_trial": self.refit_trial, "chosen": self.chosen,
+            "metric": self._metric, "mode": self._mode,
+        }
+        with open(checkpoint_path, "w") as f:
+            json.dump(state, f)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        for k, v in state.items():
-            setattr(self, k, v)
+        with open(checkpoint_path) as f:
+            state = json.load(f)
+        self.base, self.values = dict(state["base"]), tuple(state["values"])
+        self.n_folds = int(state["n_folds"])
+        self.pending = [(float(v), int(k)) for v, k in state["pending"]]
+        self.assigned = {t: (float(v), int(k)) for t, (v, k) in state["assigned"].items()}
+        self.scores = {(float(v), int(k)): math.nan if s is None else float(s)
+                       for v, k, s in state["scores"]}
+        self.refit_trial, self.chosen = state["refit_trial"], state["chosen"]
+        self._metric, self._mode = state["metric"], state["mode"]
 
 
 def _scalar(value: float) -> float:
     return float(value)
 
 
-def build(ctx: StrategyContext) -> BuiltStrategy:
+def build(ctx: StrategyContext) -> tune.Tuner:
     spec = ctx.spec
-    base = base_config(ctx, STRATEGY, role="fold")
+    base = base_config(ctx, NAME, role="fold")
     searcher = CVGridSearcher(base, spec.grid_values, spec.cv_folds, spec.metric, spec.mode,
                               per_layer=_scalar)
-    n_trials = len(spec.grid_values) * spec.cv_folds + 1
-    tuner = tune.Tuner(
+    return tune.Tuner(
         ctx.trainable,
         tune_config=tune_config(
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
-            num_samples=n_trials,
+            num_samples=expected_trials(spec),
             reuse_actors=True,
         ),
-        run_config=run_config(ctx, STRATEGY),
+        run_config=run_config(ctx, NAME),
     )
-    return BuiltStrategy(tuner, expected_trials=n_trials)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    """Every grid value on every fold, plus the refit."""
+    return len(spec.grid_values) * spec.cv_folds + 1
+
+
+def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
+    """A fold trial at every grid value, and the refit (no validation split)."""
+    folds = {"n_folds": spec.cv_folds} if spec.cv_folds > 1 else {}
+    fold_configs = [spec.trial_config(NAME, seed, learned=False, role="fold", rho=_scalar(v),
+                                      **folds, **({"fold": 0} if folds else {}))
+                    for v in spec.grid_values]
+    refit = spec.trial_config(NAME, seed, learned=False, role="refit", n_folds=spec.cv_folds,
+                              fold=-1, rho=_scalar(spec.grid_values[0]))
+    return [*fold_configs, refit]
+
+
+STRATEGY = register(Strategy(
+    name=NAME,
+    description="k-fold CV over a log grid of one shared rho, then a refit on the whole pool",
+    learns_rho=False,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("grid_values", "cv_folds"),
+    preflight_configs=preflight_configs,
+))

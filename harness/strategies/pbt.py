@@ -20,22 +20,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
+from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
-    BuiltStrategy,
+    Strategy,
     StrategyContext,
     log_uniform_rho,
+    register,
     sampled_search,
+    search_range_configs,
 )
 
-STRATEGY = "pbt"
-# Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after the
-# restore the scheduler exploits once, then no trial is ever started again), so `crossreg
-# resume` reruns an unfinished PBT (strategy, seed) from scratch instead: nothing is lost or
-# counted twice, at the price of recomputing the members' epochs.
-RESTORABLE = False
+NAME = "pbt"
 # Exploit restores a donor's latest checkpoint; keeping a few more than the minimum avoids
 # Ray's warning (and its race) about a donor checkpoint deleted before a clone loads it.
 PBT_CHECKPOINTS_KEPT = 4
@@ -88,7 +87,27 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
     )
 
 
-def build(ctx: StrategyContext) -> BuiltStrategy:
-    return sampled_search(ctx, STRATEGY, scheduler(ctx), ctx.spec.pbt_population,
+def build(ctx: StrategyContext) -> tune.Tuner:
+    return sampled_search(ctx, NAME, scheduler(ctx), ctx.spec.pbt_population,
                           checkpoints_kept=PBT_CHECKPOINTS_KEPT,
                           checkpoint_every=ctx.spec.perturbation_interval)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    return spec.pbt_population
+
+
+STRATEGY = register(Strategy(
+    name=NAME,
+    description="population based training over per-layer rho (synchronous)",
+    learns_rho=False,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("pbt_population", "pbt_interval"),
+    # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after
+    # the restore the scheduler exploits once, then no trial is ever started again; Ray PR
+    # #48616), so `crossreg resume` reruns an unfinished PBT (strategy, seed) from scratch:
+    # nothing is lost or counted twice, at the price of recomputing the members' epochs.
+    restorable=False,
+    preflight_configs=search_range_configs(NAME),
+))

@@ -8,7 +8,7 @@ import pytest
 
 from harness import overrides, registry
 from harness.errors import SpecError
-from harness.experiments import STRATEGIES
+from harness import strategies
 
 REQUIRED = ("quick", "mnist1d-noise", "digits-augment", "ridge", "lasso-diabetes",
             "cifar10-vgg16-noise", "cifar10-resnet18-noise", "svhn-augment")
@@ -50,8 +50,8 @@ def test_spec_is_frozen():
 @pytest.mark.parametrize("key,value", [
     ("epochs", 0), ("seeds", 0), ("reg_fraction", 0.0), ("reg_fraction", 1.0),
     ("pbt_quantile", 0.75), ("pbt_population", 1), ("cv_folds", 0), ("lr", -1.0),
-    ("rho_high", 0.001), ("strategies", ("cross_reg", "bogus")), ("strategies", ()),
-    ("family", "dropout"), ("grid_values", ()), ("grid_values", (-1.0,)),
+    ("rho_high", 0.001), ("strategies", ("pbt", "pbt")), ("strategies", ()),
+    ("grid_values", ()), ("grid_values", (-1.0,)),
     ("gpus_per_trial", 1.5), ("asha_grace_period", 0), ("n_train", 2),
 ])
 def test_impossible_values_are_refused_naming_the_key(key, value):
@@ -70,23 +70,28 @@ def test_pbt_interval_defaults_to_five_percent_of_epochs():
 
 def test_trial_config_differs_between_strategies_only_where_it_must():
     spec = registry.get("quick")
-    configs = {s: spec.trial_config(s, seed=2) for s in STRATEGIES}
+    configs = {s: spec.trial_config(s, seed=2, learned=strategies.get(s).learns_rho)
+               for s in strategies.names()}
     shared = {k for k in configs["pbt"] if k not in ("mode", "rho", "strategy")}
     for s, c in configs.items():
         assert {k: c[k] for k in shared} == {k: configs["pbt"][k] for k in shared}
         assert c["strategy"] == s and c["seed"] == 2 and c["split_seed"] == 2
     assert configs["cross_reg"]["mode"] == "cross_reg"
     assert configs["cross_reg"]["rho"] == {"sigma_0": spec.rho_init, "sigma_1": spec.rho_init}
-    assert all(configs[s]["mode"] == "fixed" for s in STRATEGIES if s != "cross_reg")
-    assert spec.trial_config("grid_cv", 0, fold=1, n_folds=3)["fold"] == 1
+    assert all(configs[s]["mode"] == "fixed" for s in strategies.names() if s != "cross_reg")
+    assert spec.trial_config("grid_cv", 0, learned=False, fold=1, n_folds=3)["fold"] == 1
 
 
-def test_trial_config_is_accepted_by_the_trainables():
-    config_mod = pytest.importorskip("trainables.config")
+def test_every_strategy_declares_its_configs_and_the_trainables_accept_them():
+    from trainables.config import TrialConfig
+
     for name in registry.names():
         spec = registry.get(name)
         for s in spec.strategies:
-            config_mod.TrialConfig.from_dict(spec.trial_config(s, 0))
+            configs = strategies.get(s).configs_to_check(spec)
+            assert configs and all(c["strategy"] == s for c in configs)
+            for config in configs:
+                TrialConfig.from_dict(config)
 
 
 def test_set_coerces_from_the_field_type():

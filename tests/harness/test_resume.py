@@ -87,7 +87,7 @@ def test_killed_driver_resumes_with_every_row_exactly_once(ray_session, tmp_path
 
 
 def _final_rows(ctx: StrategyContext) -> list[dict]:
-    grid = cross_reg.build(ctx).tuner.fit()
+    grid = cross_reg.build(ctx).fit()
     assert grid.num_errors == 0
     path = Path(grid[0].path)
     return [json.loads(x) for x in (path / "result.json").read_text().splitlines() if x]

@@ -1,0 +1,77 @@
+"""Ctrl-C and SIGTERM: stop the run at once but gracefully, and remember that it happened.
+
+Tune catches SIGINT itself, stops its trials, saves its experiment state and returns from
+`Tuner.fit()` as if nothing happened, and it marks the trials it stopped TERMINATED. A
+driver that trusted that would record a truncated strategy as finished and go on to the next
+one. So the driver owns the signals: the first SIGINT or SIGTERM sets `received` and, while
+a Tuner is fitting, asks Tune for its graceful stop (Tune's SIGUSR1: the last experiment
+snapshot is written, so `crossreg resume` continues from it); outside a fit it raises
+KeyboardInterrupt. A second signal raises KeyboardInterrupt at once.
+
+Signals can only be handled on the main thread; elsewhere (a Ray task driving one Tuner in
+`--concurrent` mode) `StopSignals` is inert and the driver's own thread handles them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """Installed for the lifetime of one `crossreg run`/`resume`."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first stop signal, if any
+        self._fitting = False
+        self._saved: dict[int, Any] = {}
+        self._active = False
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # this handler decides, not Tune's
+            for sig in HANDLED:
+                self._saved[sig] = signal.signal(sig, self._handle)
+            # until a fit installs Tune's own SIGUSR1 handler, a forwarded stop must not hit
+            # the default action (terminate): the strategy then runs on and is judged by rows
+            self._saved[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+            self._active = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active:
+            for sig, handler in self._saved.items():
+                signal.signal(sig, handler)
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+            self._active = False
+
+    @property
+    def stopped(self) -> bool:
+        return self.received is not None
+
+    @contextlib.contextmanager
+    def fitting(self) -> Iterator[None]:
+        """Around `Tuner.fit()`: a stop signal becomes Tune's graceful stop."""
+        self._fitting = True
+        try:
+            yield
+        finally:
+            self._fitting = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None or not self._fitting:
+            self.received = self.received or signum
+            raise KeyboardInterrupt
+        self.received = signum
+        # Tune registers SIGUSR1 for its graceful stop during every fit (tune/tune.py)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+__all__ = ["StopSignals"]
