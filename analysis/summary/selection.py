@@ -21,8 +21,25 @@ GROUP = ["experiment", "dataset", "strategy"]
 REPLICATE = ["run", "seed"]
 
 
+def bare(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its ``attrs`` (a shallow copy).
+
+    pandas deep-copies ``attrs`` (here: every run's metadata.json and the load warnings)
+    into the result of every operation; over the hundreds of selections and groupbys of a
+    summary that copying costs more than the arithmetic. Callers read what they need from
+    ``attrs`` first.
+    """
+    if not df.attrs:
+        return df
+    out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def labelled(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with a non-null ``dataset`` label: pandas drops NaN keys from groupby and joins."""
+    """``df`` without attrs (:func:`bare`) and with a non-null ``dataset`` label: pandas drops
+    NaN keys from groupby and joins."""
+    df = bare(df)
     if "dataset" not in df:
         return df.assign(dataset="unknown")
     if df["dataset"].isna().any():

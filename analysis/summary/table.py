@@ -155,9 +155,9 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
     """
     if df.empty:
         return pd.DataFrame(columns=[*GROUP, "n_seeds"])
+    metadata: dict[str, Any] = dict(df.attrs.get("metadata") or {})  # before labelled() drops attrs
     df = labelled(df)
     rep = replicate_table(df)
-    metadata: dict[str, Any] = dict(df.attrs.get("metadata") or {})
     quality = [*QUALITY_COLUMNS, *(c for c in OPTIONAL_QUALITY if c in rep)]
     rows = []
     for key, g in rep.groupby(GROUP, observed=True, dropna=False, sort=True):

@@ -174,8 +174,9 @@ def test_a_run_that_just_started_loads_empty(tmp_path):
     meta = {"experiment": "quick", "status": "running", "seeds": [0], "strategies": ["cross_reg"],
             "completed": {}, "spec": {"epochs": 5}}
     (run / "metadata.json").write_text(json.dumps(meta))
-    with pytest.warns(ResultsWarning, match="no result.json"):
+    with pytest.warns(ResultsWarning, match="no result.json") as rec:
         df = load_results(run)
+    assert any("not started: cross_reg-seed0" in str(w.message) for w in rec)
     assert df.empty and df.attrs["status"] == {"fresh": "running"}
     assert {"final_trial", "final_epoch", "completion", "driver_seconds"} <= set(df.columns)
     assert format_table(summarize(df)) == "(no results)"
