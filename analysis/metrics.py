@@ -54,7 +54,7 @@ def reliability_bins(probs: npt.ArrayLike, labels: npt.ArrayLike,
     """Top-label reliability diagram on ``n_bins`` equal-width bins of [0, 1].
 
     Bin b holds confidences in [b/n, (b+1)/n), and the last bin is closed on both
-    sides, so a confidence of exactly 1.0 falls in it (DESIGN.md). These are
+    sides, so a confidence of exactly 1.0 falls in it (docs/contract.md, "Metrics"). These are
     ``np.histogram``'s semantics and torchmetrics' left-closed convention. Why not
     copy torchmetrics outright: torchmetrics 1.x counts a confidence of exactly 1.0
     in a hidden (n+1)-th bin of its own (``bucketize(right=True) - 1`` with n+1

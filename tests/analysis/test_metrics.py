@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, log_loss
 
 
 def _softmax32(logits: np.ndarray) -> np.ndarray:
-    """Float32 softmax, as the trainables produce it (DESIGN.md)."""
+    """Float32 softmax, as the trainables produce it (docs/contract.md, "Metrics")."""
     return torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=1).numpy()
 
 
@@ -27,7 +27,7 @@ def _tm_ece_last_bin_closed(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> f
 
     torchmetrics 1.x puts a confidence of exactly 1.0 in a phantom (n+1)-th bin
     (Lightning-AI/torchmetrics#3510); nudging the last boundary moves it into the
-    last real bin, which is DESIGN.md's rule, and leaves everything else as is.
+    last real bin, which is the contract's rule (docs/contract.md), and leaves everything else as is.
     """
     from torchmetrics.functional.classification.calibration_error import (
         _ce_compute,
