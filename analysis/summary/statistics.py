@@ -137,7 +137,7 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_acc", *,
         n = d.size
         if n < min_bootstrap:
             lo = hi = math.nan
-            how = f"withheld: {n} pairs (the bootstrap needs {min_bootstrap} or more)"
+            how = f"withheld: {n} pair{'' if n == 1 else 's'} (the bootstrap needs {min_bootstrap} or more)"
         else:
             lo, hi = bootstrap_interval(d, n_resamples=n_resamples, confidence_level=confidence_level, rng=rng)
             how = "paired BCa bootstrap" if np.isfinite(lo) else "none: every difference is the same"
