@@ -57,7 +57,7 @@ class Run:
     #: runs written before the harness recorded it.
     completed: dict[str, str] | None = None
     #: ``driver_seconds``: {"<strategy>-seed<k>": seconds the driver spent fitting it, over
-    #: the first run and every resume}; None where not recorded.
+    #: the first run and every resume}; empty where not recorded.
     driver_seconds: dict[str, float] = field(default_factory=dict)
     expected: list[tuple[str, int]] = field(default_factory=list)
 

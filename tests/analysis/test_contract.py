@@ -87,6 +87,27 @@ def test_loader_agrees_with_the_rule_on_the_raw_files(tmp_path, pbt_clone):
             assert set(got.astype(str)) == {want} == {exp.expected_final[(strategy, seed)]}
 
 
+def test_the_specs_task_decides_the_selection(tmp_path):
+    """A regression spec selects by the lowest val_loss even where rows carry a val_acc."""
+    from conftest import trial_rows, write_trial
+
+    run = tmp_path / "reg"
+    run.mkdir()
+    (run / "metadata.json").write_text(json.dumps({"status": "finished", "experiment": "r",
+                                                   "spec": {"epochs": 3, "task": "regression"}}))
+    for tid, acc, loss in (("a", 0.9, 2.0), ("b", 0.1, 1.0)):
+        rows = trial_rows(trial_id=tid, strategy="asha", seed=0, epochs=3, quality=0.5, role="member",
+                          config={"dataset": "diabetes"})
+        rows[-1].update(val_acc=acc, val_loss=loss)
+        write_trial(run / "asha-seed0", tid, rows)
+    df = load_results(run)
+    assert set(df.loc[df["final_trial"], "trial_id"].astype(str)) == {"b"}
+    (run / "metadata.json").write_text(json.dumps({"status": "finished", "experiment": "r",
+                                                   "spec": {"epochs": 3, "task": "classification"}}))
+    df = load_results(run)
+    assert set(df.loc[df["final_trial"], "trial_id"].astype(str)) == {"a"}
+
+
 @pytest.mark.parametrize("metric, mode, bounds", [
     ("test_acc", "max", (0, 1)), ("val_acc", "max", (0, 1)), ("test_ece", "min", (0, 1)),
     ("test_ece_ts", "min", (0, 1)), ("test_nll", "min", (0, math.inf)), ("test_nll_ts", "min", (0, math.inf)),

@@ -10,8 +10,11 @@ import sys
 import analysis.metrics
 light = not any(m in sys.modules for m in ("pandas", "scipy", "matplotlib"))
 import analysis
-from analysis import plots, report, results, summary
-analysis.load_results, analysis.summarize, analysis.write_report, analysis.format_table
+from analysis import contract, plots, report, results, summary
+from analysis.summary import format_table  # the CLI's import path
+[getattr(analysis, name) for name in analysis.__all__]
+assert analysis.ResultsError is results.ResultsError and issubclass(analysis.ResultsError, ValueError)
+assert analysis.final_trial is contract.final_trial
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("ray", "torch", "trainables", "harness"))
 print(light, heavy)
 """
