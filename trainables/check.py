@@ -1,11 +1,14 @@
 """Everything a trial would refuse, found in a second and without its data or a GPU.
 
 A driver calls `check_config` on one config per strategy before it starts Ray, so that a
-typo (`dataset=nosuch`), an `n_train` larger than the dataset, a missing data directory or
-`device=cuda` on a machine without CUDA is one clear line instead of every trial failing on
-the workers. The checks are the trial's own: `TrialConfig` validation, the dataset's
-`_validate` (through `check_dataset`), `resolve_device`, `build_network` and
+typo (`dataset=nosuch`), an `n_train` larger than the dataset, a missing data directory,
+`device=cuda` on a machine without CUDA, or a user's model or dataset reference that does not
+import, returns the wrong thing or has no noise point is one clear line instead of every trial
+failing on the workers. The checks are the trial's own: `TrialConfig` validation (with the
+family's domain checks), `check_dataset`, `resolve_device`, `build_network` and
 `build_regularizer` on a CPU copy of the model; nothing here restates a rule.
+
+`rho_names` gives the names a search space needs, from the same CPU model.
 """
 
 from __future__ import annotations
@@ -13,7 +16,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+from torch import nn
+
+from . import families
 from .config import ConfigError, TrialConfig
+from .datasets import DataError, DatasetSpec, check_dataset
+from .trial import build_network, build_regularizer, resolve_device
+
+
+def _dataset(cfg: TrialConfig, files: bool) -> DatasetSpec:
+    try:
+        return check_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
+                             n_train=cfg.n_train, reg_fraction=cfg.reg_fraction,
+                             n_folds=cfg.n_folds, fold=cfg.fold, files=files)
+    except DataError as exc:
+        raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
+
+
+def _cpu_model(cfg: TrialConfig, spec: DatasetSpec) -> nn.Module:
+    """The trial's model on the CPU. Building draws weights from the global generator: its
+    state is restored, so a check leaves no trace on the caller's random numbers."""
+    n_out = spec.n_classes if spec.task == "classification" else 1
+    state = torch.random.get_rng_state()
+    try:
+        return build_network(cfg, spec.input_shape, n_out)
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def check_config(config: Mapping[str, Any] | TrialConfig, *, files: bool = True,
@@ -24,28 +53,22 @@ def check_config(config: Mapping[str, Any] | TrialConfig, *, files: bool = True,
     the availability of the requested device: a cluster's head node may hold neither the data
     nor a GPU that the workers have.
     """
-    import torch
-
-    from .data import DataError, check_dataset
-    from .trial import build_network, build_regularizer, resolve_device
-
     cfg = TrialConfig.from_dict(config)
-    try:
-        spec = check_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
-                             n_train=cfg.n_train, reg_fraction=cfg.reg_fraction,
-                             n_folds=cfg.n_folds, fold=cfg.fold, files=files)
-    except DataError as exc:
-        raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
+    spec = _dataset(cfg, files)
     if device:
         resolve_device(cfg.device)
-    n_out = spec.n_classes if spec.task == "classification" else 1
-    state = torch.random.get_rng_state()  # building a model draws weights: leave no trace
-    try:
-        model = build_network(cfg, spec.input_shape, n_out)
-        build_regularizer(cfg, model, spec.input_shape, generator=None)
-    finally:
-        torch.random.set_rng_state(state)
+    model = _cpu_model(cfg, spec)
+    build_regularizer(cfg, model, spec.input_shape, generator=None)
     return cfg
 
 
-__all__ = ["check_config", "ConfigError"]
+def rho_names(config: Mapping[str, Any] | TrialConfig) -> tuple[str, ...]:
+    """The rho names of the config's family on the config's model (e.g. one ``sigma_i`` per
+    noise point), for a search space; () for a family with no rho. Built on the CPU without
+    loading a registered dataset's data; the global torch RNG is left as it was."""
+    cfg = TrialConfig.from_dict(config)
+    spec = _dataset(cfg, files=False)
+    return families.get(cfg.family).rho_names(_cpu_model(cfg, spec), spec.input_shape)
+
+
+__all__ = ["ConfigError", "check_config", "rho_names"]

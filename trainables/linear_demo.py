@@ -150,16 +150,16 @@ def demo(seed: int = 0) -> str:
         f"cross-regularized linear estimators vs classic searches (seed {seed})",
         "",
         "ridge (synthetic, n_train=200, n_val=100, p=30), validation MSE:",
-        f"  CrossRegRidge            {r['val_mse']:10.4f}  alpha_={r['alpha']:.4g}  rho_={r['rho']:.4g}"
-        f"  ({r['n_iter']} steps, {r['fwd_train'] + r['fwd_reg']} sample-forwards)",
-        f"  Ridge, best of {len(RIDGE_ALPHAS)} alphas {r['best_val_mse']:10.4f}  alpha={r['best_alpha']:.4g}"
-        f"  ({r['path_fwd']} sample-forwards)",
+        (f"  CrossRegRidge            {r['val_mse']:10.4f}  alpha_={r['alpha']:.4g}  rho_={r['rho']:.4g}"
+         f"  ({r['n_iter']} steps, {r['fwd_train'] + r['fwd_reg']} sample-forwards)"),
+        (f"  Ridge, best of {len(RIDGE_ALPHAS)} alphas {r['best_val_mse']:10.4f}  alpha={r['best_alpha']:.4g}"
+         f"  ({r['path_fwd']} sample-forwards)"),
         f"  gap {100 * r['gap']:+.2f}%",
         "",
         "lasso (diabetes, 75/25 split), validation MSE and non-zero coefficients:",
         f"  CrossRegLasso            {la['val_mse']:10.1f}  nnz={la['nnz']}  alpha_={la['alpha']:.4g}",
-        f"  Lasso path, best         {la['best_val_mse']:10.1f}  alpha={la['best_alpha']:.4g}"
-        f"  nnz within 1% of best: {la['path_band'][0]}..{la['path_band'][1]}",
+        (f"  Lasso path, best         {la['best_val_mse']:10.1f}  alpha={la['best_alpha']:.4g}"
+         f"  nnz within 1% of best: {la['path_band'][0]}..{la['path_band'][1]}"),
         f"  LassoCV (5-fold)         {la['cv_val_mse']:10.1f}  nnz={la['cv_nnz']}  alpha={la['cv_alpha']:.4g}",
         f"  gap {100 * la['gap']:+.2f}%, band {la['band'][0]}..{la['band'][1]}",
         "",

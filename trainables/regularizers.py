@@ -1,36 +1,38 @@
-"""Regularizer families: what rho is and how it enters the forward pass.
+"""What every regularizer family shares: the `Family` declaration, the `Regularizer` base
+and the level-set machinery of the norm families.
 
 Cross-regularization splits the parameters in two groups: theta (everything in the model)
 is stepped on the training split, rho (the parameters of a `Regularizer`) on the
 regularization split. rho always enters the forward pass directly, so the rho step is the
 plain partial gradient dL_val/drho with theta held fixed: no unrolling, no Hessian.
 
-Families (DESIGN.md's method table):
+Each family is one file under ``trainables/families/`` declaring a `Family`: its name, what
+its rho is called on a given model (`Family.rho_names`), whether cross_reg can learn it,
+whether it is stochastic, the range a fixed-value search draws from, its domain checks and
+how to build its `Regularizer`. Each family runs learned (cross_reg: rho gets its own
+optimiser) or fixed (rho frozen at the configured values: the fixed-lambda trainable the
+searches tune).
 
-* `NormFamily`: the amount of a penalty R(w) is rho. A weight is parametrised as
-  ``w = v + (rho - R(v)) * u``, ``u = grad R(v) / |grad R(v)|^2`` (u held constant), so
-  at ``R(v) = rho`` the forward value is ``w = v``, dw/drho = u and dL/dv is the gradient
-  minus its projection on grad R. For R = L2 norm this is exactly ``w = rho * v/|v|`` (the
-  norm/direction split); for R = L1 norm it is the sign projection. After every step v is
-  retracted onto the level set ``R(v) = rho`` (see `_retract_l1` for zeros and sign changes).
-* `NoiseFamily`: per-layer log sigma of additive Gaussian noise on normalised
-  pre-activations; one sample for a theta step, K samples for a rho step.
-* `AugmentFamily`: magnitudes of a random affine warp (translate px, rotate deg, shear);
-  one warp for a theta step, K warps for a rho step.
-
-Each family runs learned (cross_reg: rho gets its own optimiser) or fixed (rho frozen at the
-configured values: the fixed-lambda trainable the searches tune).
+`NormFamily` (used by l2, l1, weight_norm and the linear estimators): the amount of a penalty
+R(w) is rho. A weight is parametrised as ``w = v + (rho - R(v)) * u``,
+``u = grad R(v) / |grad R(v)|^2`` (u held constant), so at ``R(v) = rho`` the forward value is
+``w = v``, dw/drho = u and dL/dv is the gradient minus its projection on grad R. For R = L2
+norm this is exactly ``w = rho * v/|v|`` (the norm/direction split); for R = L1 norm it is
+the sign projection. After every step v is retracted onto the level set ``R(v) = rho`` (see
+`project_l1_sphere` for zeros and sign changes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
+
+from .config import ConfigError, TrialConfig
 
 
 class Regularizer(nn.Module):
@@ -42,6 +44,8 @@ class Regularizer(nn.Module):
     def __init__(self, learned: bool = False) -> None:
         super().__init__()
         self.learned = learned
+        #: the run's generator a stochastic family draws from (checkpointed by the trial)
+        self.generator: torch.Generator | None = None
 
     def rho_parameters(self) -> list[nn.Parameter]:
         return list(self.parameters()) if self.learned else []
@@ -67,6 +71,82 @@ class Regularizer(nn.Module):
     @torch.no_grad()
     def after_rho_step(self) -> None:
         """Keep rho in its domain and theta consistent with it after a rho step."""
+
+
+# ---------------------------------------------------------------------------------------
+# the declaration of a family
+
+#: ``rho_names(model, input_shape)``: the family's rho names on that model
+RhoNames = Callable[[nn.Module, tuple[int, ...]], tuple[str, ...]]
+#: ``build(config, model, input_shape, generator)``: the regularizer, attached to ``model``
+Build = Callable[[TrialConfig, nn.Module, tuple[int, ...], torch.Generator | None], Regularizer]
+#: ``domain(value, learned)``: why one rho value is not allowed, or None
+Domain = Callable[[float, bool], str | None]
+
+
+def nonnegative(value: float, learned: bool) -> str | None:
+    """The default domain: an amount, a magnitude or a scale is never negative."""
+    return None if value >= 0 else "must be >= 0"
+
+
+def positive_when_learned(value: float, learned: bool) -> str | None:
+    """For rho learned in log space or by scaling: 0 is a fixed point it can never leave."""
+    if value < 0:
+        return "must be >= 0"
+    if learned and value == 0:
+        return ("cross_reg learns it in log space or by scaling and cannot start from 0; "
+                "give a positive initial value")
+    return None
+
+
+@dataclass(frozen=True)
+class Family:
+    """A regularizer family as the registry, the trial and the harness see it.
+
+    ``search_range`` is the (low, high) interval a fixed-value search (PBT, grid CV, ASHA)
+    draws rho from on a log scale, None for a family with no rho. ``rho_names`` and ``build``
+    take the model the trial built, so per-layer names follow the architecture; a family
+    that cannot work on a model raises `ConfigError` from ``rho_names`` (check_config calls it).
+    """
+
+    name: str
+    description: str
+    learnable: bool
+    stochastic: bool
+    search_range: tuple[float, float] | None
+    rho_names: RhoNames
+    build: Build
+    domain: Domain = nonnegative
+
+    def __post_init__(self) -> None:
+        if self.search_range is not None:
+            low, high = self.search_range
+            if not 0 < low < high < math.inf:
+                raise ValueError(f"family {self.name!r}: search_range must be (low, high) with "
+                                 f"0 < low < high (searched on a log scale), got {self.search_range}")
+
+    def check(self, config: TrialConfig) -> None:
+        """The family's rules on a config, before any model exists: one ConfigError each."""
+        if config.learned and not self.learnable:
+            raise ConfigError(
+                f"family={config.family!r}: {self.name!r} has no rho that cross_reg can learn; "
+                "use mode='fixed' or a learnable family")
+        values = config.rho.items() if isinstance(config.rho, Mapping) else [(None, config.rho)]
+        for key, value in values:
+            reason = self.domain(float(value), config.learned)
+            if reason is not None:
+                where = "rho" if key is None else f"rho[{key!r}]"
+                raise ConfigError(f"{where}={value!r}: {reason} (family {self.name!r})")
+
+    def regularizer(self, config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
+                    generator: torch.Generator | None) -> Regularizer:
+        """``build`` with its ValueErrors (wrong rho names, impossible values) as ConfigError."""
+        try:
+            return self.build(config, model, input_shape, generator)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(f"rho={config.rho!r}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,7 +201,7 @@ def project_l1_sphere(v: torch.Tensor, radius: float) -> torch.Tensor:
     projection subtracts. With the plain tangent step (gradient minus its projection on
     sign(w)) a zero coordinate receives its full gradient, so any non-zero gradient lets it
     in partly; the lasso estimator's optimiser adds the sign component back so that entry
-    follows the lasso's condition |grad_j| > lambda (trainables/linear.py).
+    follows the lasso's condition |grad_j| > lambda (`trainables.linear.optimisers`).
     """
     flat = v.reshape(-1)
     total = flat.abs().sum()
@@ -201,111 +281,6 @@ class NormFamily(Regularizer):
         if self.penalty == "l2":
             return v * (radius / float(l2_norm(v).clamp_min(1e-12)))
         return project_l1_sphere(v, radius)
-
-
-# ---------------------------------------------------------------------------------------
-# noise injection
-
-
-class NoiseFamily(Regularizer):
-    """Per-layer sigma of additive Gaussian noise at the model's `NoiseInjection` points.
-
-    Learned sigma is stored as log sigma (positive, and multiplicative steps suit a scale);
-    a fixed sigma of exactly 0 switches its point off, so a fixed run with every sigma at 0
-    is bit-for-bit plain training.
-    """
-
-    stochastic = True
-
-    def __init__(self, points: Sequence[nn.Module], sigma: Sequence[float], learned: bool,
-                 generator: torch.Generator | None) -> None:
-        super().__init__(learned)
-        self.points = list(points)
-        if len(sigma) != len(self.points):
-            raise ValueError(f"noise: {len(sigma)} sigma values for {len(self.points)} noise points")
-        values = torch.tensor([float(s) for s in sigma], dtype=torch.float32)
-        if learned:
-            self.log_sigma = nn.Parameter(values.log())
-        else:
-            self.register_buffer("fixed_sigma", values)
-        for p in self.points:
-            p.generator = generator
-        if not learned:  # frozen values: set once, as floats (no device sync per step)
-            for p, s in zip(self.points, values.tolist()):
-                p.sigma = None if s == 0.0 else float(s)
-        self.refresh()
-
-    def sigma(self) -> torch.Tensor:
-        return self.log_sigma.exp() if self.learned else self.fixed_sigma
-
-    def rho_values(self) -> dict[str, float]:
-        return {f"sigma_{i}": float(s) for i, s in enumerate(self.sigma().detach().cpu())}
-
-    def eval_samples(self, K: int) -> int:
-        return K if bool((self.sigma() > 0).any()) else 1
-
-    def refresh(self) -> None:
-        if self.learned:  # a fresh graph from log sigma for every forward pass
-            sigma = self.log_sigma.exp()
-            for i, p in enumerate(self.points):
-                p.sigma = sigma[i]
-
-
-# ---------------------------------------------------------------------------------------
-# augmentation
-
-
-AUGMENT_NAMES = ("translate", "rotate", "shear")
-
-
-class AugmentFamily(Regularizer):
-    """Magnitudes of a random affine warp: translate (pixels), rotate (degrees), shear.
-
-    Each sample draws u ~ U(-1, 1)^4 and is warped by rotation rotate*u0 degrees, shear
-    shear*u1 and translation translate*(u2, u3) pixels, through `affine_grid` and bilinear
-    `grid_sample`, which are differentiable in the magnitudes (reparameterisation). Inputs
-    must be images (N, C, H, W). Evaluation does not warp.
-    """
-
-    stochastic = True
-
-    def __init__(self, magnitudes: Sequence[float], learned: bool, generator: torch.Generator | None,
-                 image_size: tuple[int, int]) -> None:
-        super().__init__(learned)
-        values = torch.tensor([float(m) for m in magnitudes], dtype=torch.float32)
-        if learned:
-            self.magnitude = nn.Parameter(values)
-        else:
-            self.register_buffer("magnitude", values)
-        self.generator = generator
-        self.image_size = image_size
-
-    def rho_values(self) -> dict[str, float]:
-        return {n: float(m) for n, m in zip(AUGMENT_NAMES, self.magnitude.detach().cpu())}
-
-    def transform_inputs(self, x: torch.Tensor, n_samples: int) -> torch.Tensor:
-        x = super().transform_inputs(x, n_samples)
-        if not bool((self.magnitude != 0).any()) and not self.learned:
-            return x
-        n = x.shape[0]
-        u = torch.rand((n, 4), generator=self.generator, device=x.device, dtype=x.dtype) * 2 - 1
-        translate, rotate, shear = self.magnitude.to(x.dtype)
-        angle = rotate * u[:, 0] * (math.pi / 180.0)
-        sh = shear * u[:, 1]
-        h, w = self.image_size
-        tx = translate * u[:, 2] * (2.0 / w)  # pixels -> normalised [-1, 1] coordinates
-        ty = translate * u[:, 3] * (2.0 / h)
-        cos, sin = torch.cos(angle), torch.sin(angle)
-        mat = torch.stack([
-            torch.stack([cos, -sin + sh * cos, tx], dim=1),
-            torch.stack([sin, cos + sh * sin, ty], dim=1),
-        ], dim=1)
-        grid = F.affine_grid(mat, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-    @torch.no_grad()
-    def after_rho_step(self) -> None:
-        self.magnitude.clamp_(min=0.0)
 
 
 def expand_rho(rho: float | Mapping[str, float], names: Sequence[str], family: str) -> list[float]:

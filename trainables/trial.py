@@ -19,9 +19,10 @@ from torch import nn
 
 from analysis.metrics import classification_metrics, reliability_bins
 
+from . import families
 from .config import ConfigError, TrialConfig
 from .engine import Engine
-from .regularizers import AUGMENT_NAMES, AugmentFamily, NoiseFamily, NormFamily, Regularizer, expand_rho
+from .regularizers import Regularizer
 
 #: separate streams of the run's seed, so that e.g. turning noise on never changes the shuffling
 _STREAM_SHUFFLE, _STREAM_REG, _STREAM_NOISE = 1, 2, 3
@@ -43,50 +44,38 @@ def _generator(device: torch.device, seed: int, stream: int) -> torch.Generator:
 
 
 def build_network(cfg: TrialConfig, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
-    """The trial's model; a model that cannot be built is a ConfigError naming it."""
+    """The trial's model, checked by one forward pass of a two-sample batch of zeros (in eval
+    mode, without gradients: no random numbers, no BatchNorm statistics): a model that cannot
+    be built or does not map ``(2, *input_shape)`` to ``(2, n_out)`` is a ConfigError naming it.
+    """
     from .models import build_model
 
     try:
-        return build_model(cfg.model, input_shape, n_out, width=cfg.width, depth=cfg.depth,
-                           dropout=cfg.dropout, norm=cfg.norm)
-    except ValueError as exc:
+        model = build_model(cfg.model, input_shape, n_out, width=cfg.width, depth=cfg.depth,
+                            dropout=cfg.dropout, norm=cfg.norm)
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"model={cfg.model!r}: {exc}") from exc
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, *input_shape))
+    except Exception as exc:  # the model's own code, possibly a user's: one line, cause chained
+        raise ConfigError(f"model={cfg.model!r}: a forward pass of a batch shaped "
+                          f"{(2, *input_shape)} raised {type(exc).__name__}: {exc}") from exc
+    finally:
+        model.train(training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_out):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"model={cfg.model!r}: a batch shaped {(2, *input_shape)} must give "
+                          f"outputs shaped (2, {n_out}) (batch, n_out), got {got}")
+    return model
 
 
 def build_regularizer(cfg: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
                       generator: torch.Generator | None) -> Regularizer:
-    """The regularizer of ``cfg.family`` on ``model`` (rho names and domain checked here)."""
-    learned, family = cfg.learned, cfg.family
-    try:
-        if family == "none":
-            return Regularizer(learned=False)
-        if family == "noise":
-            from .models import noise_points
-
-            points = noise_points(model)
-            if not points:
-                raise ConfigError(f"model={cfg.model!r} has no noise-injection points")
-            names = [f"sigma_{i}" for i in range(len(points))]
-            return NoiseFamily(points, expand_rho(cfg.rho, names, family), learned, generator)
-        if family == "augment":
-            if len(input_shape) != 3:
-                raise ConfigError(f"family='augment' needs image inputs (C, H, W); "
-                                  f"dataset {cfg.dataset!r} has per-sample shape {input_shape}")
-            return AugmentFamily(expand_rho(cfg.rho, AUGMENT_NAMES, family), learned, generator,
-                                 (int(input_shape[1]), int(input_shape[2])))
-        if family == "weight_norm":
-            layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
-            names = [f"g_{i}" for i in range(len(layers))]
-            relative = expand_rho(cfg.rho, names, family)
-            return NormFamily(layers, "l2", None, learned, names=names, relative=relative)
-        # l1 / l2 on every weight matrix (a linear model has exactly one)
-        layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        names = [f"{family}_{i}" for i in range(len(layers))]
-        return NormFamily(layers, family, expand_rho(cfg.rho, names, family), learned, names=names)
-    except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"rho={cfg.rho!r}: {exc}") from exc
+    """The regularizer of ``cfg.family`` on ``model`` (its rho names and domain checked there)."""
+    return families.get(cfg.family).regularizer(cfg, model, input_shape, generator)
 
 
 class Trial:
@@ -196,6 +185,7 @@ class Trial:
     # -- checkpointing --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        generator = self.regularizer.generator
         state = {
             "epoch": self.epoch,
             "diverged": self.diverged,
@@ -203,7 +193,7 @@ class Trial:
             "regularizer": self.regularizer.state_dict(),
             "engine": self.engine.state_dict(),
             "torch_rng": torch.random.get_rng_state(),
-            "noise_rng": self._noise_generator().get_state() if self._noise_generator() else None,
+            "noise_rng": generator.get_state() if generator is not None else None,
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
@@ -219,21 +209,14 @@ class Trial:
             self.regularizer.load_state_dict(state["regularizer"])
         self.engine.load_state_dict(state["engine"])
         torch.random.set_rng_state(state["torch_rng"])
-        if state.get("noise_rng") is not None and self._noise_generator() is not None:
-            self._noise_generator().set_state(state["noise_rng"])
+        generator = self.regularizer.generator
+        if state.get("noise_rng") is not None and generator is not None:
+            generator.set_state(state["noise_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         if not self.config.learned:
             with torch.no_grad():  # a donor's weights onto the level set of this trial's rho
                 self.regularizer.after_rho_step()
-
-    def _noise_generator(self) -> torch.Generator | None:
-        reg = self.regularizer
-        if isinstance(reg, NoiseFamily):
-            return reg.points[0].generator
-        if isinstance(reg, AugmentFamily):
-            return reg.generator
-        return None
 
 
 def _optimizer(name: str, params: list, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:

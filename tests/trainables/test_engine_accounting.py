@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from trainables.engine import Engine
-from trainables.regularizers import NoiseFamily, NormFamily
+from trainables.families.noise import NoiseFamily
+from trainables.regularizers import NormFamily
 
 
 class _NoisePoint(nn.Module):
@@ -60,7 +61,7 @@ def _make(family: str, r: int, K: int, batch: int, reg_batch: int, full: bool):
     model = _Tiny()
     gen = torch.Generator().manual_seed(1)
     if family == "noise":
-        reg = NoiseFamily([model.noise], sigma=[0.3], learned=True, generator=gen)
+        reg = NoiseFamily([model.noise], {"s": 0.3}, learned=True, generator=gen)
     else:
         reg = NormFamily([model.fc1], "l2", rho=None, learned=True)
     rho_params = reg.rho_parameters()

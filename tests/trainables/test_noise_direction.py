@@ -9,8 +9,8 @@ import pytest
 
 from trainables import run_trial
 
-BASE = dict(dataset="mnist1d", model="mlp", batch_size=100, reg_batch_size=100,
-            family="noise", mode="cross_reg", K=4, r=1, rho_lr=1e-2, seed=0)
+BASE = {"dataset": "mnist1d", "model": "mlp", "batch_size": 100, "reg_batch_size": 100,
+            "family": "noise", "mode": "cross_reg", "K": 4, "r": 1, "rho_lr": 1e-2, "seed": 0}
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The regularizer families against closed forms."""
+"""The shared machinery of the families against closed forms: the level-set NormFamily, the
+L1-sphere projection, rho expansion, and the rules of a Family declaration."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from trainables.regularizers import AugmentFamily, NormFamily, expand_rho, project_l1_sphere
+from trainables import TrialConfig
+from trainables.config import ConfigError
+from trainables.regularizers import (
+    Family,
+    NormFamily,
+    Regularizer,
+    expand_rho,
+    nonnegative,
+    positive_when_learned,
+    project_l1_sphere,
+)
 
 
 def _linear(seed: int = 0, d_in: int = 6, d_out: int = 1) -> nn.Linear:
@@ -89,39 +100,44 @@ def test_relative_weight_norm_reports_multiples_of_the_initial_norm():
     assert float(layer.weight.detach().norm()) == pytest.approx(2 * initial, rel=1e-6)
 
 
-def test_augment_with_zero_magnitudes_is_the_identity_and_grads_flow():
-    x = torch.rand(4, 1, 8, 8)
-    fixed = AugmentFamily([0.0, 0.0, 0.0], learned=False, generator=None, image_size=(8, 8))
-    assert torch.equal(fixed.transform_inputs(x, 1), x)
-    learned = AugmentFamily([1.0, 5.0, 0.1], learned=True, generator=torch.Generator().manual_seed(0),
-                            image_size=(8, 8))
-    out = learned.transform_inputs(x, 3)
-    assert out.shape == (12, 1, 8, 8)
-    (grad,) = torch.autograd.grad(out.sum(), [learned.magnitude])
-    assert torch.all(grad != 0)
-
-
-def test_augment_translation_moves_pixels_by_the_magnitude():
-    """A pure translation of 1 pixel with u = 1 shifts the image by exactly one pixel."""
-    x = torch.zeros(1, 1, 8, 8)
-    x[0, 0, 3, 3] = 1.0
-
-    fam = AugmentFamily([1.0, 0.0, 0.0], learned=False, generator=None, image_size=(8, 8))
-    torch.manual_seed(0)
-    u = torch.rand((1, 4)) * 2 - 1
-    torch.manual_seed(0)
-    out = fam.transform_inputs(x, 1)
-    # affine_grid maps output pixel p to input p + t: the bright pixel moves by -t
-    shift_x, shift_y = float(u[0, 2]), float(u[0, 3])
-    com_x = float((out[0, 0].sum(0) * torch.arange(8.0)).sum() / out.sum())
-    com_y = float((out[0, 0].sum(1) * torch.arange(8.0)).sum() / out.sum())
-    assert com_x == pytest.approx(3 - shift_x, abs=1e-4)
-    assert com_y == pytest.approx(3 - shift_y, abs=1e-4)
-
-
 def test_expand_rho_names_the_missing_and_unknown():
     assert expand_rho(0.5, ["a", "b"], "noise") == [0.5, 0.5]
     with pytest.raises(ValueError, match="missing \\['b'\\]"):
         expand_rho({"a": 1.0}, ["a", "b"], "noise")
     with pytest.raises(ValueError, match="unknown \\['c'\\]"):
         expand_rho({"a": 1.0, "b": 1.0, "c": 1.0}, ["a", "b"], "noise")
+
+
+def _family(**changes) -> Family:
+    fields = {"name": "t", "description": "a test family", "learnable": True, "stochastic": False,
+                  "search_range": (0.1, 1.0), "rho_names": lambda model, shape: ("a", "b"),
+                  "build": lambda config, model, shape, generator: Regularizer(config.learned)}
+    return Family(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("search_range", [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (1.0, float("inf"))])
+def test_a_search_range_must_be_a_positive_interval(search_range) -> None:
+    with pytest.raises(ValueError, match="search_range"):
+        _family(search_range=search_range)
+
+
+def test_family_check_names_the_key_and_the_rule() -> None:
+    family = _family(domain=positive_when_learned)
+    family.check(TrialConfig(mode="fixed", rho=0.0))  # a frozen 0 is allowed
+    with pytest.raises(ConfigError, match=r"^rho=0.0: cross_reg learns it in log space"):
+        family.check(TrialConfig(mode="cross_reg", rho=0.0))
+    with pytest.raises(ConfigError, match=r"^rho\['b'\]=-1.0: must be >= 0 \(family 't'\)$"):
+        family.check(TrialConfig(rho={"a": 1.0, "b": -1.0}))
+    with pytest.raises(ConfigError, match="family='x'.*has no rho that cross_reg can learn"):
+        _family(learnable=False).check(TrialConfig(family="x", mode="cross_reg", rho=1.0))
+    assert nonnegative(0.0, True) is None and nonnegative(-1e-9, False) == "must be >= 0"
+
+
+def test_family_regularizer_turns_value_errors_into_config_errors() -> None:
+    def build(config, model, shape, generator):
+        expand_rho(config.rho, ["a", "b"], "t")
+        raise AssertionError("unreachable")
+
+    with pytest.raises(ConfigError, match=r"rho=\{'a': 1.0\}: .*missing \['b'\]"):
+        _family(build=build).regularizer(TrialConfig(rho={"a": 1.0}), nn.Linear(1, 1), (1,), None)
+

@@ -12,14 +12,14 @@ import torch.nn.functional as F
 from trainables import ConfigError, run_trial
 from trainables.trial import _STREAM_SHUFFLE, Trial, _generator
 
-SMALL = dict(dataset="digits", n_train=200, model="mlp", width=64, depth=2, epochs=3,
-             batch_size=32, reg_batch_size=16, eval_batch_size=64, seed=3)
+SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 64, "depth": 2, "epochs": 3,
+             "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 64, "seed": 3}
 VOLATILE = {"train_seconds"}
 
 
 def _stable(rows):
     """Rows without wall times, NaN made comparable (NaN != NaN would fail any equality)."""
-    nan_free = lambda v: "nan" if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+    nan_free = lambda v: "nan" if isinstance(v, float) and math.isnan(v) else v
     return [{k: nan_free(v) for k, v in row.items() if k not in VOLATILE} for row in rows]
 
 
@@ -102,11 +102,11 @@ def _roundtrip(state):
 
 
 @pytest.mark.parametrize("overrides", [
-    dict(family="noise", mode="cross_reg", rho=0.3, K=2),
-    dict(family="noise", mode="fixed", rho=0.5, dropout=0.2),
-    dict(family="augment", mode="cross_reg", rho={"translate": 1.0, "rotate": 10.0, "shear": 0.1},
-         model="cnn", width=16, K=2),
-    dict(family="weight_norm", mode="cross_reg", rho=1.0, norm=False),
+    {"family": "noise", "mode": "cross_reg", "rho": 0.3, "K": 2},
+    {"family": "noise", "mode": "fixed", "rho": 0.5, "dropout": 0.2},
+    {"family": "augment", "mode": "cross_reg", "rho": {"translate": 1.0, "rotate": 10.0, "shear": 0.1},
+         "model": "cnn", "width": 16, "K": 2},
+    {"family": "weight_norm", "mode": "cross_reg", "rho": 1.0, "norm": False},
 ])
 def test_restore_at_epoch_e_continues_identically(overrides):
     cfg = {**SMALL, **overrides, "epochs": 4}
@@ -172,18 +172,18 @@ def test_a_nan_loss_ends_the_trial_with_a_diverged_flag():
 
 
 @pytest.mark.parametrize("overrides,key", [
-    (dict(dataset="imagenet-21k"), "dataset"),
-    (dict(model="transformer"), "model"),
-    (dict(family="dropconnect"), "family"),
-    (dict(family="noise", rho=-0.1), "rho"),
-    (dict(family="noise", rho={"sigma_0": 0.1}), "rho"),
-    (dict(K=0), "K"),
-    (dict(r=0), "r"),
-    (dict(epochs="ten"), "epochs"),
-    (dict(lr=-1.0), "lr"),
-    (dict(colour="red"), "colour"),
-    (dict(family="noise", mode="cross_reg", rho=0.0), "rho"),
-    (dict(family="augment", dataset="diabetes"), "augment"),
+    ({"dataset": "imagenet-21k"}, "dataset"),
+    ({"model": "transformer"}, "model"),
+    ({"family": "dropconnect"}, "family"),
+    ({"family": "noise", "rho": -0.1}, "rho"),
+    ({"family": "noise", "rho": {"sigma_0": 0.1}}, "rho"),
+    ({"K": 0}, "K"),
+    ({"r": 0}, "r"),
+    ({"epochs": "ten"}, "epochs"),
+    ({"lr": -1.0}, "lr"),
+    ({"colour": "red"}, "colour"),
+    ({"family": "noise", "mode": "cross_reg", "rho": 0.0}, "rho"),
+    ({"family": "augment", "dataset": "diabetes"}, "augment"),
 ])
 def test_bad_configs_raise_one_clear_error_naming_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key):

@@ -1,0 +1,68 @@
+"""What every registered family promises, checked on each one: the file it lives in, its rho
+columns equal to its declared rho names, its stochastic flag, learnability, search range."""
+
+from __future__ import annotations
+
+import math
+import pkgutil
+
+import pytest
+
+import trainables.families as families_pkg
+from trainables import ConfigError, check_config, families, rho_names, run_trial
+from trainables.trial import Trial
+
+#: one config every family can run on: digits images through a small MLP
+BASE = {"dataset": "digits", "n_train": 120, "model": "mlp", "width": 16, "depth": 1, "epochs": 1,
+            "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 256, "seed": 1}
+
+
+def test_every_family_file_declares_one_family_named_after_it() -> None:
+    modules = sorted(m.name for m in pkgutil.iter_modules(families_pkg.__path__))
+    assert modules == sorted(families.names())
+    for name in modules:
+        assert families.get(name).name == name
+
+
+def test_an_unknown_family_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"family='dropconnect': unknown family; choose one of "
+                                          r"\['augment', 'l1', 'l2', 'noise', 'none', 'weight_norm'\]"):
+        families.get("dropconnect")
+
+
+@pytest.mark.parametrize("name", families.names())
+def test_declaration_is_complete(name: str) -> None:
+    family = families.get(name)
+    assert family.description and "\n" not in family.description
+    names = rho_names({**BASE, "family": name})
+    assert (family.search_range is None) == (names == ())
+    if family.search_range is not None:
+        low, high = family.search_range
+        assert 0 < low < high
+
+
+@pytest.mark.parametrize("name", families.names())
+def test_fixed_run_reports_exactly_its_rho_names(name: str) -> None:
+    family = families.get(name)
+    rho = math.sqrt(family.search_range[0] * family.search_range[1]) if family.search_range else 0.0
+    config = {**BASE, "family": name, "mode": "fixed", "rho": rho}
+    trial = Trial(config)
+    assert trial.regularizer.stochastic == family.stochastic
+    row = trial.run_epoch()
+    columns = tuple(k[len("rho/"):] for k in row if k.startswith("rho/"))
+    assert columns == rho_names(config)
+    # l1 re-reads rho from the retracted float32 weight: equal to float32 rounding
+    assert all(row[f"rho/{n}"] == pytest.approx(rho, rel=1e-5) for n in columns)
+
+
+@pytest.mark.parametrize("name", families.names())
+def test_cross_reg_learns_rho_exactly_when_learnable(name: str) -> None:
+    family = families.get(name)
+    config = {**BASE, "family": name, "mode": "cross_reg", "rho": 0.5, "epochs": 2}
+    if not family.learnable:
+        with pytest.raises(ConfigError, match="family="):
+            check_config(config)
+        return
+    rows = run_trial(config)
+    names = rho_names(config)
+    assert any(rows[-1][f"rho/{n}"] != pytest.approx(0.5, rel=1e-6) for n in names)

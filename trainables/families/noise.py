@@ -1,0 +1,103 @@
+"""``noise``: per-layer sigma of additive Gaussian noise at the model's noise points.
+
+rho is one sigma per noise point, named ``sigma_0``, ``sigma_1``, ... in forward order (this
+file is the only place that spells those names). The points are the model's own
+`trainables.NoiseInjection` modules (every built-in model with normalised layers has them),
+or, for a model without any, one attached after every BatchNorm / LayerNorm / GroupNorm
+(`trainables.models.noise.attach_noise_points`). The noise sits on the normalised
+pre-activation; one sample is drawn for a theta step and K for a rho step and for evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..config import ConfigError, TrialConfig
+from ..models.noise import (
+    NoiseInjection,
+    attach_noise_points,
+    noise_points,
+    norm_layers,
+)
+from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+
+
+class NoiseFamily(Regularizer):
+    """Per-layer sigma of additive Gaussian noise at the given `NoiseInjection` points.
+
+    ``sigma`` maps each point's rho name to its value, in the points' order. Learned sigma is
+    stored as log sigma (positive, and multiplicative steps suit a scale); a fixed sigma of
+    exactly 0 switches its point off, so a fixed run with every sigma at 0 is bit-for-bit
+    plain training.
+    """
+
+    stochastic = True
+
+    def __init__(self, points: Sequence[NoiseInjection], sigma: Mapping[str, float], learned: bool,
+                 generator: torch.Generator | None) -> None:
+        super().__init__(learned)
+        self.points = list(points)
+        self.names = list(sigma)
+        if len(self.names) != len(self.points):
+            raise ValueError(f"noise: {len(self.names)} sigma values for {len(self.points)} "
+                             "noise points")
+        values = torch.tensor([float(s) for s in sigma.values()], dtype=torch.float32)
+        if learned:
+            self.log_sigma = nn.Parameter(values.log())
+        else:
+            self.register_buffer("fixed_sigma", values)
+        self.generator = generator
+        for p in self.points:
+            p.generator = generator
+        if not learned:  # frozen values: set once, as floats (no device sync per step)
+            for p, s in zip(self.points, values.tolist()):
+                p.sigma = None if s == 0.0 else float(s)
+        self.refresh()
+
+    def sigma(self) -> torch.Tensor:
+        return self.log_sigma.exp() if self.learned else self.fixed_sigma
+
+    def rho_values(self) -> dict[str, float]:
+        return {n: float(s) for n, s in zip(self.names, self.sigma().detach().cpu())}
+
+    def eval_samples(self, K: int) -> int:
+        return K if bool((self.sigma() > 0).any()) else 1
+
+    def refresh(self) -> None:
+        if self.learned:  # a fresh graph from log sigma for every forward pass
+            sigma = self.log_sigma.exp()
+            for i, p in enumerate(self.points):
+                p.sigma = sigma[i]
+
+
+def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
+    """One name per noise point the model has, or would get from `attach_noise_points`."""
+    n = len(noise_points(model)) or len(norm_layers(model))
+    if n == 0:
+        raise ConfigError(
+            "family='noise' needs noise points: the model has no trainables.NoiseInjection "
+            "module and no BatchNorm/LayerNorm/GroupNorm layer to put one after")
+    return tuple(f"sigma_{i}" for i in range(n))
+
+
+def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
+          generator: torch.Generator | None) -> NoiseFamily:
+    names = rho_names(model, input_shape)
+    points = attach_noise_points(model)
+    sigma = dict(zip(names, expand_rho(config.rho, names, "noise")))
+    return NoiseFamily(points, sigma, config.learned, generator)
+
+
+FAMILY = Family(
+    name="noise",
+    description="additive Gaussian noise after every normalised layer, one sigma per layer",
+    learnable=True,
+    stochastic=True,
+    search_range=(1e-2, 3.0),
+    rho_names=rho_names,
+    build=build,
+    domain=positive_when_learned,
+)
