@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except HarnessError as e:  # Interrupted -> 130, TrialsFailed -> 1, bad input -> 2
         print(f"crossreg: {e}", file=sys.stderr)
-        return getattr(e, "exit_code", EXIT_USAGE)
+        return e.exit_code
     except _user_errors() as e:
         print(f"crossreg: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -11,6 +11,8 @@ from __future__ import annotations
 class HarnessError(Exception):
     """A user-fixable problem; the message is shown verbatim, without a traceback."""
 
+    exit_code = 2  # bad input
+
 
 class SpecError(HarnessError, ValueError):
     """An experiment spec (or an override of one) that cannot be run; names the key."""

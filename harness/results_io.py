@@ -20,6 +20,7 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
+from analysis.contract import COST_COLUMNS, final_trial
 from harness.storage import Storage
 
 RESULT_FILE = "result.json"
@@ -59,6 +60,22 @@ def _parse(experiment: Storage, trial: str) -> tuple[list[dict[str, Any]], int]:
     return rows, broken
 
 
+def cut_partial_lines(experiment: Storage) -> list[str]:
+    """Cut a half-written last line (no newline: its writer was killed) from every
+    result.json, so that the next row Tune appends starts on a line of its own instead of
+    being glued to the fragment and lost with it; return the trials that had one."""
+    cut = []
+    for trial in trial_dirs(experiment):
+        rel = posixpath.join(trial, RESULT_FILE)
+        if not experiment.exists(rel):
+            continue
+        text = experiment.read_text(rel)
+        if text and not text.endswith("\n"):
+            experiment.write_text(rel, text[:text.rfind("\n") + 1])
+            cut.append(trial)
+    return cut
+
+
 def dedupe_results(experiment: Storage) -> int:
     """Keep the last row per training_iteration in every result.json and drop lines that are
     not rows (a truncated last line would otherwise sit in the middle of the file once Tune
@@ -95,13 +112,11 @@ def strategy_rows(experiment: Storage) -> dict[str, list[dict[str, Any]]]:
 
 
 def total_forward(rows: Iterable[dict[str, Any]]) -> float:
-    """A strategy's cost in sample-forward passes: fwd_train + fwd_reg + fwd_eval over rows.
-
-    `fwd_test` is the harness's observation of every trial and is left out (contract).
-    """
+    """A strategy's cost in sample-forward passes: the contract's cost columns over rows
+    (`fwd_test`, the harness's observation of every trial, is not among them)."""
     total = 0.0
     for row in rows:
-        for key in ("fwd_train", "fwd_reg", "fwd_eval"):
+        for key in COST_COLUMNS:
             value = row.get(key)
             if value is not None and math.isfinite(float(value)):
                 total += float(value)
@@ -110,18 +125,10 @@ def total_forward(rows: Iterable[dict[str, Any]]) -> float:
 
 def final_row(trials: dict[str, list[dict[str, Any]]], metric: str, mode: str,
               epochs: int) -> dict[str, Any] | None:
-    """The final model's last row (docs/contract.md): the refit if there is one, else the
-    best validation metric at the last epoch among trials that ran every epoch."""
-    last_rows = [rows[-1] for rows in trials.values() if rows]
-    refits = [r for r in last_rows if r.get("role") == "refit"]
-    if refits:
-        return refits[-1]
-    complete = [r for r in last_rows if int(r.get("epoch", 0)) >= epochs
-                and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-    if not complete:
-        return None
-    return (max if mode == "max" else min)(complete, key=lambda r: r[metric])
+    """The final model's last row, by the contract's final-model rule (or None)."""
+    chosen = final_trial({t: rows[-1] for t, rows in trials.items() if rows}, metric, mode, epochs)
+    return None if chosen is None else trials[chosen][-1]
 
 
-__all__ = ["dedupe_results", "prune_orphans", "strategy_rows", "trial_dirs", "read_rows",
+__all__ = ["cut_partial_lines", "dedupe_results", "prune_orphans", "strategy_rows", "trial_dirs", "read_rows",
            "total_forward", "final_row"]

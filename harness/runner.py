@@ -32,7 +32,14 @@ from harness.errors import HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
 from harness.interrupts import StopSignals
 from harness.lock import RunLock
-from harness.results_io import dedupe_results, final_row, prune_orphans, strategy_rows, total_forward
+from harness.results_io import (
+    cut_partial_lines,
+    dedupe_results,
+    final_row,
+    prune_orphans,
+    strategy_rows,
+    total_forward,
+)
 from harness.session import check_resources, connect, probe, resolve_address
 from harness.storage import Storage, normalize
 from harness.strategies import StrategyContext, experiment_name
@@ -116,6 +123,7 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
     restore = resume and strategy.restorable and _has_state(exp)
     note = ""
     if restore:
+        cut_partial_lines(exp)
         tuner = tune.Tuner.restore(exp.root, trainable, resume_unfinished=True,
                                    resume_errored=True)
         note = "continued from its saved state"

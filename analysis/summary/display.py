@@ -10,7 +10,7 @@ import pandas as pd
 
 TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
               "(shown as +up/-down where cut); IQM: interquartile mean over seeds; rank: mean rank by test "
-              "accuracy within each seed (1 = best); n train: training rows of the final model; cost = "
+              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final model; cost = "
               "sample-forward passes of all trials (train + reg + eval), per seed; wall s: the driver's "
               "seconds where recorded, else from Ray's timestamps; trial s = sum of train_seconds")
 
@@ -58,8 +58,8 @@ def _cost_column(summary: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary as strings, one row per strategy: what the terminal and the report show.
 
-    Accuracy and ECE in percent, NLL as is, each as mean ± half-width of the interval
-    over seeds; forward passes in engineering notation; ``seeds`` reads ``with a final
+    Accuracy and ECE in percent, NLL as is (a regression shows its test MSE instead), each
+    as mean ± half-width of the interval over seeds; forward passes in engineering notation; ``seeds`` reads ``with a final
     model / seen`` where they differ; costs relative to the reference the summary chose,
     named in the header (no relative column where there is none).
     """
@@ -69,6 +69,14 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         return [interval_text(mean, lo, hi, scale, digits)
                 for mean, lo, hi in g[[f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]].to_numpy(dtype=float)]
 
+    regression = "test_loss_mean" in g and not np.isfinite(g["test_acc_mean"].to_numpy(dtype=float)).any() \
+        and bool(np.isfinite(g["test_loss_mean"].to_numpy(dtype=float)).any())
+    quality = {"test MSE": col("test_loss", 1, 4),
+               "MSE IQM": g["test_loss_iqm"].map(_num("{:.4f}"))} if regression else {
+        "test acc %": col("test_acc", 100, 1),
+        "acc IQM %": (g["test_acc_iqm"] * 100).map(_num("{:.1f}")),
+        "ECE %": col("test_ece", 100, 1),
+        "NLL": col("test_nll", 1, 3)}
     out = pd.DataFrame({
         "experiment": g["experiment"].astype(str),
         "dataset": g["dataset"].astype(str),
@@ -76,10 +84,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(g["n_final"], g["n_seeds"])],
         "trials": g["n_trials"].map(_num("{:.3g}")),
         "n train": g["n_train_final"].map(_num("{:.0f}")),
-        "test acc %": col("test_acc", 100, 1),
-        "acc IQM %": (g["test_acc_iqm"] * 100).map(_num("{:.1f}")),
-        "ECE %": col("test_ece", 100, 1),
-        "NLL": col("test_nll", 1, 3),
+        **quality,
         "rank": g["rank_mean"].map(_num("{:.2f}")),
         "fwd total": g["fwd_total"].map(eng),
     }, index=summary.index)

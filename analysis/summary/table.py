@@ -19,8 +19,22 @@ from .selection import GROUP, REPLICATE, final_rows, labelled
 from .statistics import iqm, metric_interval
 
 _COST = list(COST_COLUMNS)
-#: Further test metrics reported (mean and interval) where the rows carry them.
-OPTIONAL_QUALITY = ("test_brier", "test_ece_ts", "test_nll_ts")
+#: Further test metrics reported (mean and interval) where the rows carry them; test_loss is
+#: a regression's quality (MSE) and a classifier's NLL.
+OPTIONAL_QUALITY = ("test_loss", "test_brier", "test_ece_ts", "test_nll_ts")
+
+
+def is_regression(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` holds a regression experiment: no finite test accuracy anywhere, and
+    a finite test loss (MSE) somewhere; its quality is then the test loss, lower is better."""
+    acc = frame["test_acc"].to_numpy(dtype=float) if "test_acc" in frame else np.array([])
+    loss = frame["test_loss"].to_numpy(dtype=float) if "test_loss" in frame else np.array([])
+    return not np.isfinite(acc).any() and bool(np.isfinite(loss).any())
+
+
+def test_score(frame: pd.DataFrame) -> tuple[str, bool]:
+    """The column a model's test quality is ranked by, and whether higher is better."""
+    return ("test_loss", False) if is_regression(frame) else ("test_acc", True)
 #: Order in which the status names the ways a seed can fall short.
 _SHORTFALLS = ("errored", "incomplete", "interrupted", "running", "unknown")
 
@@ -66,9 +80,10 @@ def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
     rep["has_final"] = rep["has_final"].astype("boolean").fillna(False).astype(bool)
     rep["final_diverged"] = rep["final_diverged"].astype("boolean").fillna(False).astype(bool)
     rep = rep.reset_index()
-    # rank within each (experiment, dataset, run, seed) by test accuracy, 1 = best
+    # rank within each (experiment, dataset, run, seed) by test quality, 1 = best
+    score, higher = test_score(rep)
     rep["rank"] = rep.groupby(["experiment", "dataset", *REPLICATE], observed=True, dropna=False)[
-        "test_acc"].rank(ascending=False, method="average")
+        score].rank(ascending=not higher, method="average")
     return rep
 
 
@@ -126,14 +141,16 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
     Columns:
 
     * ``n_seeds`` replicates (run, seed) seen; ``n_final`` of them whose final model
-      has a finite test accuracy (a diverged or unfinished one does not); ``n_diverged``
+      has a finite test accuracy (test loss for regression; a diverged or unfinished one
+      does not); ``n_diverged``
       of them whose final model diverged; ``n_trials`` trials per seed (mean).
     * ``<metric>_mean``, ``<metric>_ci_low``, ``<metric>_ci_high``, ``<metric>_iqm`` for
       test_acc, test_ece, test_nll (and test_brier, test_ece_ts, test_nll_ts where the rows
       carry them) of the final model at its last epoch: mean, Student-t interval over
       seeds cut to the metric's range (NaN with one seed; :mod:`.statistics`), and the
       interquartile mean over seeds.
-    * ``rank_mean``: mean over seeds of the strategy's rank by test accuracy among the
+    * ``rank_mean``: mean over seeds of the strategy's rank by test accuracy (test loss
+      for regression, lower is better) among the
       strategies of the same (experiment, dataset, run, seed), 1 = best, ties averaged.
     * ``n_train_final``: training rows of the final model (mean over seeds), so that a
       grid-CV refit on the whole pool shows next to models trained without the
@@ -163,7 +180,7 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
     for key, g in rep.groupby(GROUP, observed=True, dropna=False, sort=True):
         row: dict[str, Any] = dict(zip(GROUP, key))
         row["n_seeds"] = len(g)
-        row["n_final"] = int(np.isfinite(g["test_acc"].to_numpy(dtype=float)).sum())
+        row["n_final"] = int(np.isfinite(g[test_score(g)[0]].to_numpy(dtype=float)).sum())
         row["n_diverged"] = int(g["final_diverged"].sum())
         row["n_trials"] = float(g["n_trials"].mean())
         for m in quality:
@@ -202,5 +219,5 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
         bad = r.n_seeds - r.n_final
         if bad:
             warnings.warn(f"{r.experiment}/{r.strategy}: {bad} of {r.n_seeds} seeds have no final model "
-                          f"with a finite test_acc; their quality is left out of the means", stacklevel=2)
+                          f"with a finite test score; their quality is left out of the means", stacklevel=2)
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import rewrite_rows, write_experiment, write_trial
+from conftest import rewrite_rows, trial_rows, write_experiment, write_trial
 from scipy import stats
 
 from analysis.results import ResultsWarning, load_results
@@ -318,3 +318,30 @@ def test_unknown_dataset_still_summarises(tmp_path):
     assert set(df["dataset"].astype(str)) == {"unknown"}
     s = summarize(df)
     assert s["test_acc_mean"].notna().all() and (s["status"] == "finished").all()
+
+
+def test_a_regression_is_judged_by_its_test_loss(tmp_path):
+    """Ridge and lasso have no accuracy: their final models count, rank and show by MSE."""
+
+    run = tmp_path / "ridge-run"
+    run.mkdir()
+    (run / "metadata.json").write_text(json.dumps({
+        "experiment": "ridge", "status": "finished", "seeds": [0, 1], "strategies": ["a", "b"],
+        "spec": {"name": "ridge", "dataset": "synthetic-regression", "epochs": 3}}))
+    mse = {("a", 0): 0.30, ("a", 1): 0.40, ("b", 0): 0.50, ("b", 1): 0.20}
+    for (strategy, seed), loss in mse.items():
+        rows = trial_rows(trial_id=f"{strategy}{seed}", strategy=strategy, seed=seed, epochs=3,
+                          quality=0.5, role="single", config={"dataset": "synthetic-regression"},
+                          experiment="ridge")
+        for r in rows:
+            r.update(test_acc=float("nan"), val_acc=float("nan"), test_ece=float("nan"),
+                     test_brier=float("nan"), train_acc=float("nan"))
+        rows[-1]["test_loss"] = loss
+        write_trial(run / f"{strategy}-seed{seed}", f"t_{strategy}{seed}", rows)
+    table = summarize(load_results(run)).set_index("strategy")
+    assert list(table["n_final"]) == [2, 2]
+    assert table.loc["a", "test_loss_mean"] == pytest.approx(0.35)
+    assert list(table["rank_mean"]) == [1.5, 1.5]  # a wins seed 0, b wins seed 1
+    header = format_table(table.reset_index()).splitlines()[1]
+    assert "test MSE" in header and "test acc" not in header
+    assert "0.3500" in format_table(table.reset_index())

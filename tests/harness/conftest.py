@@ -1,9 +1,15 @@
-"""Shared fixtures: one Ray session per test module (ray.init costs 4-8 s here)."""
+"""Shared fixtures: one Ray session per test module (ray.init costs 4-8 s here), and drivers
+in subprocesses that a test can interrupt (tests/harness/interrupting.py)."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
+from interrupting import DRIVER, Driver
 
 
 @pytest.fixture(scope="module")
@@ -15,3 +21,21 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def start_driver(tmp_path: Path) -> Iterator[Callable[..., Driver]]:
+    drivers: list[Driver] = []
+
+    def start(strategies: str, epochs: int = 6, sleep_s: float = 0.3) -> Driver:
+        storage = tmp_path / f"runs{len(drivers)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(storage), strategies, str(epochs), str(sleep_s)],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        drivers.append(Driver(proc, storage))
+        return drivers[-1]
+
+    yield start
+    for d in drivers:
+        if d.proc.poll() is None:
+            d.kill()

@@ -1,0 +1,70 @@
+"""Every registered experiment that needs no GPU and no downloaded files runs end to end
+with `--smoke`: every strategy finishes and the table has a row for each; every strategy
+directory keeps the state `Tuner.restore` needs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import registry, runner
+from harness.cli import resolve_spec
+
+LOCAL = [name for name in registry.names()
+         if registry.get(name).device != "cuda" and registry.get(name).dataset not in ("cifar10", "svhn")]
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(ray_session, tmp_path_factory) -> dict[str, Path]:
+    import argparse
+
+    runs = {}
+    for name in LOCAL:
+        args = argparse.Namespace(config=None, experiment=name, sets=[], gpus_per_trial=None,
+                                  cpus_per_trial=None, strategies=None, seeds=None, smoke=True)
+        spec = resolve_spec(args)
+        # concurrent: the strategies' Tuners overlap their start-up (seconds each here)
+        options = runner.RunOptions(storage=str(tmp_path_factory.mktemp(name)), verbose=0,
+                                    concurrent=True, echo=lambda s: None)
+        runs[name] = Path(runner.start(spec, options))
+    return runs
+
+
+def test_the_local_experiments_are_the_cpu_ones():
+    assert {"quick", "mnist1d-noise", "digits-augment", "ridge", "lasso-diabetes"} <= set(LOCAL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LOCAL)
+def test_every_strategy_finishes_and_has_a_row(smoke_runs, name):
+    import analysis
+
+    run = smoke_runs[name]
+    meta = json.loads((run / "metadata.json").read_text())
+    spec = registry.get(name)
+    assert meta["status"] == "finished"
+    assert meta["completed"] == {f"{s}-seed0": "finished" for s in spec.strategies}
+    table = analysis.summarize(analysis.load_results(str(run)))
+    assert sorted(table["strategy"]) == sorted(spec.strategies)
+    assert (table["n_final"] == 1).all(), table[["strategy", "n_final", "status"]]
+    assert set(table["status"]) == {"finished"}
+
+
+@pytest.mark.slow
+def test_every_strategy_directory_can_be_restored_by_tune(smoke_runs):
+    from ray import tune
+
+    from trainables.tune import train_fn
+
+    run = smoke_runs["quick"]
+    spec = registry.get("quick").smoke()
+    for strategy in spec.strategies:
+        path = str(run / f"{strategy}-seed0")
+        assert tune.Tuner.can_restore(path), strategy
+        results = tune.Tuner.restore(path, runner.with_resources(train_fn, spec)).get_results()
+        rows = sum(len(json.loads("[" + ",".join(
+            (Path(r.path) / "result.json").read_text().split("\n")[:-1]) + "]")) for r in results)
+        assert len(results) == len(list((run / f"{strategy}-seed0").glob("*/result.json")))
+        assert rows > 0 and results.num_errors == 0, strategy
