@@ -46,3 +46,15 @@ def test_every_node_installs_this_package():
     config = _load()
     assert "." in config["file_mounts"].values()
     assert any("pip install -e ~/crossreg-harness" in c for c in config["setup_commands"])
+
+
+def test_token_authentication_is_on_for_every_node():
+    config = _load()
+    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+              if "ray start" in c]
+    assert len(starts) == 2 and all("RAY_AUTH_MODE=token ray start" in c for c in starts)
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    assert any("export RAY_AUTH_MODE=token" in c for c in config["setup_commands"])
+    text = CLUSTER_YAML.read_text()
+    assert "ray get-auth-token --generate" in text  # how to create the token
+    assert "ufw" in text  # how to firewall the on-premises variant
