@@ -73,7 +73,8 @@ class TrialConfig:
     role: str = "single"
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
+    def from_dict(cls, values: Mapping[str, Any] | TrialConfig) -> TrialConfig:
+        """The validated config of a Ray Tune dict (a TrialConfig is returned as it is)."""
         if isinstance(values, TrialConfig):
             return values
         if not isinstance(values, Mapping):

@@ -156,7 +156,7 @@ class Engine:
             loss_sum += loss.detach().float() * len(idx)
             if self.task == "classification":
                 correct += (outputs.detach().argmax(dim=-1) == yb).sum()
-            if self.learning_rho and reg_x is not None and self.step % self.r == 0:
+            if self.learning_rho and reg_x is not None and reg_y is not None and self.step % self.r == 0:
                 counters.fwd_reg += self._rho_step(reg_x, reg_y)
                 rho_steps += 1
         mean_loss = float(loss_sum) / n
@@ -186,6 +186,7 @@ class Engine:
         grads = torch.autograd.grad(loss, self.rho_params, allow_unused=True)
         for p, g in zip(self.rho_params, grads):
             p.grad = g
+        assert self.rho_optimizer is not None  # learning_rho: the only caller checks it
         self.rho_optimizer.step()
         self.regularizer.after_rho_step()
         self.model.train()

@@ -107,12 +107,9 @@ def lasso_comparison(seed: int = 0, **params) -> dict:
     """Cross-reg lasso vs the hold-out lasso path and LassoCV on diabetes."""
     s = diabetes_problem(seed)
     est = CrossRegLasso(random_state=seed, **params).fit(s.X, s.y, s.X_val, s.y_val)
-    path_mse, path_nnz = [], []
-    for a in LASSO_ALPHAS:
-        m = Lasso(alpha=a, max_iter=100_000, tol=1e-10).fit(s.X, s.y)
-        path_mse.append(mse(m.predict(s.X_val), s.y_val))
-        path_nnz.append(int(np.count_nonzero(m.coef_)))
-    path_mse, path_nnz = np.array(path_mse), np.array(path_nnz)
+    fits = [Lasso(alpha=a, max_iter=100_000, tol=1e-10).fit(s.X, s.y) for a in LASSO_ALPHAS]
+    path_mse = np.array([mse(m.predict(s.X_val), s.y_val) for m in fits])
+    path_nnz = np.array([np.count_nonzero(m.coef_) for m in fits])
     best = int(np.argmin(path_mse))
     near = path_mse <= 1.01 * path_mse[best]
     cv = LassoCV(cv=5, random_state=seed, max_iter=100_000).fit(s.X, s.y)

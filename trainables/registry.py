@@ -15,17 +15,27 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
-def scan(package: str, attribute: str, kind: type) -> dict[str, Any]:
+class Named(Protocol):
+    """A registry entry: anything with a name."""
+
+    @property
+    def name(self) -> str: ...
+
+
+E = TypeVar("E", bound=Named)
+
+
+def scan(package: str, attribute: str, kind: type[E]) -> dict[str, E]:
     """``name -> declaration`` for every module of ``package`` that declares ``attribute``.
 
     ``attribute`` holds one ``kind`` instance or a tuple of them; each must have a ``name``.
     Modules whose name starts with ``_`` are private and not scanned.
     """
     pkg = importlib.import_module(package)
-    found: dict[str, Any] = {}
+    found: dict[str, E] = {}
     where: dict[str, str] = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):
@@ -79,4 +89,4 @@ def resolve(reference: str, error: Callable[[str], Exception]) -> Any:
     return value
 
 
-__all__ = ["is_reference", "resolve", "scan"]
+__all__ = ["Named", "is_reference", "resolve", "scan"]

@@ -168,6 +168,8 @@ PENALTIES = {"l2": l2_norm, "l1": l1_norm}
 class _LevelSet(nn.Module):
     """Parametrisation ``w = v + (rho - R(v)) * u`` of one weight tensor (see module doc)."""
 
+    _family: NormFamily
+
     def __init__(self, penalty: str, family: NormFamily, index: int) -> None:
         super().__init__()
         self.penalty = penalty
@@ -228,6 +230,8 @@ def project_l1_sphere(v: torch.Tensor, radius: float) -> torch.Tensor:
 
 class NormFamily(Regularizer):
     """rho_i = R(w_i) for each weight tensor w_i (one scalar per tensor)."""
+
+    reference: torch.Tensor
 
     def __init__(self, modules: Sequence[nn.Module], penalty: str, rho: Sequence[float] | None,
                  learned: bool, names: Sequence[str] | None = None, param: str = "weight",

@@ -57,7 +57,7 @@ def _load_mnist1d(
     if arrays is None:
         arrays = mnist1d_arrays(num_samples, seed)
         if path is not None:
-            _atomic_savez(path, x=arrays[0], y=arrays[1], x_test=arrays[2], y_test=arrays[3])
+            _atomic_savez(path, *arrays)
     x, y, xt, yt = arrays
     return RawDataset(
         x[:, None, :], y, xt[:, None, :], yt, norm="channel",
@@ -66,13 +66,14 @@ def _load_mnist1d(
     )
 
 
-def _atomic_savez(path: str, **arrays: np.ndarray) -> None:
-    """Write an .npz so that concurrent trials never read a half-written file."""
+def _atomic_savez(path: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
+                  y_test: np.ndarray) -> None:
+    """Write the .npz so that concurrent trials never read a half-written file."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, x=x, y=y, x_test=x_test, y_test=y_test)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

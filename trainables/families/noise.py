@@ -35,6 +35,7 @@ class NoiseFamily(Regularizer):
     """
 
     stochastic = True
+    fixed_sigma: torch.Tensor
 
     def __init__(self, points: Sequence[NoiseInjection], sigma: Mapping[str, float], learned: bool,
                  generator: torch.Generator | None) -> None:

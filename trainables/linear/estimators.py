@@ -15,8 +15,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..engine import Engine
-from ..regularizers import NormFamily, Regularizer
-from .families import WeightedL2Family
+from ..regularizers import NormFamily
+from .families import LinearFamily, WeightedL2Family
 from .model import DTYPE, LinearModel, Quadratic
 from .optimisers import RhoNewton, ThetaStep, one_thread
 
@@ -29,9 +29,10 @@ def check_number(name: str, value, *, low: float | None = None, high: float | No
                         f"got {value!r} of type {type(value).__name__}")
     if not math.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
+    v = float(value)
+    if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value > high or (high_open and value == high)):
+    if high is not None and (v > high or (high_open and v == high)):
         raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
 
 
@@ -238,7 +239,7 @@ class CrossRegBase(RegressorMixin, BaseEstimator):
         return current(), float(family.rho.detach()[0]), n_iter, fwd_train, fwd_reg, converged
 
     @staticmethod
-    def _rho_max(Z: torch.Tensor, y: torch.Tensor, family: Regularizer, p_pen: int) -> float:
+    def _rho_max(Z: torch.Tensor, y: torch.Tensor, family: LinearFamily, p_pen: int) -> float:
         """R of the (minimum-norm) least-squares solution: the end of the penalty path. A rho
         beyond it would be a negative penalty (the constraint pushing w outwards, which for L1
         inflates every active coefficient); the Newton rho step stays at or below it, so

@@ -7,12 +7,14 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..regularizers import Regularizer
-from .model import DTYPE
+from ..regularizers import NormFamily, Regularizer
+from .model import DTYPE, original
 
 
 class WeightedLevelSet(nn.Module):
     """``w = v + (rho - R(v)) * u``, ``R(v) = sqrt(sum_k s_k v_k^2)``, u = grad R/|grad R|^2."""
+
+    _family: WeightedL2Family
 
     def __init__(self, family: WeightedL2Family) -> None:
         super().__init__()
@@ -39,6 +41,8 @@ class WeightedL2Family(Regularizer):
     The retraction rescales v radially onto R(v) = rho.
     """
 
+    weights: torch.Tensor
+
     def __init__(self, module: nn.Linear, weights: torch.Tensor) -> None:
         super().__init__(learned=True)
         self.modules_ = [module]  # a list, not a submodule: theta stays out of rho_parameters
@@ -59,7 +63,7 @@ class WeightedL2Family(Regularizer):
         return {"roughness": float(self.rho.detach()[0])}
 
     def _original(self) -> torch.Tensor:
-        return self.modules_[0].parametrizations.weight.original
+        return original(self.modules_[0])
 
     @torch.no_grad()
     def after_theta_step(self) -> None:
@@ -72,14 +76,18 @@ class WeightedL2Family(Regularizer):
         self.after_theta_step()
 
 
-def penalty_gradient(family: Regularizer, v: torch.Tensor) -> torch.Tensor:
+#: the families the estimators use: plain L2 / L1 (`NormFamily`) or the spline's weighted L2
+LinearFamily = NormFamily | WeightedL2Family
+
+
+def penalty_gradient(family: LinearFamily, v: torch.Tensor) -> torch.Tensor:
     """A vector along grad R(v) (L2: v, weighted L2: s*v, L1: sign(v))."""
     if isinstance(family, WeightedL2Family):
         return family.weights.reshape(-1) * v
     return v if family.penalty == "l2" else torch.sign(v)
 
 
-def rho_direction(family: Regularizer, v: torch.Tensor) -> torch.Tensor:
+def rho_direction(family: LinearFamily, v: torch.Tensor) -> torch.Tensor:
     """u = dw/drho = grad R / |grad R|^2 (what the level-set parametrisation moves along)."""
     if isinstance(family, WeightedL2Family):
         return family.direction(v).reshape(-1)

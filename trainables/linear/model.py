@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -40,7 +41,13 @@ class Quadratic:
         return cls(Z.T @ Z / n, Z.T @ y / n)
 
 
+def original(module: nn.Module) -> torch.Tensor:
+    """The unconstrained ``weight`` of a parametrised module (the level-set v)."""
+    parametrizations = cast(nn.ModuleDict, module.parametrizations)
+    return cast(torch.Tensor, parametrizations["weight"].original)
+
+
 def pen_param(model: LinearModel) -> torch.Tensor:
     """The theta the engine steps for the penalised block (the level-set ``original`` v)."""
-    return model.pen.parametrizations.weight.original
+    return original(model.pen)
 

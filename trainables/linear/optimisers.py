@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ..regularizers import Regularizer
-from .families import WeightedL2Family, penalty_gradient, rho_direction
+from .families import LinearFamily, WeightedL2Family, penalty_gradient, rho_direction
 from .model import DTYPE, LinearModel, Quadratic, pen_param
 
 
@@ -35,7 +34,7 @@ class ThetaStep(torch.optim.Optimizer):
     """
 
     def __init__(self, model: LinearModel, mode: str, lr: float, train: Quadratic,
-                 family: Regularizer) -> None:
+                 family: LinearFamily) -> None:
         params = [pen_param(model)] + ([model.free.weight] if model.free is not None else [])
         super().__init__(params, {"lr": lr})
         self.model, self.mode, self.lr, self.train = model, mode, lr, train
@@ -115,7 +114,7 @@ class ThetaStep(torch.optim.Optimizer):
 class RhoNewton(torch.optim.Optimizer):
     """``rho -= lr * g / c``, c the validation MSE's curvature along ``u = dw/drho`` (module doc)."""
 
-    def __init__(self, family: Regularizer, model: LinearModel, lr: float, val: Quadratic,
+    def __init__(self, family: LinearFamily, model: LinearModel, lr: float, val: Quadratic,
                  max_factor: float, rho_max: float) -> None:
         super().__init__([family.rho], {"lr": lr})
         self.family, self.model, self.lr, self.val = family, model, lr, val

@@ -25,6 +25,7 @@ class FeatureBasis:
 
     def bspline(self, t: np.ndarray) -> np.ndarray:
         """B-spline basis at t, extrapolated linearly outside [0, 1] (as a natural spline)."""
+        assert self.knots is not None, "a linear-only feature has no B-spline basis"
         m = len(self.knots) - 4
         spl = BSpline(self.knots, np.eye(m), 3, extrapolate=False)
         tc = np.clip(t, 0.0, 1.0)
@@ -157,7 +158,7 @@ class CrossRegSpline(CrossRegBase):
             for b in self._bases:
                 if b is not None:
                     b.T, b.knots, b.s = None, None, None
-        weights = [b.s for b in self._bases if b is not None and b.T is not None]
+        weights = [b.s for b in self._bases if b is not None and b.s is not None]
         self._pen_weights = np.concatenate(weights) if weights else np.zeros(0)
 
     def _design(self, X: np.ndarray) -> tuple[np.ndarray, int]:

@@ -33,7 +33,8 @@ def vgg16(input_shape: tuple[int, ...], n_out: int, dropout: float) -> nn.Module
     for m in features.modules():  # torchvision VGG's init
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:  # make_layers' convs all have one
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
