@@ -1,6 +1,6 @@
 """The engine's forward-pass counters are exact.
 
-Expected counts are computed from the data sizes, batch sizes, r and K alone (DESIGN.md's
+Expected counts are computed from the data sizes, batch sizes, r and K alone (the project's
 accounting: a forward of a batch of B samples counts B; a rho step of a stochastic family
 costs K samples per row) and compared with equality, both with the engine's own counters and
 with the rows the model actually saw (a forward hook), for a deterministic family (L2 norm),

@@ -5,6 +5,16 @@ Each source file in this package declares the datasets it loads (``DATASETS = (D
 instead name a user's own dataset by reference, ``dataset = "pkg.module:load"``
 (`trainables.datasets.reference`). How a loaded dataset is split, normalised and recorded is
 in `trainables.datasets.splitting`.
+
+A source file declares, e.g. (``synthetic.py`` is a complete example)::
+
+    def _load(data_dir, download, n_pool=500):  # keyword options: load_splits(options=...)
+        return RawDataset(x_pool, y_pool, x_test, y_test, norm="feature")
+
+    DATASETS = (DatasetSpec("mine", "regression", 0, (20,), _load, pool_size=500),)
+
+``pool_size`` must be what the loader returns with its defaults (a test checks it): drivers
+check ``n_train`` against it without loading the data.
 """
 
 from __future__ import annotations

@@ -5,6 +5,18 @@ a one-line description, whether cross_reg can learn its rho, whether it is stoch
 range a fixed-value search draws from, its rho names on a given model, its domain checks and
 how to build its regularizer. Nothing else names it. A config may instead name a family by
 reference, ``family = "pkg.module:ATTR"``, ATTR being a `Family` in the user's own module.
+
+A family file, in outline (``none.py``, ``l2.py`` and ``noise.py`` are complete examples)::
+
+    def rho_names(model, input_shape):  # one name per layer it acts on, in a fixed order
+        return tuple(f"p_{i}" for i in range(len(_layers(model))))
+
+    def build(config, model, input_shape, generator):  # a Regularizer attached to model
+        names = rho_names(model, input_shape)
+        return MyRegularizer(_layers(model), expand_rho(config.rho, names, "mine"), ...)
+
+    FAMILY = Family(name="mine", description="...", learnable=True, stochastic=False,
+                    search_range=(1e-3, 1.0), rho_names=rho_names, build=build)
 """
 
 from __future__ import annotations

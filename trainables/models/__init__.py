@@ -1,7 +1,8 @@
 """Networks, one file per model, found by scanning this package.
 
-A model file declares ``MODEL = ModelSpec(name, description, build, uses_width, uses_depth)``;
-nothing else names it. A config may instead name a user's own model by reference,
+A model file declares ``MODEL = ModelSpec(name, description, build, uses_width, uses_depth)``,
+``build(input_shape, n_out, width, depth, dropout, norm)`` (``linear.py`` is a complete
+example); nothing else names it. A config may instead name a user's own model by reference,
 ``"pkg.module:build"``, called as ``build(input_shape, n_out) -> torch.nn.Module``.
 
 The noise family's rho is one sigma per `NoiseInjection` module (``rho/sigma_0``,
