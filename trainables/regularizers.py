@@ -234,18 +234,19 @@ class NormFamily(Regularizer):
     reference: torch.Tensor
 
     def __init__(self, modules: Sequence[nn.Module], penalty: str, rho: Sequence[float] | None,
-                 learned: bool, names: Sequence[str] | None = None, param: str = "weight",
+                 learned: bool, *, names: Sequence[str], param: str = "weight",
                  relative: Sequence[float] | None = None) -> None:
-        """``rho`` gives absolute amounts; ``relative`` gives them as multiples of each
-        weight's amount at initialisation (the weight-norm family's g, since a useful absolute
-        norm depends on the layer's size); neither keeps the initial amounts."""
+        """``names`` are the rho names (the family's, one per module); ``rho`` gives absolute
+        amounts; ``relative`` gives them as multiples of each weight's amount at
+        initialisation (the weight-norm family's g, since a useful absolute norm depends on
+        the layer's size); neither keeps the initial amounts."""
         super().__init__(learned)
         if penalty not in PENALTIES:
             raise ValueError(f"unknown penalty {penalty!r}; choose one of {sorted(PENALTIES)}")
         self.penalty = penalty
         self.param = param
         self.modules_ = list(modules)
-        self.names = list(names) if names is not None else [f"{penalty}_{i}" for i in range(len(modules))]
+        self.names = list(names)
         initial = [float(PENALTIES[penalty](getattr(m, param).detach())) for m in self.modules_]
         if relative is not None:
             values = [float(x) * ref for x, ref in zip(relative, initial)]
@@ -253,8 +254,9 @@ class NormFamily(Regularizer):
         else:
             values = initial if rho is None else [float(x) for x in rho]
             reference = [1.0] * len(values)
-        if len(values) != len(self.modules_) or len(reference) != len(values):
-            raise ValueError(f"{penalty}: {len(values)} rho values for {len(self.modules_)} weights")
+        if not len(values) == len(reference) == len(self.names) == len(self.modules_):
+            raise ValueError(f"{penalty}: {len(values)} rho values and {len(self.names)} names "
+                             f"for {len(self.modules_)} weights")
         self.register_buffer("reference", torch.tensor(reference, dtype=torch.float32))
         self.rho = nn.Parameter(torch.tensor(values, dtype=torch.float32), requires_grad=learned)
         for i, m in enumerate(self.modules_):

@@ -63,7 +63,7 @@ def _make(family: str, r: int, K: int, batch: int, reg_batch: int, full: bool):
     if family == "noise":
         reg = NoiseFamily([model.noise], {"s": 0.3}, learned=True, generator=gen)
     else:
-        reg = NormFamily([model.fc1], "l2", rho=None, learned=True)
+        reg = NormFamily([model.fc1], "l2", rho=None, learned=True, names=["a"])
     rho_params = reg.rho_parameters()
     assert rho_params, "the family must learn rho for rho steps to happen"
     engine = Engine(

@@ -27,19 +27,19 @@ def _linear(seed: int = 0, d_in: int = 6, d_out: int = 1) -> nn.Linear:
 
 def test_l2_level_set_is_the_norm_direction_split():
     layer = _linear()
-    family = NormFamily([layer], "l2", [2.5], learned=True).double()
+    family = NormFamily([layer], "l2", [2.5], learned=True, names=["w"]).double()
     v = layer.parametrizations.weight.original
     expected = 2.5 * v / v.norm()
     assert torch.allclose(layer.weight, expected, atol=1e-12)
     assert torch.allclose(layer.weight.norm(), torch.tensor(2.5, dtype=torch.float64))
-    assert family.rho_values() == {"l2_0": 2.5}
+    assert family.rho_values() == {"w": 2.5}
 
 
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
 def test_gradients_split_into_projection_and_orthogonal_part(penalty):
     """dL/drho is the projection of dL/dw on grad R; dL/dv is the orthogonal remainder."""
     layer = _linear(1)
-    family = NormFamily([layer], penalty, [1.7], learned=True).double()
+    family = NormFamily([layer], penalty, [1.7], learned=True, names=["w"]).double()
     v = layer.parametrizations.weight.original
     x = torch.randn(20, 6, dtype=torch.float64)
     y = torch.randn(20, 1, dtype=torch.float64)
@@ -81,7 +81,7 @@ def test_project_l1_sphere_is_the_euclidean_projection():
 
 def test_retraction_after_steps_keeps_the_amount_equal_to_rho():
     layer = _linear(2, 10)
-    family = NormFamily([layer], "l1", [1.0], learned=True).double()
+    family = NormFamily([layer], "l1", [1.0], learned=True, names=["w"]).double()
     v = layer.parametrizations.weight.original
     with torch.no_grad():
         v.add_(torch.randn_like(v))

@@ -179,7 +179,7 @@ class CrossRegBase(RegressorMixin, BaseEstimator):
             if model.free is not None:
                 model.free.weight.copy_(a0.reshape(1, -1))
         if self._pen_weights is None:
-            family = NormFamily([model.pen], self._penalty, rho=None, learned=True)
+            family = NormFamily([model.pen], self._penalty, rho=None, learned=True, names=["norm"])
         else:
             family = WeightedL2Family(model.pen, torch.as_tensor(self._pen_weights, dtype=DTYPE))
         mode = "l1" if self._penalty == "l1" else self.theta_optimizer
