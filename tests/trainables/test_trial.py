@@ -174,7 +174,7 @@ def test_a_nan_loss_ends_the_trial_with_a_diverged_flag():
 @pytest.mark.parametrize("overrides,key", [
     ({"dataset": "imagenet-21k"}, "dataset"),
     ({"model": "transformer"}, "model"),
-    ({"family": "dropconnect"}, "family"),
+    ({"family": "no-such-family"}, "family"),
     ({"family": "noise", "rho": -0.1}, "rho"),
     ({"family": "noise", "rho": {"sigma_0": 0.1}}, "rho"),
     ({"K": 0}, "K"),

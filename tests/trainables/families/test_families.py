@@ -25,16 +25,32 @@ def test_every_family_file_declares_one_family_named_after_it() -> None:
 
 
 def test_an_unknown_family_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"family='dropconnect': unknown family; choose one of "
-                                          r"\['augment', 'l1', 'l2', 'noise', 'none', 'weight_norm'\]"):
-        families.get("dropconnect")
+    assert {"augment", "l1", "l2", "noise", "none", "weight_norm"} <= set(families.names())
+    with pytest.raises(ConfigError) as info:
+        families.get("no-such-family")
+    assert str(info.value) == (f"family='no-such-family': unknown family; choose one of "
+                               f"{list(families.names())} or a reference 'pkg.module:ATTR'")
+
+
+def _middle(family: families.Family) -> float:
+    """A value every family accepts: the geometric middle of its search range (0 without one)."""
+    return math.sqrt(family.search_range[0] * family.search_range[1]) if family.search_range else 0.0
+
+
+def _names_or_skip(config: dict) -> tuple[str, ...]:
+    """The config's rho names; a family that does not apply to the shared small config (its
+    own test file covers it on a model it fits) is skipped, not failed."""
+    try:
+        return rho_names(config)
+    except ConfigError as exc:
+        pytest.skip(f"not applicable to the shared config: {exc}")
 
 
 @pytest.mark.parametrize("name", families.names())
 def test_declaration_is_complete(name: str) -> None:
     family = families.get(name)
     assert family.description and "\n" not in family.description
-    names = rho_names({**BASE, "family": name})
+    names = _names_or_skip({**BASE, "family": name, "rho": _middle(family)})
     assert (family.search_range is None) == (names == ())
     if family.search_range is not None:
         low, high = family.search_range
@@ -44,13 +60,14 @@ def test_declaration_is_complete(name: str) -> None:
 @pytest.mark.parametrize("name", families.names())
 def test_fixed_run_reports_exactly_its_rho_names(name: str) -> None:
     family = families.get(name)
-    rho = math.sqrt(family.search_range[0] * family.search_range[1]) if family.search_range else 0.0
+    rho = _middle(family)
     config = {**BASE, "family": name, "mode": "fixed", "rho": rho}
+    names = _names_or_skip(config)
     trial = Trial(config)
     assert trial.regularizer.stochastic == family.stochastic
     row = trial.run_epoch()
     columns = tuple(k[len("rho/"):] for k in row if k.startswith("rho/"))
-    assert columns == rho_names(config)
+    assert columns == names
     # l1 re-reads rho from the retracted float32 weight: equal to float32 rounding
     assert all(row[f"rho/{n}"] == pytest.approx(rho, rel=1e-5) for n in columns)
 
@@ -58,11 +75,12 @@ def test_fixed_run_reports_exactly_its_rho_names(name: str) -> None:
 @pytest.mark.parametrize("name", families.names())
 def test_cross_reg_learns_rho_exactly_when_learnable(name: str) -> None:
     family = families.get(name)
-    config = {**BASE, "family": name, "mode": "cross_reg", "rho": 0.5, "epochs": 2}
+    start = _middle(family) or 0.5
+    config = {**BASE, "family": name, "mode": "cross_reg", "rho": start, "epochs": 2}
     if not family.learnable:
-        with pytest.raises(ConfigError, match="family="):
+        with pytest.raises(ConfigError, match="has no rho that cross_reg can learn"):
             check_config(config)
         return
+    names = _names_or_skip(config)
     rows = run_trial(config)
-    names = rho_names(config)
-    assert any(rows[-1][f"rho/{n}"] != pytest.approx(0.5, rel=1e-6) for n in names)
+    assert any(rows[-1][f"rho/{n}"] != pytest.approx(start, rel=1e-6) for n in names)
