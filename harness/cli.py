@@ -6,7 +6,7 @@
     crossreg resume DIR
     crossreg list
     crossreg analyze DIR [--csv F] [--parquet F]
-    crossreg report DIR --out report.html
+    crossreg report DIR [--out DIR/report.html]
     crossreg linear-demo
 
 Bad input (unknown experiment or strategy, malformed TOML, --seeds 0, an unwritable storage
@@ -67,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--trainable", default=None, metavar="MODULE:ATTR",
                    help="Tune function trainable to run (default trainables.tune:train_fn; "
                         "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
-    r.add_argument("--quiet", action="store_true", help="no Ray Tune progress tables")
+    _output_flags(r)
 
     s = sub.add_parser("resume", help="continue an interrupted experiment run",
                        description="Continue DIR: restore unfinished strategies, run missing ones.")
     s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
     s.add_argument("--address", help="Ray cluster address; default: $RAY_ADDRESS, else a local Ray")
     s.add_argument("--concurrent", action="store_true", help="resume strategies concurrently")
-    s.add_argument("--quiet", action="store_true", help="no Ray Tune progress tables")
+    _output_flags(s)
 
     sub.add_parser("list", help="list the registered experiments and strategies",
                    description="List the registered experiments and strategies.")
@@ -88,13 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("report", help="write an HTML report of one or more runs",
                        description="Write an HTML report with tables and plots.")
     h.add_argument("dir", nargs="+", help="experiment run directories")
-    h.add_argument("--out", required=True, help="the HTML file to write")
+    h.add_argument("--out", help="the HTML file to write (default DIR/report.html for one run)")
 
     sub.add_parser("linear-demo", help="cross-reg ridge, lasso and spline beside their classic fits",
                    description="Fit CrossRegRidge, CrossRegLasso and CrossRegSpline on their reference "
                                "problems and print them beside sklearn's hold-out ridge path, "
                                "LassoCV and scipy's GCV smoothing spline (no Ray; ~10 s).")
     return p
+
+
+def _output_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress lines: errors and the final table only")
+    g.add_argument("--verbose", action="store_true",
+                   help="Ray's own output too (Tune's status tables, worker logs)")
+
+
+def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
+    from harness import runner
+
+    echo = (lambda line: None) if args.quiet else _print_flush
+    return runner.RunOptions(verbose=1 if args.verbose else 0, echo=echo, **fields)
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)
 
 
 def resolve_spec(args: argparse.Namespace) -> Any:
@@ -126,25 +145,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import runner
 
     spec = resolve_spec(args)
-    options = runner.RunOptions(storage=args.storage, address=args.address,
-                                concurrent=args.concurrent,
-                                trainable=args.trainable or runner.DEFAULT_TRAINABLE,
-                                verbose=0 if args.quiet else 1)
-    run_dir = runner.start(spec, options)
-    print(f"results: {run_dir}")
-    _print_comparison(run_dir)
+    options = _run_options(args, storage=args.storage, address=args.address,
+                           concurrent=args.concurrent,
+                           trainable=args.trainable or runner.DEFAULT_TRAINABLE)
+    _finale(runner.start(spec, options))
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from harness import runner
 
-    options = runner.RunOptions(address=args.address, concurrent=args.concurrent,
-                                verbose=0 if args.quiet else 1)
-    run_dir = runner.resume(args.dir, options)
-    print(f"results: {run_dir}")
-    _print_comparison(run_dir)
+    options = _run_options(args, address=args.address, concurrent=args.concurrent)
+    _finale(runner.resume(args.dir, options))
     return 0
+
+
+def _finale(run_dir: str) -> None:
+    """The comparison table, then what to do next."""
+    print(f"\nresults: {run_dir}")
+    print(_comparison_table(run_dir)[1])
+    print(f"\nnext: crossreg report {run_dir}    (writes {run_dir}/report.html)")
+    print(f"      crossreg analyze {run_dir} --csv table.csv")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -167,10 +188,6 @@ def _comparison_table(path: str) -> tuple[Any, str]:
     df = analysis.load_results(path)
     summary = analysis.summarize(df)
     return summary, format_table(summary)
-
-
-def _print_comparison(run_dir: str) -> None:
-    print(_comparison_table(run_dir)[1])
 
 
 def _check_results_path(path: str) -> None:
@@ -205,13 +222,20 @@ def _user_io_errors() -> Iterator[None]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import os
+
     from analysis.report import write_report
 
     for d in args.dir:
         _check_results_path(d)
+    out = args.out
+    if out is None:
+        if len(args.dir) > 1:
+            raise HarnessError("report of several runs: name the file with --out")
+        out = os.path.join(args.dir[0], "report.html")
     with _user_io_errors():
-        write_report(args.dir, args.out)
-    print(f"report: {args.out}")
+        write_report(args.dir, out)
+    print(f"report: {out}")
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from harness import metadata, overrides, preflight, strategies
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
+from harness.console import Progress
 from harness.errors import HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
 from harness.interrupts import StopSignals
@@ -56,7 +57,7 @@ class RunOptions:
     address: str | None = None
     concurrent: bool = False
     trainable: str = DEFAULT_TRAINABLE  # "module:attr" of a Tune function trainable
-    verbose: int = 1  # Ray Tune's progress output: 0 silent, 1 status tables, 2 results
+    verbose: int = 0  # Ray's own output: 0 off (the harness's progress lines), 1 tables, 2 results
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
     echo: Callable[[str], None] = print
 
@@ -77,7 +78,8 @@ class StrategyOutcome:
     def status(self) -> str:
         return self.completion.status
 
-    def line(self, metric: str) -> str:
+    def detail(self, metric: str) -> str:
+        """What the progress line says after the status: trials, epochs, cost, the final model."""
         f = self.final or {}
 
         def fmt(key: str) -> str:
@@ -85,10 +87,9 @@ class StrategyOutcome:
             return f"{v:.4f}" if isinstance(v, (int, float)) else "n/a"
 
         note = f" ({self.note})" if self.note else ""
-        return (f"[{self.name}] {self.status}{note}: {self.completion.describe()}, "
-                f"{self.epochs} epochs, {self.forward:.3g} forward passes, {self.wall_s:.1f} s; "
-                f"final model {metric}={fmt(metric)} test_acc={fmt('test_acc')} "
-                f"test_loss={fmt('test_loss')}")
+        return (f"{self.completion.describe()}{note}, {self.epochs} epochs, "
+                f"{self.forward:.3g} forward passes; final {metric}={fmt(metric)} "
+                f"test_acc={fmt('test_acc')} test_loss={fmt('test_loss')}")
 
 
 def load_trainable(path: str) -> Callable[[dict], None]:
@@ -152,6 +153,11 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
                            final=final_row(trials, spec.metric, spec.mode, spec.epochs))
 
 
+def _silent(line: str) -> None:
+    """The echo of a remote driving task: its lines would arrive out of order; the driver
+    prints each outcome itself."""
+
+
 def _has_state(exp: Storage) -> bool:
     """Whether Tune left enough to restore: its tuner.pkl *and* an experiment-state
     snapshot (a driver killed between writing the two leaves only the first, and
@@ -195,7 +201,7 @@ def start(spec: ExperimentSpec, options: RunOptions) -> str:
     storage = Storage(normalize(options.storage))
     storage.ensure_writable()
     with StopSignals() as signals:
-        connect(address)
+        connect(address, verbose=options.verbose > 0)
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial, address)
         run = storage.child(run_dir_name(spec))
         run.ensure_writable()
@@ -229,7 +235,7 @@ def resume(run_root: str, options: RunOptions) -> str:
         options.echo(f"resuming {run.root}: {len(todo)} of {len(plan(meta))} (strategy, seed) left")
         if not todo:
             return run.root
-        connect(address)  # a run is only marked running once its cluster is reachable
+        connect(address, verbose=options.verbose > 0)  # marked running once the cluster answers
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial, address)
         meta["status"], meta["end_time"] = "running", None
         metadata.write(run, meta)
@@ -258,18 +264,23 @@ def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
 def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: RunOptions,
              resume: bool, signals: StopSignals) -> None:
     todo = left_to_do(meta)
+    progress = Progress([(experiment_name(s, k),
+                          strategies.get(s).expected_trials(spec) * float(spec.epochs))
+                         for s, k in todo], echo=options.echo)
     if options.concurrent:
-        _run_concurrently(spec, run, todo, options, resume, meta)
+        _run_concurrently(spec, run, todo, options, resume, meta, progress)
     else:
         for strategy, seed in todo:
             if signals.stopped:
                 break
+            name = experiment_name(strategy, seed)
+            progress.start(name)
             t0 = time.perf_counter()
             try:
                 outcome = fit_one(spec, strategy, seed, run.root, options, resume, signals)
             finally:
-                _add_driver_seconds(meta, experiment_name(strategy, seed), time.perf_counter() - t0)
-            _record(run, meta, outcome, spec, options)
+                _add_driver_seconds(meta, name, time.perf_counter() - t0)
+            _record(run, meta, outcome, spec, progress)
     complete = all(meta["completed"].get(experiment_name(*p)) in (FINISHED, "errored")
                    for p in plan(meta))
     _finish(run, meta, "finished" if complete and not signals.stopped else "interrupted")
@@ -287,13 +298,13 @@ def _add_driver_seconds(meta: dict[str, Any], name: str, seconds: float) -> None
 
 
 def _record(run: Storage, meta: dict[str, Any], outcome: StrategyOutcome, spec: ExperimentSpec,
-            options: RunOptions) -> None:
+            progress: Progress) -> None:
     if outcome.status == INCOMPLETE:
         meta["completed"].pop(outcome.name, None)
     else:
         meta["completed"][outcome.name] = outcome.status
     metadata.write(run, meta)
-    options.echo(outcome.line(spec.metric))
+    progress.end(outcome.name, outcome.status, outcome.detail(spec.metric))
     sys.stdout.flush()
 
 
@@ -304,26 +315,29 @@ def _finish(run: Storage, meta: dict[str, Any], status: str) -> None:
 
 
 def _run_concurrently(spec: ExperimentSpec, run: Storage, todo: list[tuple[str, int]],
-                      options: RunOptions, resume: bool, meta: dict[str, Any]) -> None:
+                      options: RunOptions, resume: bool, meta: dict[str, Any],
+                      progress: Progress) -> None:
     """One Ray task per (strategy, seed), each driving its own Tuner (num_cpus=0: the
     driving task only schedules; its trials hold the resources)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    remote_options = replace(options, concurrent=False, echo=print)
+    remote_options = replace(options, concurrent=False, echo=_silent)
     # on the driver's node: a Tuner writes its experiment under a local storage path on the
     # node it runs on, and the run directory lives on the driver's node
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     fit_remote = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=here)(fit_one)
     started = time.perf_counter()
-    pending = {fit_remote.remote(spec, s, k, run.root, remote_options, resume): (s, k)
-               for s, k in todo}
+    pending = {}
+    for s, k in todo:
+        progress.start(experiment_name(s, k))
+        pending[fit_remote.remote(spec, s, k, run.root, remote_options, resume)] = (s, k)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             strategy, seed = pending.pop(ready[0])
             _add_driver_seconds(meta, experiment_name(strategy, seed), time.perf_counter() - started)
-            _record(run, meta, ray.get(ready[0]), spec, options)
+            _record(run, meta, ray.get(ready[0]), spec, progress)
     except BaseException:
         for ref, (strategy, seed) in pending.items():  # leave no search running behind us
             _add_driver_seconds(meta, experiment_name(strategy, seed), time.perf_counter() - started)

@@ -56,18 +56,21 @@ def _speaks_grpc(target: str) -> bool:
         channel.close()
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, verbose: bool = False) -> None:
     """Join the running session (tests), the cluster at `address`, or start a local one
-    sized to this machine."""
+    sized to this machine; Ray's own output only if `verbose` (harness.console)."""
     import ray
 
+    from harness.console import quiet_ray
+
+    output = quiet_ray(verbose)
     if ray.is_initialized():
         return
     try:
         if address:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, **output)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False)
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **output)
     except (ConnectionError, TimeoutError) as e:
         raise HarnessError(f"cannot reach a Ray cluster at {address}: {e}") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 
 import numpy as np
@@ -116,4 +117,4 @@ def format_table(summary: pd.DataFrame) -> str:
             text += ("\ncosts are absolute: no cost reference (cross_reg, else fixed, with every seed "
                      "finished and no final model diverged)")
         blocks.append(text)
-    return "\n\n".join(blocks) + "\n" + TABLE_NOTE
+    return "\n\n".join(blocks) + "\n" + textwrap.fill(TABLE_NOTE, width=100)

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import write_experiment
+from fake_runs import write_experiment
 
 from analysis import contract
 from analysis.contract import final_trial
@@ -89,7 +89,7 @@ def test_loader_agrees_with_the_rule_on_the_raw_files(tmp_path, pbt_clone):
 
 def test_the_specs_task_decides_the_selection(tmp_path):
     """A regression spec selects by the lowest val_loss even where rows carry a val_acc."""
-    from conftest import trial_rows, write_trial
+    from fake_runs import trial_rows, write_trial
 
     run = tmp_path / "reg"
     run.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_experiment
+from fake_runs import write_experiment
 from matplotlib.figure import Figure
 
 from analysis import plots

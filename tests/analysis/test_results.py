@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import trial_rows, write_experiment, write_trial
+from fake_runs import trial_rows, write_experiment, write_trial
 
 from analysis.results import ResultsWarning, load_results
 from analysis.summary import summarize

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import edit_metadata, rewrite_rows, write_experiment
+from fake_runs import edit_metadata, rewrite_rows, write_experiment
 
 from analysis import summarize
 from analysis.results import ResultsError, ResultsWarning, load_results, read_metadata

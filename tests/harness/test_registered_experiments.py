@@ -1,10 +1,15 @@
 """Every registered experiment that needs no GPU and no downloaded files runs end to end
 with `--smoke`: every strategy finishes and the table has a row for each; every strategy
-directory keeps the state `Tuner.restore` needs."""
+directory keeps the state `Tuner.restore` needs; the main job's output is for a person.
+
+`quick` runs as a user runs it (the console script, in a subprocess) so that its output can
+be read; the others run in this process's Ray session."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +22,24 @@ LOCAL = [name for name in registry.names()
 
 
 @pytest.fixture(scope="module")
-def smoke_runs(ray_session, tmp_path_factory) -> dict[str, Path]:
+def quick_output(tmp_path_factory) -> tuple[Path, list[str]]:
+    storage = tmp_path_factory.mktemp("quick")
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "quick", "--smoke",
+                           "--storage", str(storage)], check=False, capture_output=True,
+                          text=True, timeout=600)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert proc.returncode == 0, "\n".join(lines[-40:])
+    return next(storage.glob("quick-smoke-*")), lines
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(ray_session, tmp_path_factory, quick_output) -> dict[str, Path]:
     import argparse
 
-    runs = {}
+    runs = {"quick": quick_output[0]}
     for name in LOCAL:
+        if name == "quick":
+            continue
         args = argparse.Namespace(config=None, experiment=name, sets=[], gpus_per_trial=None,
                                   cpus_per_trial=None, strategies=None, seeds=None, smoke=True)
         spec = resolve_spec(args)
@@ -68,3 +86,23 @@ def test_every_strategy_directory_can_be_restored_by_tune(smoke_runs):
             (Path(r.path) / "result.json").read_text().split("\n")[:-1]) + "]")) for r in results)
         assert len(results) == len(list((run / f"{strategy}-seed0").glob("*/result.json")))
         assert rows > 0 and results.num_errors == 0, strategy
+
+
+@pytest.mark.slow
+def test_the_main_job_prints_progress_a_table_and_the_next_command(quick_output):
+    run, lines = quick_output
+    text = "\n".join(lines)
+    assert len(lines) < 100, text
+    spec = registry.get("quick")
+    for i, strategy in enumerate(spec.strategies, 1):
+        tag = f"[{i}/{len(spec.strategies)}] {strategy}-seed0"
+        assert any(line.startswith(f"{tag} started") for line in lines), tag
+        assert any(line.startswith(f"{tag} finished") and "ETA" in line for line in lines), tag
+    table_head = next(i for i, line in enumerate(lines) if line.startswith("experiment quick-smoke ·"))
+    assert "test acc %" in lines[table_head + 1]
+    assert {line.split()[0] for line in lines[table_head + 2:table_head + 2 + len(spec.strategies)]} \
+        == set(spec.strategies)
+    for chatter in ("Checkpoint successfully created", "snapshotting", "Configuration for experiment",
+                    "View detailed results", "INFO", "WARNING"):
+        assert chatter not in text, chatter
+    assert lines[-2].startswith(f"next: crossreg report {run}")

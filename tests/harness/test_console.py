@@ -1,0 +1,29 @@
+"""Progress lines: a start and an end line per (strategy, seed), an ETA from work done."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import console
+
+
+def test_eta_is_elapsed_times_remaining_work_over_work_done(monkeypatch):
+    clock = iter([0.0, 10.0, 10.0, 10.0, 30.0, 30.0])
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    lines: list[str] = []
+    progress = console.Progress([("a-seed0", 1.0), ("b-seed0", 3.0)], echo=lines.append)
+    progress.start("a-seed0")  # t=10
+    progress.end("a-seed0", "finished", "1 of 1 trials ended")  # t=10: 1 of 4 units in 10 s
+    assert lines == ["[1/2] a-seed0 started · elapsed 0:10",
+                     "[1/2] a-seed0 finished: 1 of 1 trials ended · elapsed 0:10 · ETA 0:30"]
+    progress.end("b-seed0", "finished", "2 of 2 trials ended")  # t=30: all done
+    assert lines[-1].endswith("· elapsed 0:30 · ETA 0:00")
+
+
+def test_no_eta_before_anything_ended():
+    assert console.Progress([("a-seed0", 1.0)], echo=lambda s: None).eta() == "ETA --"
+
+
+@pytest.mark.parametrize("seconds,text", [(0, "0:00"), (61.4, "1:01"), (3725, "1:02:05")])
+def test_duration(seconds, text):
+    assert console.duration(seconds) == text
