@@ -84,7 +84,8 @@ class ExperimentSpec:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2  # a failing trial is retried from its last checkpoint this often
-    checkpoint_every: int = 1  # epochs between trial checkpoints (PBT uses its interval)
+    # epochs between trial checkpoints; 0 = four per run plus the last (PBT uses its interval)
+    checkpoint_every: int = 0
     device: str = "auto"
     bf16: bool = False
     channels_last: bool = False
@@ -110,6 +111,15 @@ class ExperimentSpec:
         if self.pbt_interval > 0:
             return min(self.pbt_interval, self.epochs)
         return max(1, round(0.05 * self.epochs))
+
+    @property
+    def checkpoint_interval(self) -> int:
+        """Epochs between a trial's checkpoints: the pinned `checkpoint_every`, else a quarter
+        of the run (every checkpoint is a write and a Tune snapshot; a retry or resume loses
+        at most this many epochs). The last epoch always checkpoints."""
+        if self.checkpoint_every > 0:
+            return min(self.checkpoint_every, self.epochs)
+        return max(1, math.ceil(self.epochs / 4))
 
     @property
     def grace_period(self) -> int:
@@ -183,7 +193,7 @@ class ExperimentSpec:
             "device": self.device,
             "bf16": self.bf16,
             "channels_last": self.channels_last,
-            "checkpoint_every": self.checkpoint_every,
+            "checkpoint_every": self.checkpoint_interval,
             "experiment": self.name,
             "strategy": strategy,
             "role": "single",
@@ -228,12 +238,12 @@ def _validate(spec: ExperimentSpec) -> None:
     need(len(spec.strategies) > 0, "strategies", "name at least one strategy")
     need(len(set(spec.strategies)) == len(spec.strategies), "strategies", "lists a strategy twice")
     for key in ("epochs", "seeds", "width", "K", "r", "batch_size", "reg_batch_size",
-                "pbt_population", "asha_samples", "asha_grace_period", "cv_folds",
-                "checkpoint_every"):
+                "pbt_population", "asha_samples", "asha_grace_period", "cv_folds"):
         need(getattr(spec, key) >= 1, key, "must be >= 1")
     need(spec.depth >= 0, "depth", "must be >= 0")
     need(spec.pbt_population >= 2, "pbt_population", "PBT needs a population of at least 2")
     need(spec.pbt_interval >= 0, "pbt_interval", "must be >= 0 (0 = about 5% of epochs)")
+    need(spec.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = four per run)")
     need(spec.asha_reduction_factor >= 2, "asha_reduction_factor", "must be >= 2")
     need(spec.max_failures >= 0, "max_failures", "must be >= 0")
     need(spec.n_train is None or spec.n_train >= 4, "n_train", "must be >= 4 (or unset = all)")

@@ -156,3 +156,13 @@ def test_spec_round_trips_through_its_dict():
 
     spec = registry.get("svhn-augment")
     assert spec_from_metadata({"spec": spec.to_dict()}) == spec
+
+
+def test_single_runs_checkpoint_four_times_plus_the_last_unless_pinned():
+    spec = registry.get("quick").replace(epochs=30)
+    assert spec.checkpoint_interval == 8
+    assert spec.trial_config("cross_reg", 0, learned=True)["checkpoint_every"] == 8
+    assert spec.replace(checkpoint_every=3).checkpoint_interval == 3
+    assert spec.replace(epochs=2).checkpoint_interval == 1
+    with pytest.raises(SpecError, match="^checkpoint_every="):
+        spec.replace(checkpoint_every=-1)
