@@ -97,8 +97,8 @@ def main() -> None:
     print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
           f"load average at the end {os.getloadavg()[0]:.1f}")
-    print(f"experiment: {spec.name} (epochs={spec.epochs}, n_train={spec.n_train}, "
-          f"width={spec.width}, population={spec.pbt_population}, "
+    print(f"experiment: {spec.name} (epochs={spec.epochs}, n_train={spec.trial.n_train}, "
+          f"width={spec.trial.width}, population={spec.pbt_population}, "
           f"interval={spec.perturbation_interval})\n")
     print("| measurement | seconds | ratio |")
     print("|---|---|---|")

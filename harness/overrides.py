@@ -12,7 +12,6 @@ else `quick`). Giving `name` makes it a new experiment.
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 import sys
 import types
@@ -24,6 +23,7 @@ from typing import Any
 from harness import registry
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types
+from trainables.config import PER_TRIAL_FIELDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,12 +37,20 @@ _FALSE = {"false", "0", "no", "off"}
 def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     """`spec` with typed `values` replacing its fields; unknown keys and wrong types refused."""
     hints = field_types()
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise SpecError(f"unknown experiment key(s) {', '.join(unknown)}; "
-                        f"known keys: {', '.join(hints)}")
+    _refuse_unknown(values, hints)
     changes = {key: _check_type(key, value, hints[key]) for key, value in values.items()}
-    return dataclasses.replace(spec, **changes)
+    return spec.replace(**changes)
+
+
+def _refuse_unknown(keys: Iterable[str], hints: Mapping[str, Any], prefix: str = "") -> None:
+    per_trial = sorted(set(keys) & set(PER_TRIAL_FIELDS))
+    if per_trial:
+        raise SpecError(f"{prefix}{', '.join(per_trial)}: set by each strategy for its trials, "
+                        "not by the experiment")
+    unknown = sorted(set(keys) - set(hints))
+    if unknown:
+        raise SpecError(f"{prefix}unknown experiment key(s) {', '.join(unknown)}; "
+                        f"known keys: {', '.join(hints)}")
 
 
 def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
@@ -54,8 +62,7 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise SpecError(f"--set {item!r}: expected key=value")
-        if key not in hints:
-            raise SpecError(f"--set {key}: unknown experiment key; known keys: {', '.join(hints)}")
+        _refuse_unknown([key], hints, prefix="--set ")
         out[key] = _from_string(key, text.strip(), hints[key])
     return out
 

@@ -31,11 +31,11 @@ def check(spec: ExperimentSpec, *, on_cluster: bool, own_trainable: bool) -> Non
     from trainables.check import ConfigError, check_config
 
     for strategy in chosen:
-        for config in strategy.configs_to_check(spec):
-            try:
+        try:
+            for config in strategy.configs_to_check(spec):
                 check_config(config, files=not on_cluster, device=not on_cluster)
-            except ConfigError as e:
-                raise HarnessError(f"experiment {spec.name}, strategy {strategy.name}: {e}") from None
+        except (ConfigError, SpecError) as e:
+            raise HarnessError(f"experiment {spec.name}, strategy {strategy.name}: {e}") from None
 
 
 __all__ = ["check"]

@@ -15,7 +15,7 @@ from harness.experiments import ExperimentSpec
 ALL_FOUR = ("cross_reg", "pbt", "grid_cv", "asha")
 
 # What the three paper-scale experiments share: SGD on a GPU cluster, four trials per GPU.
-_PAPER_SCALE_GPU = dict(
+_PAPER_SCALE_GPU: dict = dict(
     data_dir="~/data", download=True, batch_size=128, reg_batch_size=128, K=4, r=1,
     optimizer="sgd", lr=0.05, rho_lr=1e-2, rho_init=0.1, strategies=ALL_FOUR, seeds=3,
     pbt_population=8, asha_samples=32, asha_grace_period=2, cv_folds=5,
@@ -23,7 +23,7 @@ _PAPER_SCALE_GPU = dict(
 )
 
 _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="quick",
         description="digits, 2x256 MLP, per-layer noise; all four strategies plus the "
                     "unregularised baseline in minutes on 2 CPUs",
@@ -33,7 +33,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         pbt_population=4, pbt_interval=0, asha_samples=8, asha_grace_period=2,
         grid_values=(0.01, 0.1, 1.0), cv_folds=3,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="mnist1d-noise",
         description="MNIST-1D, 2x512 MLP, per-layer noise (the design's pre-check setting)",
         dataset="mnist1d", n_train=4000, model="mlp", width=512, depth=2, family="noise",
@@ -42,7 +42,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         pbt_population=8, pbt_interval=3, asha_samples=16, asha_grace_period=2,
         grid_values=(0.03, 0.1, 0.3, 1.0, 3.0), cv_folds=5,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="digits-augment",
         description="digits, 2x256 MLP, learned affine-warp magnitudes (translate/rotate/shear)",
         dataset="digits", n_train=1000, model="mlp", width=256, depth=2, family="augment",
@@ -51,7 +51,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         rho_low=1e-2, rho_high=2.0, pbt_population=8, pbt_interval=2, asha_samples=16,
         asha_grace_period=2, grid_values=(0.03, 0.1, 0.3, 1.0), cv_folds=5,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="ridge",
         description="ridge regression (L2 norm learned) on seeded linear-Gaussian data",
         dataset="synthetic-regression", task="regression", n_train=200, model="linear",
@@ -60,7 +60,7 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,
         asha_grace_period=5, grid_values=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), cv_folds=5,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="lasso-diabetes",
         description="lasso (L1 amount learned) on sklearn diabetes",
         dataset="diabetes", task="regression", model="linear", family="l1",
@@ -69,19 +69,19 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
         rho_low=1e-2, rho_high=10.0, pbt_population=8, pbt_interval=5, asha_samples=16,
         asha_grace_period=5, grid_values=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0), cv_folds=5,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="cifar10-vgg16-noise",
         description="CIFAR-10, VGG-16, per-layer noise; paper-scale, for a GPU cluster",
         dataset="cifar10", model="vgg16", family="noise", epochs=100,
         pbt_interval=5, grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), **_PAPER_SCALE_GPU,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="cifar10-resnet18-noise",
         description="CIFAR-10, ResNet-18, per-layer noise; paper-scale, for a GPU cluster",
         dataset="cifar10", model="resnet18", family="noise", epochs=100,
         pbt_interval=5, grid_values=(0.01, 0.03, 0.1, 0.3, 1.0), **_PAPER_SCALE_GPU,
     ),
-    ExperimentSpec(
+    ExperimentSpec.from_fields(
         name="svhn-augment",
         description="SVHN, ResNet-18, learned affine-warp magnitudes; paper-scale, for a GPU cluster",
         dataset="svhn", model="resnet18", family="augment", epochs=60, rho_low=1e-2,

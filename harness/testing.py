@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from trainables.config import checkpoint_interval
+
 SYNTHETIC_POOL = 1000  # training-pool size when the config leaves n_train unset
 SYNTHETIC_TEST = 200
 EXTRA_KEYS = ("sleep_s", "fail_once_at", "fail_marker")
@@ -73,7 +75,7 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     from ray import tune
 
     epochs = int(config["epochs"])
-    checkpoint_every = int(config.get("checkpoint_every", 1))
+    checkpoint_every = checkpoint_interval(int(config.get("checkpoint_every", 0)), epochs)
     seed = int(config["seed"])
     rho = _rho_values(config["rho"])
     learned = config["mode"] == "cross_reg"

@@ -17,8 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 MODES = ("cross_reg", "fixed")
+#: Fields each search strategy sets per trial (mode, rho, seeds, folds, labels): an experiment
+#: declares everything else once and every strategy derives its trials from it.
+PER_TRIAL_FIELDS = ("mode", "rho", "split_seed", "n_folds", "fold", "seed", "experiment",
+                    "strategy", "role")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 ROLES = ("single", "member", "fold", "refit")
+
+
+def checkpoint_interval(checkpoint_every: int, epochs: int) -> int:
+    """Epochs between a trial's checkpoints: the pinned `checkpoint_every`, else a quarter of
+    the run (each checkpoint is a write and a Tune snapshot; a retry loses at most this many
+    epochs). The last epoch always checkpoints."""
+    if checkpoint_every > 0:
+        return min(checkpoint_every, epochs)
+    return max(1, math.ceil(epochs / 4))
 
 
 class ConfigError(ValueError):
@@ -66,7 +79,7 @@ class TrialConfig:
     device: str = "auto"
     bf16: bool = False
     channels_last: bool = False
-    checkpoint_every: int = 1
+    checkpoint_every: int = 0  # epochs between checkpoints; 0 = four per run (and the last)
     # labels copied into every report row
     experiment: str = ""
     strategy: str = ""
@@ -102,7 +115,19 @@ class TrialConfig:
     def learned(self) -> bool:
         return self.mode == "cross_reg"
 
+    @property
+    def checkpoint_interval(self) -> int:
+        return checkpoint_interval(self.checkpoint_every, self.epochs)
+
     def validate(self) -> None:
+        """Every check: the fields' own (`check_fields`) and the family's rules."""
+        self.check_fields()
+        from .families import get  # the family's own rules (imports torch: not at module level)
+
+        get(self.family).check(self)
+
+    def check_fields(self) -> None:
+        """The checks that need no registry (and no torch): types aside, each field's range."""
         def need(cond: bool, key: str, why: str) -> None:
             if not cond:
                 raise ConfigError(f"{key}={getattr(self, key)!r}: {why}")
@@ -114,8 +139,9 @@ class TrialConfig:
         need(not (self.learned and self.fold == -1), "fold",
              "mode='cross_reg' needs a regularization split (fold=-1, a refit, has none)")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
-                    "checkpoint_every", "n_folds"):
+                    "n_folds"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
+        need(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = four per run)")
         need(self.width is None or self.width >= 1, "width", "must be >= 1 or None")
         need(self.depth is None or self.depth >= 0, "depth", "must be >= 0 or None")
         for key in ("lr", "rho_lr"):
@@ -136,11 +162,6 @@ class TrialConfig:
                 raise ConfigError(f"rho[{name!r}]={value!r}: regularization values must be finite")
         if self.device not in ("auto", "cpu") and not self.device.startswith(("cuda", "mps")):
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-        from .families import (
-            get,  # the family's own rules (imports torch: not at module level)
-        )
-
-        get(self.family).check(self)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -181,4 +202,4 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-__all__ = ["MODES", "ConfigError", "TrialConfig"]
+__all__ = ["MODES", "PER_TRIAL_FIELDS", "ConfigError", "TrialConfig", "checkpoint_interval"]

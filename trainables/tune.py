@@ -1,7 +1,7 @@
 """The Ray Tune function trainable: the only place in trainables/ that imports Ray.
 
 It drives the same `Trial` as `run_trial`, reports once per epoch (every report increments
-Ray's `training_iteration`), attaches a checkpoint every `checkpoint_every` epochs and on the
+Ray's `training_iteration`), attaches a checkpoint every `checkpoint_interval` epochs and on the
 last one, and resumes from `tune.get_checkpoint()` after a failure, a PBT exploit or
 `Tuner.restore`.
 """
@@ -31,7 +31,7 @@ def train_fn(config: dict[str, Any]) -> None:
             state = torch.load(os.path.join(directory, STATE_FILE), weights_only=True,
                                map_location="cpu")
         trial.load_state_dict(state)
-    every = trial.config.checkpoint_every
+    every = trial.config.checkpoint_interval
     while not trial.done:
         row = trial.run_epoch()
         if trial.done or trial.epoch % every == 0:

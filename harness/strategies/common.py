@@ -109,8 +109,8 @@ def log_uniform_rho(ctx: StrategyContext) -> Any:
     spec = ctx.spec
     names = spec.layer_names()
     if not names:
-        return tune.loguniform(spec.rho_low, spec.rho_high)
-    return {n: tune.loguniform(spec.rho_low, spec.rho_high) for n in names}
+        return tune.loguniform(*spec.search_range())
+    return {n: tune.loguniform(*spec.search_range()) for n in names}
 
 
 def seeded_sampler(ctx: StrategyContext) -> Any:
@@ -167,7 +167,7 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
     def configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
         return [spec.trial_config(strategy, seed, learned=False, role="member",
                                   rho=spec.per_layer(value))
-                for value in (spec.rho_low, spec.rho_high)]
+                for value in spec.search_range()]
     return configs
 
 

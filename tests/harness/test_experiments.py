@@ -23,7 +23,7 @@ def test_quick_runs_all_four_strategies_with_small_budgets():
     q = registry.get("quick")
     assert {"cross_reg", "pbt", "grid_cv", "asha"} <= set(q.strategies)
     assert q.perturbation_interval == round(0.05 * q.epochs)
-    assert (q.dataset, q.model, q.family) == ("digits", "mlp", "noise")
+    assert (q.trial.dataset, q.trial.model, q.trial.family) == ("digits", "mlp", "noise")
     assert q.gpus_per_trial == 0
     assert q.layer_names() == ("sigma_0", "sigma_1")
 
@@ -31,9 +31,9 @@ def test_quick_runs_all_four_strategies_with_small_budgets():
 def test_regression_experiments_select_on_val_loss():
     for name in ("ridge", "lasso-diabetes"):
         spec = registry.get(name)
-        assert (spec.model, spec.metric, spec.mode) == ("linear", "val_loss", "min")
-    assert registry.get("ridge").family == "l2"
-    assert registry.get("lasso-diabetes").family == "l1"
+        assert (spec.trial.model, spec.metric, spec.mode) == ("linear", "val_loss", "min")
+    assert registry.get("ridge").trial.family == "l2"
+    assert registry.get("lasso-diabetes").trial.family == "l1"
     assert registry.get("quick").metric == "val_acc"
 
 
@@ -50,7 +50,7 @@ def test_spec_is_frozen():
 @pytest.mark.parametrize("key,value", [
     ("epochs", 0), ("seeds", 0), ("reg_fraction", 0.0), ("reg_fraction", 1.0),
     ("pbt_quantile", 0.75), ("pbt_population", 1), ("cv_folds", 0), ("lr", -1.0),
-    ("rho_high", 0.001), ("strategies", ("pbt", "pbt")), ("strategies", ()),
+    ("rho_low", -1.0), ("strategies", ("pbt", "pbt")), ("strategies", ()), ("K", 0),
     ("grid_values", ()), ("grid_values", (-1.0,)),
     ("gpus_per_trial", 1.5), ("asha_grace_period", 0), ("n_train", 2),
 ])
@@ -123,14 +123,14 @@ def test_toml_defines_an_experiment_on_a_base(tmp_path):
     f.write_text('base = "mnist1d-noise"\nname = "mine"\nepochs = 5\ngrid_values = [0.1, 1]\n'
                  'strategies = ["cross_reg", "fixed"]\n')
     spec = overrides.load_toml(f)
-    assert (spec.name, spec.dataset, spec.epochs) == ("mine", "mnist1d", 5)
+    assert (spec.name, spec.trial.dataset, spec.epochs) == ("mine", "mnist1d", 5)
     assert spec.grid_values == (0.1, 1.0) and spec.strategies == ("cross_reg", "fixed")
 
 
 def test_toml_without_base_overrides_the_named_experiment(tmp_path):
     f = tmp_path / "o.toml"
     f.write_text("epochs = 4\n")
-    assert overrides.load_toml(f, default_base="ridge").dataset == "synthetic-regression"
+    assert overrides.load_toml(f, default_base="ridge").trial.dataset == "synthetic-regression"
     assert overrides.load_toml(f).name == "quick"
 
 
@@ -158,11 +158,27 @@ def test_spec_round_trips_through_its_dict():
     assert spec_from_metadata({"spec": spec.to_dict()}) == spec
 
 
+def test_a_search_range_must_be_increasing():
+    with pytest.raises(SpecError, match="^rho_high=0.5: must exceed rho_low=1.0"):
+        registry.get("quick").replace(rho_low=1.0, rho_high=0.5)
+    with pytest.raises(SpecError, match="rho_low"):  # above the family's own upper end
+        registry.get("quick").replace(rho_low=5.0).search_range()
+    assert registry.get("quick").search_range() == (1e-2, 3.0)  # the noise family's own
+
+
+def test_a_per_trial_field_is_not_the_experiments(capsys):
+    with pytest.raises(SpecError, match="set by each strategy"):
+        overrides.parse_sets(["mode=cross_reg"])
+
+
 def test_single_runs_checkpoint_four_times_plus_the_last_unless_pinned():
+    from trainables.config import TrialConfig
+
     spec = registry.get("quick").replace(epochs=30)
-    assert spec.checkpoint_interval == 8
-    assert spec.trial_config("cross_reg", 0, learned=True)["checkpoint_every"] == 8
-    assert spec.replace(checkpoint_every=3).checkpoint_interval == 3
-    assert spec.replace(epochs=2).checkpoint_interval == 1
+    assert spec.trial.checkpoint_interval == 8
+    config = spec.trial_config("cross_reg", 0, learned=True)
+    assert config["checkpoint_every"] == 0 and TrialConfig.from_dict(config).checkpoint_interval == 8
+    assert spec.replace(checkpoint_every=3).trial.checkpoint_interval == 3
+    assert spec.replace(epochs=2).trial.checkpoint_interval == 1
     with pytest.raises(SpecError, match="^checkpoint_every="):
         spec.replace(checkpoint_every=-1)

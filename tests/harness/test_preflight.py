@@ -41,7 +41,6 @@ def no_ray_session_is_started() -> Iterator[None]:
     (["n_train=100000"], "exceeds the training pool"),
     (["family=nosuch"], "family"),
     (["family=augment", "dataset=diabetes", "task=regression", "n_train=200"], "needs image inputs"),
-    (["rho_names=a,b"], "rho"),
 ])
 def test_a_bad_trial_setting_is_one_line_naming_it(capsys, tmp_path, sets, expected):
     argv = ["run", "quick", "--storage", str(tmp_path)]
@@ -119,7 +118,7 @@ def test_every_registered_experiment_passes_preflight():
     data-file checks left to the workers, as on a cluster."""
     for name in registry.names():
         spec = registry.get(name)
-        needs_machine = spec.device == "cuda" or spec.dataset in ("cifar10", "svhn")
+        needs_machine = spec.trial.device == "cuda" or spec.trial.dataset in ("cifar10", "svhn")
         preflight.check(spec, on_cluster=needs_machine, own_trainable=True)
 
 

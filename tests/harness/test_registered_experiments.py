@@ -18,7 +18,8 @@ from harness import registry, runner
 from harness.cli import resolve_spec
 
 LOCAL = [name for name in registry.names()
-         if registry.get(name).device != "cuda" and registry.get(name).dataset not in ("cifar10", "svhn")]
+         if registry.get(name).trial.device != "cuda"
+         and registry.get(name).trial.dataset not in ("cifar10", "svhn")]
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,8 @@ def test_run_directory_layout_and_metadata(run_dir):
     assert meta["versions"]["ray"] and "git_commit" in meta
     expected = {f"{s}-seed0" for s in _spec().strategies}
     assert {p.name for p in path.iterdir() if p.is_dir()} == expected
-    assert sum(line.startswith("[") for line in lines) == len(expected)  # one line each
+    assert sum(" started" in line for line in lines) == len(expected)  # a start and an end
+    assert sum(" finished: " in line for line in lines) == len(expected)  # line each
 
 
 def test_every_trial_reports_once_per_epoch_without_duplicates(run_dir):
@@ -127,9 +128,9 @@ def test_grid_cv_cost_counts_folds_and_refit(run_dir):
     assert len(folds) == len(spec.grid_values) * spec.cv_folds and len(refits) == 1
     assert sorted((p["rho"], p["fold"]) for p, _ in folds) == sorted(
         (v, f) for v in spec.grid_values for f in range(spec.cv_folds))
-    pool = spec.n_train
+    pool = spec.trial.n_train
     held = pool // spec.cv_folds
-    fold_cost = EPOCHS * ((pool - held) + held * spec.K)  # train on k-1 folds, eval the fold
+    fold_cost = EPOCHS * ((pool - held) + held * spec.trial.K)  # train on k-1 folds, eval the fold
     refit_cost = EPOCHS * pool  # whole pool, nothing to validate
     expected = len(folds) * fold_cost + refit_cost
     assert sum(total_forward(rows) for _, rows in trials) == expected
@@ -192,8 +193,8 @@ def test_real_trainable_end_to_end_accounting(ray_session, tmp_path):
     run = Path(runner.start(spec, runner.RunOptions(storage=str(tmp_path), verbose=0,
                                                     echo=lambda s: None)))
     assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
-    pool, k = spec.n_train, spec.cv_folds
-    n_reg = round(spec.reg_fraction * pool)
+    pool, k = spec.trial.n_train, spec.cv_folds
+    n_reg = round(spec.trial.reg_fraction * pool)
     counts = {"cross_reg": 1, "fixed": 1, "pbt": spec.pbt_population,
               "grid_cv": len(spec.grid_values) * k + 1, "asha": spec.asha_samples}
     for strategy in spec.strategies:
@@ -211,9 +212,9 @@ def test_real_trainable_end_to_end_accounting(ray_session, tmp_path):
             epochs_run = len(rows)
             assert epochs_run == spec.epochs or strategy == "asha"
             rho = params["rho"] if isinstance(params["rho"], dict) else {"*": params["rho"]}
-            k_eval = spec.K if params["mode"] == "cross_reg" or any(v > 0 for v in rho.values()) else 1
-            steps = math.ceil(sizes[0] / spec.batch_size)
-            fwd_reg = steps // spec.r * min(spec.reg_batch_size, n_reg) * spec.K \
+            k_eval = spec.trial.K if params["mode"] == "cross_reg" or any(v > 0 for v in rho.values()) else 1
+            steps = math.ceil(sizes[0] / spec.trial.batch_size)
+            fwd_reg = steps // spec.trial.r * min(spec.trial.reg_batch_size, n_reg) * spec.trial.K \
                 if params["mode"] == "cross_reg" else 0
             per_epoch = sizes[0] + fwd_reg + sizes[1] * k_eval
             expected += epochs_run * per_epoch
