@@ -60,8 +60,8 @@ def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> flo
     from harness import strategies
 
     trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
-    ctx = strategies.StrategyContext(spec=spec, seed=0, storage_path=storage, trainable=trainable,
-                                     verbose=0)
+    ctx = strategies.StrategyContext(strategy=strategies.get(strategy), spec=spec, seed=0,
+                                     storage_path=storage, trainable=trainable, verbose=0)
     tuner = strategies.get(strategy).build(ctx)
     if scheduler_off:  # the same Tuner, FIFO instead of PBT
         tuner._local_tuner._tune_config.scheduler = None

@@ -21,11 +21,10 @@ def check(spec: ExperimentSpec, *, on_cluster: bool, own_trainable: bool) -> Non
     `own_trainable`: the harness's `trainables.tune:train_fn` runs the trials (a user's own
     trainable takes configs we cannot judge, so only the strategy names are checked).
     """
-    unknown = [name for name in spec.strategies if name not in strategies.names()]
-    if unknown:
-        raise SpecError(f"strategies={list(spec.strategies)}: unknown strategy "
-                        f"{', '.join(map(repr, unknown))}; choose from {', '.join(strategies.names())}")
-    chosen = [strategies.get(name) for name in spec.strategies]
+    chosen = [strategies.get(name) for name in spec.strategies]  # SpecError names the key
+    names = [s.name for s in chosen]
+    if len(set(names)) < len(names):
+        raise SpecError(f"strategies={list(spec.strategies)}: two of them share a name")
     if not own_trainable:
         return
     from trainables.check import ConfigError, check_config

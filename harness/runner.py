@@ -43,7 +43,7 @@ from harness.results_io import (
 )
 from harness.session import check_resources, connect, probe, resolve_address
 from harness.storage import Storage, normalize
-from harness.strategies import StrategyContext, experiment_name
+from harness.strategies import StrategyContext, dir_name, experiment_name
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
@@ -117,7 +117,7 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
     from ray import tune
 
     strategy = strategies.get(strategy_name)
-    name = experiment_name(strategy_name, seed)
+    name = experiment_name(strategy.name, seed)
     run = Storage(run_root)
     exp = run.child(name)
     trainable = with_resources(load_trainable(options.trainable), spec)
@@ -133,7 +133,8 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
             note = ("restarted: Ray cannot restore a synchronous PBT" if not strategy.restorable
                     else "restarted: no saved Tune state")
             run.delete_dir(name)
-        ctx = StrategyContext(spec=spec, seed=seed, storage_path=run_root, trainable=trainable,
+        ctx = StrategyContext(strategy=strategy, spec=spec, seed=seed, storage_path=run_root,
+                              trainable=trainable,
                               verbose=options.verbose, extra_config=dict(options.extra_config))
         tuner = strategy.build(ctx)
     t0 = time.perf_counter()
@@ -176,7 +177,7 @@ def plan(meta: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def left_to_do(meta: dict[str, Any]) -> list[tuple[str, int]]:
-    return [p for p in plan(meta) if meta["completed"].get(experiment_name(*p)) != FINISHED]
+    return [p for p in plan(meta) if meta["completed"].get(dir_name(*p)) != FINISHED]
 
 
 def run_dir_name(spec: ExperimentSpec) -> str:
@@ -264,7 +265,7 @@ def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
 def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: RunOptions,
              resume: bool, signals: StopSignals) -> None:
     todo = left_to_do(meta)
-    progress = Progress([(experiment_name(s, k),
+    progress = Progress([(dir_name(s, k),
                           strategies.get(s).expected_trials(spec) * float(spec.epochs))
                          for s, k in todo], echo=options.echo)
     if options.concurrent:
@@ -273,7 +274,7 @@ def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: 
         for strategy, seed in todo:
             if signals.stopped:
                 break
-            name = experiment_name(strategy, seed)
+            name = dir_name(strategy, seed)
             progress.start(name)
             t0 = time.perf_counter()
             try:
@@ -281,7 +282,7 @@ def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: 
             finally:
                 _add_driver_seconds(meta, name, time.perf_counter() - t0)
             _record(run, meta, outcome, spec, progress)
-    complete = all(meta["completed"].get(experiment_name(*p)) in (FINISHED, "errored")
+    complete = all(meta["completed"].get(dir_name(*p)) in (FINISHED, "errored")
                    for p in plan(meta))
     _finish(run, meta, "finished" if complete and not signals.stopped else "interrupted")
     if signals.stopped or not complete:
@@ -330,17 +331,17 @@ def _run_concurrently(spec: ExperimentSpec, run: Storage, todo: list[tuple[str, 
     started = time.perf_counter()
     pending = {}
     for s, k in todo:
-        progress.start(experiment_name(s, k))
+        progress.start(dir_name(s, k))
         pending[fit_remote.remote(spec, s, k, run.root, remote_options, resume)] = (s, k)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             strategy, seed = pending.pop(ready[0])
-            _add_driver_seconds(meta, experiment_name(strategy, seed), time.perf_counter() - started)
+            _add_driver_seconds(meta, dir_name(strategy, seed), time.perf_counter() - started)
             _record(run, meta, ray.get(ready[0]), spec, progress)
     except BaseException:
         for ref, (strategy, seed) in pending.items():  # leave no search running behind us
-            _add_driver_seconds(meta, experiment_name(strategy, seed), time.perf_counter() - started)
+            _add_driver_seconds(meta, dir_name(strategy, seed), time.perf_counter() - started)
             ray.cancel(ref, force=True)
         raise
 

@@ -13,7 +13,6 @@ from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
-    register,
     sampled_search,
     search_range_configs,
 )
@@ -34,14 +33,14 @@ def scheduler(ctx: StrategyContext) -> ASHAScheduler:
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
-    return sampled_search(ctx, NAME, scheduler(ctx), ctx.spec.asha_samples)
+    return sampled_search(ctx, scheduler(ctx), ctx.spec.asha_samples)
 
 
 def expected_trials(spec: ExperimentSpec) -> int:
     return spec.asha_samples
 
 
-STRATEGY = register(Strategy(
+STRATEGY = Strategy(
     name=NAME,
     description="N sampled per-layer configs under asynchronous successive halving",
     learns_rho=False,
@@ -49,4 +48,4 @@ STRATEGY = register(Strategy(
     expected_trials=expected_trials,
     budget_fields=("asha_samples",),
     preflight_configs=search_range_configs(NAME),
-))
+)

@@ -1,7 +1,7 @@
 """What every strategy shares: its declaration, its inputs, and the Tune run config.
 
-A strategy module declares one `Strategy` and registers it (`register`); the package finds
-the module by itself, so a new strategy is one file. Its builder turns (spec, seed) into one
+A strategy module declares one `STRATEGY = Strategy(...)`; the package finds the module by
+itself (harness.strategies), so a new strategy is one file. Its builder turns (spec, seed) into one
 `ray.tune.Tuner` named `<strategy>-seed<k>` under the experiment run directory, so that every
 (strategy, seed) is one Tune experiment that `Tuner.restore` can continue on its own. The run
 config is the same for all strategies: retries from the last checkpoint (`FailureConfig`) and
@@ -16,7 +16,6 @@ from typing import Any
 
 from ray import tune
 
-from harness.errors import SpecError
 from harness.experiments import ExperimentSpec
 from harness.tune_logging import KeepLocalResults
 
@@ -26,8 +25,10 @@ SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trial
 
 @dataclass(frozen=True)
 class StrategyContext:
-    """Inputs of a builder: the experiment, the seed, where to store, what to train."""
+    """Inputs of a builder: the strategy, the experiment, the seed, where to store, what to
+    train."""
 
+    strategy: Strategy
     spec: ExperimentSpec
     seed: int
     storage_path: str  # the experiment run directory (absolute path or URI)
@@ -57,38 +58,14 @@ class Strategy:
         return [spec.trial_config(self.name, seed, learned=self.learns_rho)]
 
 
-_REGISTRY: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    """Add `strategy` to the registry (a strategy module calls this once, at import)."""
-    if strategy.name in _REGISTRY and _REGISTRY[strategy.name] is not strategy:
-        raise ValueError(f"strategy {strategy.name!r} is registered twice")
-    _REGISTRY[strategy.name] = strategy
-    return strategy
-
-
-def get(name: str) -> Strategy:
-    """The registered strategy `name`; a SpecError lists the known ones otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown strategy {name!r}; choose from {', '.join(names())}") from None
-
-
-def names() -> list[str]:
-    return list(_REGISTRY)
-
-
 def experiment_name(strategy: str, seed: int) -> str:
     """The Tune experiment directory name of one (strategy, seed): `<strategy>-seed<k>`."""
     return f"{strategy}-seed{seed}"
 
 
-def run_config(ctx: StrategyContext, strategy: str,
-               checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
+def run_config(ctx: StrategyContext, checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
     return tune.RunConfig(
-        name=experiment_name(strategy, ctx.seed),
+        name=experiment_name(ctx.strategy.name, ctx.seed),
         storage_path=ctx.storage_path,
         failure_config=tune.FailureConfig(max_failures=ctx.spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
@@ -97,9 +74,10 @@ def run_config(ctx: StrategyContext, strategy: str,
     )
 
 
-def base_config(ctx: StrategyContext, strategy: str, **overrides: Any) -> dict[str, Any]:
-    config = ctx.spec.trial_config(strategy, ctx.seed, learned=get(strategy).learns_rho,
-                                   **overrides)
+def base_config(ctx: StrategyContext, **overrides: Any) -> dict[str, Any]:
+    """The strategy's trial config for this seed (`overrides` set its per-trial fields)."""
+    config = ctx.spec.trial_config(ctx.strategy.name, ctx.seed,
+                                   learned=ctx.strategy.learns_rho, **overrides)
     config.update(ctx.extra_config)
     return config
 
@@ -132,24 +110,24 @@ def tune_config(**kwargs: Any) -> tune.TuneConfig:
     return tune.TuneConfig(trial_dirname_creator=short_trial_name, **kwargs)
 
 
-def single_run(ctx: StrategyContext, strategy: str, **overrides: Any) -> tune.Tuner:
+def single_run(ctx: StrategyContext, **overrides: Any) -> tune.Tuner:
     """One trial per seed (cross_reg, fixed): no scheduler, no search."""
     return tune.Tuner(
         ctx.trainable,
-        param_space=base_config(ctx, strategy, role="single", **overrides),
+        param_space=base_config(ctx, role="single", **overrides),
         tune_config=tune_config(num_samples=1),
-        run_config=run_config(ctx, strategy),
+        run_config=run_config(ctx),
     )
 
 
-def sampled_search(ctx: StrategyContext, strategy: str, scheduler: Any, num_samples: int,
+def sampled_search(ctx: StrategyContext, scheduler: Any, num_samples: int,
                    checkpoints_kept: int = CHECKPOINTS_KEPT, **overrides: Any) -> tune.Tuner:
     """`num_samples` per-layer log-uniform rho draws from the run's seeded sampler under a
     trial scheduler (pbt, asha), selected by the spec's validation metric."""
     spec = ctx.spec
     return tune.Tuner(
         ctx.trainable,
-        param_space=base_config(ctx, strategy, role="member", rho=log_uniform_rho(ctx), **overrides),
+        param_space=base_config(ctx, role="member", rho=log_uniform_rho(ctx), **overrides),
         tune_config=tune_config(
             metric=spec.metric,
             mode=spec.mode,
@@ -158,7 +136,7 @@ def sampled_search(ctx: StrategyContext, strategy: str, scheduler: Any, num_samp
             num_samples=num_samples,
             reuse_actors=True,
         ),
-        run_config=run_config(ctx, strategy, checkpoints_kept=checkpoints_kept),
+        run_config=run_config(ctx, checkpoints_kept=checkpoints_kept),
     )
 
 
@@ -171,6 +149,6 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
     return configs
 
 
-__all__ = ["Strategy", "StrategyContext", "register", "get", "names", "experiment_name",
+__all__ = ["Strategy", "StrategyContext", "experiment_name",
            "run_config", "base_config", "log_uniform_rho", "tune_config", "short_trial_name",
            "single_run", "sampled_search", "search_range_configs", "CHECKPOINTS_KEPT"]

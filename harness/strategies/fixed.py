@@ -7,14 +7,14 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.strategies.common import Strategy, StrategyContext, register, single_run
+from harness.strategies.common import Strategy, StrategyContext, single_run
 
 NAME = "fixed"
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
     """A single trial in mode=fixed: what every search tunes, at one pinned value."""
-    return single_run(ctx, NAME, rho=ctx.spec.per_layer(ctx.spec.fixed_rho))
+    return single_run(ctx, rho=ctx.spec.per_layer(ctx.spec.fixed_rho))
 
 
 def expected_trials(spec: ExperimentSpec) -> int:
@@ -25,11 +25,11 @@ def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     return [spec.trial_config(NAME, seed, learned=False, rho=spec.per_layer(spec.fixed_rho))]
 
 
-STRATEGY = register(Strategy(
+STRATEGY = Strategy(
     name=NAME,
     description="one run per seed with rho frozen at fixed_rho (0: unregularised)",
     learns_rho=False,
     build=build,
     expected_trials=expected_trials,
     preflight_configs=preflight_configs,
-))
+)

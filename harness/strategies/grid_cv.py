@@ -29,7 +29,6 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     base_config,
-    register,
     run_config,
     tune_config,
 )
@@ -125,7 +124,7 @@ def _scalar(value: float) -> float:
 
 def build(ctx: StrategyContext) -> tune.Tuner:
     spec = ctx.spec
-    base = base_config(ctx, NAME, role="fold")
+    base = base_config(ctx, role="fold")
     searcher = CVGridSearcher(base, spec.grid_values, spec.cv_folds, spec.metric, spec.mode,
                               per_layer=_scalar)
     return tune.Tuner(
@@ -137,7 +136,7 @@ def build(ctx: StrategyContext) -> tune.Tuner:
             num_samples=expected_trials(spec),
             reuse_actors=True,
         ),
-        run_config=run_config(ctx, NAME),
+        run_config=run_config(ctx),
     )
 
 
@@ -157,7 +156,7 @@ def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     return [*fold_configs, refit]
 
 
-STRATEGY = register(Strategy(
+STRATEGY = Strategy(
     name=NAME,
     description="k-fold CV over a log grid of one shared rho, then a refit on the whole pool",
     learns_rho=False,
@@ -165,4 +164,4 @@ STRATEGY = register(Strategy(
     expected_trials=expected_trials,
     budget_fields=("grid_values", "cv_folds"),
     preflight_configs=preflight_configs,
-))
+)

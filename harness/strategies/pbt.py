@@ -29,7 +29,6 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     log_uniform_rho,
-    register,
     sampled_search,
     search_range_configs,
 )
@@ -88,7 +87,7 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
-    return sampled_search(ctx, NAME, scheduler(ctx), ctx.spec.pbt_population,
+    return sampled_search(ctx, scheduler(ctx), ctx.spec.pbt_population,
                           checkpoints_kept=PBT_CHECKPOINTS_KEPT,
                           checkpoint_every=ctx.spec.perturbation_interval)
 
@@ -97,7 +96,7 @@ def expected_trials(spec: ExperimentSpec) -> int:
     return spec.pbt_population
 
 
-STRATEGY = register(Strategy(
+STRATEGY = Strategy(
     name=NAME,
     description="population based training over per-layer rho (synchronous)",
     learns_rho=False,
@@ -110,4 +109,4 @@ STRATEGY = register(Strategy(
     # nothing is lost or counted twice, at the price of recomputing the members' epochs.
     restorable=False,
     preflight_configs=search_range_configs(NAME),
-))
+)

@@ -113,12 +113,12 @@ def test_a_failing_trial_retries_from_its_checkpoint_to_the_fault_free_result(ra
     fail_at = random.randint(1, EPOCHS - 1)
     resources = {"cpu": 1, "gpu": 0}
     clean = _final_rows(StrategyContext(
-        spec=spec, seed=0, storage_path=str(tmp_path / "clean"), verbose=0,
+        strategy=cross_reg.STRATEGY, spec=spec, seed=0, storage_path=str(tmp_path / "clean"), verbose=0,
         trainable=tune.with_resources(train_fn, resources)))
     marker_dir = tmp_path / "markers"
     marker_dir.mkdir()
     faulty = _final_rows(StrategyContext(
-        spec=spec, seed=0, storage_path=str(tmp_path / "faulty"), verbose=0,
+        strategy=cross_reg.STRATEGY, spec=spec, seed=0, storage_path=str(tmp_path / "faulty"), verbose=0,
         trainable=tune.with_resources(fail_once(train_fn, fail_at, str(marker_dir)),
                                       resources)))
     assert len(list(marker_dir.iterdir())) == 1, "the injected failure did not happen"
