@@ -1,15 +1,16 @@
-"""Keeping a Tune experiment's result files one-row-per-epoch, and reading them back.
+"""Keeping a Tune experiment's result files one-row-per-epoch, without losing any cost.
 
 Ray Tune appends every report to a trial's `result.json`. When a trial is restored from a
 checkpoint older than its last report (a retry after a failure between checkpoints, or a
 driver killed between two experiment-state snapshots), the epochs after that checkpoint are
 trained and reported again, and the file holds two rows for them. The later rows are the
 ones whose state the trial continued from, so `dedupe_results` keeps the last row for each
-`training_iteration`. A killed driver can also leave a trial directory that the restored
-experiment state never heard of (created after the last snapshot); its trial is re-created
-under a new id, so `prune_orphans` removes the unknown directory. Both make "every trial's
-rows exactly once" hold after `crossreg resume`, and make the accounting count what each
-strategy needed, not what infrastructure failures cost.
+`training_iteration` in result.json and moves the superseded ones to `rerun.json` beside it:
+the analysis counts them as cost (they were computed) and nowhere else. A killed driver can
+also leave a trial directory that the restored experiment state never heard of (created
+after the last snapshot); its trial is re-created under a new id, so `retire_orphans` moves
+the unknown directory's rows to its `rerun.json` too. Both make "every trial's rows exactly
+once" hold after `crossreg resume` while every epoch a strategy paid for stays in its cost.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from analysis.contract import COST_COLUMNS, final_trial
 from harness.storage import Storage
 
 RESULT_FILE = "result.json"
+RERUN_FILE = "rerun.json"  # rows a retry or restore superseded: cost, not results
 PARAMS_FILE = "params.json"
 
 
@@ -77,33 +79,52 @@ def cut_partial_lines(experiment: Storage) -> list[str]:
 
 
 def dedupe_results(experiment: Storage) -> int:
-    """Keep the last row per training_iteration in every result.json and drop lines that are
-    not rows (a truncated last line would otherwise sit in the middle of the file once Tune
-    appends to it); return the rows dropped."""
-    dropped = 0
+    """Keep the last row per training_iteration in every result.json, move the superseded
+    rows to rerun.json and drop lines that are not rows (a truncated last line would
+    otherwise sit in the middle of the file once Tune appends to it); return the rows moved."""
+    moved = 0
     for trial in trial_dirs(experiment):
         rows, broken = _parse(experiment, trial)
         last: dict[Any, int] = {}
         for i, row in enumerate(rows):
             last[row.get("training_iteration", i)] = i
-        keep = sorted(last.values())
+        keep = set(last.values())
         if len(keep) == len(rows) and not broken:
             continue
-        kept = [rows[i] for i in keep]
-        kept.sort(key=lambda r: r.get("training_iteration", 0))
-        experiment.write_text(posixpath.join(trial, RESULT_FILE),
-                              "".join(json.dumps(r) + "\n" for r in kept))
-        dropped += len(rows) - len(kept) + broken
-    return dropped
+        kept = sorted((rows[i] for i in keep), key=lambda r: r.get("training_iteration", 0))
+        _append_rerun(experiment, trial, [r for i, r in enumerate(rows) if i not in keep])
+        experiment.write_text(posixpath.join(trial, RESULT_FILE), _lines(kept))
+        moved += len(rows) - len(kept)
+    return moved
 
 
-def prune_orphans(experiment: Storage, known_trial_paths: Iterable[str]) -> list[str]:
-    """Delete trial directories that the (restored) experiment does not own; return them."""
+def retire_orphans(experiment: Storage, known_trial_paths: Iterable[str]) -> list[str]:
+    """Move the rows of trial directories that the (restored) experiment does not own to
+    their rerun.json (the epochs were paid for; the trial was re-created under a new id);
+    return those directories."""
     known = {posixpath.basename(str(p).rstrip("/")) for p in known_trial_paths}
-    removed = [d for d in trial_dirs(experiment) if d not in known]
-    for d in removed:
-        experiment.delete_dir(d)
-    return removed
+    retired = []
+    for trial in trial_dirs(experiment):
+        if trial in known:
+            continue
+        rows, _ = _parse(experiment, trial)
+        if rows:
+            _append_rerun(experiment, trial, rows)
+            experiment.delete_file(posixpath.join(trial, RESULT_FILE))
+            retired.append(trial)
+    return retired
+
+
+def _lines(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def _append_rerun(experiment: Storage, trial: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    rel = posixpath.join(trial, RERUN_FILE)
+    before = experiment.read_text(rel) if experiment.exists(rel) else ""
+    experiment.write_text(rel, before + _lines(rows))
 
 
 def strategy_rows(experiment: Storage) -> dict[str, list[dict[str, Any]]]:
@@ -130,5 +151,16 @@ def final_row(trials: dict[str, list[dict[str, Any]]], metric: str, mode: str,
     return None if chosen is None else trials[chosen][-1]
 
 
-__all__ = ["cut_partial_lines", "dedupe_results", "prune_orphans", "strategy_rows", "trial_dirs", "read_rows",
-           "total_forward", "final_row"]
+def rerun_rows(experiment: Storage) -> list[dict[str, Any]]:
+    """Every row that was moved to a rerun.json of this experiment (cost, not results)."""
+    out: list[dict[str, Any]] = []
+    for trial in trial_dirs(experiment):
+        rel = posixpath.join(trial, RERUN_FILE)
+        if experiment.exists(rel):
+            out += [json.loads(line) for line in experiment.read_text(rel).splitlines() if line]
+    return out
+
+
+__all__ = ["RERUN_FILE", "RESULT_FILE", "cut_partial_lines", "dedupe_results", "final_row",
+           "read_rows", "rerun_rows", "retire_orphans", "strategy_rows", "total_forward",
+           "trial_dirs"]

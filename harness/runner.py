@@ -37,7 +37,8 @@ from harness.results_io import (
     cut_partial_lines,
     dedupe_results,
     final_row,
-    prune_orphans,
+    rerun_rows,
+    retire_orphans,
     strategy_rows,
     total_forward,
 )
@@ -142,7 +143,7 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
         grid = tuner.fit()
     wall = time.perf_counter() - t0
     if restore:
-        prune_orphans(exp, [r.path for r in grid if r.path])
+        retire_orphans(exp, [r.path for r in grid if r.path])
     dedupe_results(exp)
     trials = strategy_rows(exp)
     completion = judge(trials, strategy.expected_trials(spec), spec.epochs, grid.num_errors)
@@ -150,7 +151,7 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
         completion = replace(completion, status=INCOMPLETE)  # stopped, not failed
     rows = [r for t in trials.values() for r in t]
     return StrategyOutcome(name=name, completion=completion, epochs=len(rows),
-                           forward=total_forward(rows), wall_s=wall, note=note,
+                           forward=total_forward(rows + rerun_rows(exp)), wall_s=wall, note=note,
                            final=final_row(trials, spec.metric, spec.mode, spec.epochs))
 
 

@@ -1,0 +1,68 @@
+"""Result-file hygiene: one row per epoch in result.json, superseded and orphaned rows kept
+in rerun.json (cost, never silently deleted), half-written lines cut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.results_io import (
+    cut_partial_lines,
+    dedupe_results,
+    read_rows,
+    rerun_rows,
+    retire_orphans,
+    total_forward,
+)
+from harness.storage import Storage
+
+
+def _row(it: int, fwd: int = 10, tag: str = "") -> dict:
+    return {"training_iteration": it, "epoch": it, "fwd_train": fwd, "fwd_reg": 1, "fwd_eval": 2,
+            "fwd_test": 99, "tag": tag}
+
+
+def _write(exp: Path, trial: str, rows: list[dict], tail: str = "") -> None:
+    d = exp / trial
+    d.mkdir(parents=True)
+    (d / "params.json").write_text("{}")
+    (d / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows) + tail)
+
+
+def test_a_rerun_epoch_keeps_its_last_row_and_its_cost(tmp_path):
+    # epochs 1-3, a restore from the epoch-1 checkpoint, epochs 2-4 again
+    rows = [_row(1), _row(2, tag="old"), _row(3, tag="old"), _row(2, tag="new"),
+            _row(3, tag="new"), _row(4)]
+    _write(tmp_path, "t1", rows)
+    exp = Storage(str(tmp_path))
+    before = total_forward(rows)
+    assert dedupe_results(exp) == 2
+    kept = read_rows(exp, "t1")
+    assert [r["training_iteration"] for r in kept] == [1, 2, 3, 4]
+    assert [r["tag"] for r in kept] == ["", "new", "new", ""]
+    moved = rerun_rows(exp)
+    assert [(r["training_iteration"], r["tag"]) for r in moved] == [(2, "old"), (3, "old")]
+    assert total_forward(kept) + total_forward(moved) == before  # no cost lost
+    assert total_forward(rows) == 6 * (10 + 1 + 2)  # fwd_test is never a cost
+    assert dedupe_results(exp) == 0  # idempotent
+
+
+def test_an_orphaned_trial_keeps_its_cost_out_of_the_results(tmp_path):
+    _write(tmp_path, "known", [_row(1), _row(2)])
+    _write(tmp_path, "orphan", [_row(1, fwd=50)])
+    exp = Storage(str(tmp_path))
+    assert retire_orphans(exp, [str(tmp_path / "known")]) == ["orphan"]
+    assert read_rows(exp, "orphan") == [] and len(read_rows(exp, "known")) == 2
+    assert total_forward(rerun_rows(exp)) == 50 + 1 + 2
+
+
+def test_a_half_written_line_is_cut_and_a_broken_middle_line_dropped(tmp_path):
+    _write(tmp_path, "t", [_row(1), _row(2)], tail='{"training_iteration": 3, "ep')
+    exp = Storage(str(tmp_path))
+    assert cut_partial_lines(exp) == ["t"]
+    assert (tmp_path / "t" / "result.json").read_text().endswith("\n")
+    with (tmp_path / "t" / "result.json").open("a") as f:
+        f.write("not json\n" + json.dumps(_row(3)) + "\n")
+    dedupe_results(exp)
+    lines = (tmp_path / "t" / "result.json").read_text().splitlines()
+    assert [json.loads(line)["training_iteration"] for line in lines] == [1, 2, 3]
