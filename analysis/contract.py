@@ -27,6 +27,27 @@ COST_COLUMNS = ("fwd_train", "fwd_reg", "fwd_eval")
 #: All forward-pass counters. ``fwd_test`` is the harness's own test evaluation, done for
 #: every trial alike so that it can be reported; it is never part of a strategy's cost.
 FWD_COLUMNS = (*COST_COLUMNS, "fwd_test")
+#: Matmul/conv FLOPs per epoch (forward and backward, deltas) by step kind: the same three kinds
+#: as :data:`COST_COLUMNS`. ``flops_test`` is the harness's test evaluation, never a cost. Rows
+#: written before the trainables counted FLOPs lack them: the loader gives NaN, totals show "-".
+FLOPS_COST_COLUMNS = ("flops_train", "flops_reg", "flops_eval")
+FLOPS_COLUMNS = (*FLOPS_COST_COLUMNS, "flops_test")
+#: Device seconds per epoch: ``train_seconds`` x the share of the device (GPU, else CPUs) the
+#: trial held. NaN in older rows, as the FLOPs.
+DEVICE_COST_COLUMNS = ("device_seconds",)
+#: The cost axes: what a strategy's cost is summed from, per axis (every row of every trial,
+#: re-run rows included). ``fwd`` is the default and the only axis every run has.
+COST_AXES: dict[str, tuple[str, ...]] = {
+    "fwd": COST_COLUMNS, "flops": FLOPS_COST_COLUMNS, "device_seconds": DEVICE_COST_COLUMNS}
+#: Wall-clock seconds: an axis the curves, plots and sweeps offer besides the cost axes. It is
+#: not a sum over rows (parallel trials overlap) but the time the (strategy, seed) took.
+WALL_AXIS = "wall"
+#: Row columns that may be absent (older runs): float64 in the loaded frame, NaN where absent.
+OPTIONAL_COST_COLUMNS = (*FLOPS_COLUMNS, *DEVICE_COST_COLUMNS)
+#: Beside a trial's result.json: rows a retry or restore re-ran (superseded by a later row of the
+#: same training_iteration), or of a trial directory the restored experiment did not own. Same
+#: JSON-lines format. They are cost (every total counts them) and nothing else.
+RERUN_FILE = "rerun.json"
 #: Metric columns every report row carries; float64 in the loaded frame.
 METRIC_COLUMNS = (
     "train_loss", "train_acc", "val_loss", "val_acc",
@@ -49,6 +70,12 @@ FOLD_ROLE = "fold"
 
 #: metadata.json ``status`` of a run.
 RUN_STATUSES = ("running", "finished", "interrupted")
+#: metadata.json of a budget sweep (``crossreg sweep``): ``sweep`` maps each variant (the
+#: ``strategy`` label of its rows and folders, e.g. ``pbt.P4``) to ``{"strategy": <base strategy>,
+#: "budget": {<spec field>: <value>, ...}}``; ``sweep_reference`` names the cross-reg variant at the
+#: spec's own (r, K), the one the other methods' costs are matched against.
+SWEEP_KEY = "sweep"
+SWEEP_REFERENCE_KEY = "sweep_reference"
 #: Completion of one (strategy, seed) as recorded in metadata.json's ``completed``; a pair
 #: missing from it did not complete (``incomplete``).
 COMPLETIONS = ("finished", "errored", "incomplete")
@@ -71,6 +98,23 @@ _KINDS: dict[str, tuple[str, float, float]] = {
 }
 #: Suffixes that leave the kind unchanged (``test_ece_ts``: ECE after temperature scaling).
 _VARIANTS = ("_ts",)
+
+
+def cost_columns(cost: str) -> tuple[str, ...]:
+    """The row columns summed for the cost axis ``cost`` (a key of :data:`COST_AXES`); ``()`` for
+    :data:`WALL_AXIS`, which is not summed over rows. ValueError for any other name."""
+    if cost == WALL_AXIS:
+        return ()
+    if cost not in COST_AXES:
+        raise ValueError(f"unknown cost axis {cost!r}: one of {', '.join([*COST_AXES, WALL_AXIS])}")
+    return COST_AXES[cost]
+
+
+def total_column(cost: str) -> str:
+    """The summary column holding a (strategy)'s cost per seed on axis ``cost``: ``fwd_total``,
+    ``flops_total``, ``device_seconds_total``, or ``wall_seconds`` for :data:`WALL_AXIS`."""
+    cost_columns(cost)
+    return "wall_seconds" if cost == WALL_AXIS else f"{cost}_total"
 
 
 def strategy_seed_key(strategy: str, seed: int) -> str:
@@ -160,22 +204,33 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
 
 __all__ = [
     "COMPLETIONS",
+    "COST_AXES",
     "COST_COLUMNS",
     "COST_REFERENCES",
+    "DEVICE_COST_COLUMNS",
     "DIVERGENCE_COLUMNS",
+    "FLOPS_COLUMNS",
+    "FLOPS_COST_COLUMNS",
     "FOLD_ROLE",
     "FWD_COLUMNS",
     "KEY_COLUMNS",
     "LABEL_COLUMNS",
     "METRIC_COLUMNS",
+    "OPTIONAL_COST_COLUMNS",
     "QUALITY_COLUMNS",
     "REFIT_ROLE",
+    "RERUN_FILE",
     "ROLES",
     "RUN_STATUSES",
     "SELECTION",
     "SIZE_COLUMNS",
+    "SWEEP_KEY",
+    "SWEEP_REFERENCE_KEY",
+    "WALL_AXIS",
+    "cost_columns",
     "final_trial",
     "metric_bounds",
     "metric_mode",
     "strategy_seed_key",
+    "total_column",
 ]
