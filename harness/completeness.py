@@ -3,7 +3,8 @@
 Ray's trial status is no evidence: Tune marks trials TERMINATED when its driver is
 interrupted, although they stopped part-way. The rows are the evidence. A trial has ended
 when its last row reached the spec's epochs, or Tune recorded that its scheduler stopped it
-(`done` is true on the row of the decision: ASHA's rung stops and max_t), or it diverged
+(`done` is true on the row of the decision: ASHA's rung stops and max_t; HyperBand's stops
+of paused trials leave a marker file instead), or it diverged
 (a diverged trial stops training on purpose and is the strategy's result, not a gap). A
 (strategy, seed) is finished when it has every expected trial and every one has ended;
 a trial that failed past its retries makes it errored (resume retries it); anything else is
@@ -12,7 +13,7 @@ incomplete (interrupted: resume continues it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,12 @@ class Completion:
 
 
 def judge(trials: Mapping[str, Sequence[Mapping[str, Any]]], expected: int, epochs: int,
-          n_errored: int) -> Completion:
-    """The completion of one (strategy, seed) from its trials' rows and Tune's error count."""
+          n_errored: int, stopped: Collection[str] = ()) -> Completion:
+    """The completion of one (strategy, seed) from its trials' rows, the trials a scheduler
+    stopped while paused (`stopped`) and Tune's error count."""
     started = sum(1 for rows in trials.values() if rows)
-    ended = sum(1 for rows in trials.values() if trial_ended(rows, epochs))
+    ended = sum(1 for name, rows in trials.items()
+                if trial_ended(rows, epochs) or (rows and name in stopped))
     if n_errored:
         status = ERRORED
     elif ended >= expected:

@@ -26,6 +26,7 @@ from harness.storage import Storage
 
 RESULT_FILE = "result.json"
 RERUN_FILE = "rerun.json"  # rows a retry or restore superseded: cost, not results
+SCHEDULER_STOP_FILE = "scheduler_stop.json"  # a scheduler stopped this trial while paused
 PARAMS_FILE = "params.json"
 
 
@@ -151,6 +152,13 @@ def final_row(trials: dict[str, list[dict[str, Any]]], metric: str, mode: str,
     return None if chosen is None else trials[chosen][-1]
 
 
+def scheduler_stopped(experiment: Storage) -> set[str]:
+    """Trial directories whose scheduler stopped them while paused (a marker file: HyperBand
+    leaves no sign of such a stop in the rows)."""
+    return {t for t in trial_dirs(experiment)
+            if experiment.exists(posixpath.join(t, SCHEDULER_STOP_FILE))}
+
+
 def rerun_rows(experiment: Storage) -> list[dict[str, Any]]:
     """Every row that was moved to a rerun.json of this experiment (cost, not results)."""
     out: list[dict[str, Any]] = []
@@ -161,6 +169,6 @@ def rerun_rows(experiment: Storage) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["RERUN_FILE", "RESULT_FILE", "cut_partial_lines", "dedupe_results", "final_row",
+__all__ = ["RERUN_FILE", "RESULT_FILE", "SCHEDULER_STOP_FILE", "scheduler_stopped", "cut_partial_lines", "dedupe_results", "final_row",
            "read_rows", "rerun_rows", "retire_orphans", "strategy_rows", "total_forward",
            "trial_dirs"]

@@ -39,6 +39,7 @@ from harness.results_io import (
     final_row,
     rerun_rows,
     retire_orphans,
+    scheduler_stopped,
     strategy_rows,
     total_forward,
 )
@@ -146,7 +147,8 @@ def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
         retire_orphans(exp, [r.path for r in grid if r.path])
     dedupe_results(exp)
     trials = strategy_rows(exp)
-    completion = judge(trials, strategy.expected_trials(spec), spec.epochs, grid.num_errors)
+    completion = judge(trials, strategy.expected_trials(spec), spec.epochs, grid.num_errors,
+                       stopped=scheduler_stopped(exp))
     if signals is not None and signals.stopped and completion.status != FINISHED:
         completion = replace(completion, status=INCOMPLETE)  # stopped, not failed
     rows = [r for t in trials.values() for r in t]

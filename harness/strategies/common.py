@@ -10,10 +10,13 @@ a bounded number of checkpoints kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from ray import tune
 
 from harness.experiments import ExperimentSpec
@@ -99,6 +102,34 @@ def seeded_sampler(ctx: StrategyContext) -> Any:
     return BasicVariantGenerator(random_state=SAMPLER_SEED_OFFSET + ctx.seed)
 
 
+class SeededScheduler:
+    """A mixin for a Tune scheduler whose decisions draw from Python's and numpy's global
+    generators (PBT, PB2): every `on_trial_result` runs with the scheduler's own generator
+    states, seeded from the run, swapped in, and the process's states put back afterwards,
+    so the run's random state belongs to the run and reruns decide alike."""
+
+    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._py_state = random.Random(seed).getstate()
+        self._np_state = np.random.RandomState(seed).get_state()
+
+    @contextlib.contextmanager
+    def own_random_state(self) -> Iterator[None]:
+        saved_py, saved_np = random.getstate(), np.random.get_state()
+        random.setstate(self._py_state)
+        np.random.set_state(self._np_state)
+        try:
+            yield
+        finally:
+            self._py_state, self._np_state = random.getstate(), np.random.get_state()
+            random.setstate(saved_py)
+            np.random.set_state(saved_np)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        with self.own_random_state():
+            return super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
+
+
 def short_trial_name(trial: Any) -> str:
     """`<trainable>_<trial id>`: Tune's default puts the whole config in the directory
     name, which overflows path limits with per-layer dicts and long data paths."""
@@ -149,6 +180,6 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
     return configs
 
 
-__all__ = ["Strategy", "StrategyContext", "experiment_name",
+__all__ = ["SeededScheduler", "Strategy", "StrategyContext", "experiment_name",
            "run_config", "base_config", "log_uniform_rho", "tune_config", "short_trial_name",
            "single_run", "sampled_search", "search_range_configs", "CHECKPOINTS_KEPT"]

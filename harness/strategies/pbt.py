@@ -14,18 +14,13 @@ last epoch.
 
 from __future__ import annotations
 
-import contextlib
-import random
-from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
 from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
+    SeededScheduler,
     Strategy,
     StrategyContext,
     log_uniform_rho,
@@ -40,35 +35,13 @@ PBT_CHECKPOINTS_KEPT = 4
 PERTURBATION_FACTORS = (1.2, 0.8)
 
 
-class SeededPBT(PopulationBasedTraining):
+class SeededPBT(SeededScheduler, PopulationBasedTraining):
     """PBT whose exploit and explore draws come from the run's seed.
 
     Ray's PBT draws the donor, the resample coin and the perturbation factor from Python's
-    global `random` (and a resampled value from numpy's global generator). Every such draw
-    happens inside `on_trial_result`, so that call runs with the scheduler's own generator
-    states swapped in, and the process's global states are put back afterwards.
+    global `random` (and a resampled value from numpy's global generator), all inside
+    `on_trial_result`, which `SeededScheduler` runs with the scheduler's own states.
     """
-
-    def __init__(self, *args: Any, seed: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._py_state = random.Random(seed).getstate()
-        self._np_state = np.random.RandomState(seed).get_state()
-
-    @contextlib.contextmanager
-    def own_random_state(self) -> Iterator[None]:
-        saved_py, saved_np = random.getstate(), np.random.get_state()
-        random.setstate(self._py_state)
-        np.random.set_state(self._np_state)
-        try:
-            yield
-        finally:
-            self._py_state, self._np_state = random.getstate(), np.random.get_state()
-            random.setstate(saved_py)
-            np.random.set_state(saved_np)
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        with self.own_random_state():
-            return super().on_trial_result(tune_controller, trial, result)
 
 
 def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:

@@ -27,8 +27,9 @@ EPOCHS = 6
 def _spec():
     return registry.get("quick").replace(
         name="acct", epochs=EPOCHS, n_train=120, batch_size=32, reg_batch_size=16,
-        strategies=("cross_reg", "fixed", "pbt", "grid_cv", "asha"), seeds=1,
-        pbt_population=4, pbt_interval=2, asha_samples=6, asha_grace_period=1,
+        strategies=("cross_reg", "fixed", "pbt", "grid_cv", "asha", "random", "hyperband", "pb2",
+                    "tpe"), seeds=1,
+        pbt_population=4, pbt_interval=2, asha_samples=6, asha_grace_period=1, random_samples=3,
         grid_values=(0.01, 0.1, 1.0), cv_folds=3)
 
 
@@ -139,6 +140,49 @@ def test_grid_cv_cost_counts_folds_and_refit(run_dir):
              for v in spec.grid_values}
     assert refits[0][0]["rho"] == max(means, key=means.get)
     assert refits[0][0]["fold"] == -1 and math.isnan(refits[0][1][-1]["val_loss"])
+
+
+@pytest.mark.parametrize("strategy,n", [("random", 3), ("hyperband", 6), ("pb2", 4), ("tpe", 6)])
+def test_a_rivals_cost_is_the_sum_over_its_trials(run_dir, strategy, n):
+    from harness.results_io import rerun_rows
+    from harness.storage import Storage
+
+    path, _ = run_dir
+    exp = path / f"{strategy}-seed0"
+    trials = _trials(exp)
+    assert len(trials) == n
+    reruns = rerun_rows(Storage(str(exp)))
+    expected = sum(len(rows) * _cost(p) for p, rows in trials)
+    expected += sum(r["fwd_train"] + r["fwd_reg"] + r["fwd_eval"] for r in reruns)
+    assert sum(total_forward(rows) for _, rows in trials) + total_forward(reruns) == expected
+    ran = [len(rows) for _, rows in trials]
+    if strategy in ("random", "pb2"):
+        assert ran == [EPOCHS] * n  # run to the end (pb2: synchronous, like pbt)
+    if strategy == "hyperband":
+        assert min(ran) < EPOCHS and max(ran) == EPOCHS  # it stopped some
+        stopped = {d.name for d in exp.iterdir() if (d / "scheduler_stop.json").exists()}
+        short = {d.name for d in exp.iterdir() if (d / "result.json").exists()
+                 and len((d / "result.json").read_text().splitlines()) < EPOCHS}
+        unmarked = {d for d in short if d not in stopped}
+        for d in unmarked:  # a stop decided on a trial's own result is on its last row
+            assert json.loads((exp / d / "result.json").read_text().splitlines()[-1])["done"]
+
+
+def _proposals(tmp_path: Path, strategy: str, tag: str) -> list:
+    spec = _spec().replace(name=tag, strategies=(strategy,), cpus_per_trial=2.0)  # one at a time
+    path = Path(runner.start(spec, runner.RunOptions(
+        storage=str(tmp_path / tag), trainable=SYNTHETIC, verbose=0, echo=lambda s: None)))
+    trials = _trials(path / f"{strategy}-seed0")
+    return sorted(json.dumps([r.get("rho/sigma_0") for r in rows]) for _, rows in trials)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["pb2", "tpe"])
+def test_a_model_based_search_proposes_the_same_configs_for_the_same_seed(
+        ray_session, tmp_path, strategy):
+    first = _proposals(tmp_path, strategy, "a")
+    assert first == _proposals(tmp_path, strategy, "b")
+    assert len(set(first)) > 1  # and it did propose different configs within a run
 
 
 def test_grid_selection_rules():

@@ -1,0 +1,81 @@
+"""hyperband: Ray Tune's synchronous HyperBand (Li et al., JMLR 2018) over the same
+per-layer space and the same number of samples as ASHA.
+
+Pinned: time_attr = training_iteration, max_t = epochs, reduction_factor from the spec (3,
+as ASHA), num_samples = the spec's `asha_samples`, stop_last_trials. HyperBand pauses trials
+at each rung and resumes the survivors from their checkpoints, so they checkpoint every
+epoch (a resumed trial must not redo epochs). It also stops the losers of a rung while they
+are paused, which leaves no mark in their rows (ASHA's stops set `done` on the row of the
+decision); `RecordedHyperBand` writes a marker file into such a trial's directory, so the
+completeness rule can tell a stopped trial from an interrupted one without trusting Ray's
+trial status. The final model is the best completed trial by validation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import HyperBandScheduler
+
+from harness.experiments import ExperimentSpec
+from harness.results_io import SCHEDULER_STOP_FILE
+from harness.strategies.common import (
+    Strategy,
+    StrategyContext,
+    sampled_search,
+    search_range_configs,
+)
+
+NAME = "hyperband"
+
+
+class _RecordingController:
+    """The Tune controller, except that `stop_trial` first marks the trial as stopped."""
+
+    def __init__(self, controller: Any) -> None:
+        self._controller = controller
+
+    def stop_trial(self, trial: Any) -> None:
+        storage = trial.storage
+        path = f"{storage.trial_fs_path}/{SCHEDULER_STOP_FILE}"
+        with storage.storage_filesystem.open_output_stream(path) as f:
+            f.write(json.dumps({"training_iteration": trial.last_result.get(
+                "training_iteration")}).encode())
+        self._controller.stop_trial(trial)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._controller, name)
+
+
+class RecordedHyperBand(HyperBandScheduler):
+    """HyperBand whose every stop of a paused trial is on record in the trial's directory."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        return super().on_trial_result(_RecordingController(tune_controller), trial, result)
+
+
+def scheduler(ctx: StrategyContext) -> HyperBandScheduler:
+    return RecordedHyperBand(time_attr="training_iteration", max_t=ctx.spec.epochs,
+                             reduction_factor=ctx.spec.asha_reduction_factor,
+                             stop_last_trials=True)
+
+
+def build(ctx: StrategyContext) -> tune.Tuner:
+    return sampled_search(ctx, scheduler(ctx), ctx.spec.asha_samples, checkpoint_every=1)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    return spec.asha_samples
+
+
+STRATEGY = Strategy(
+    name=NAME,
+    description="synchronous HyperBand brackets over ASHA's space and samples",
+    learns_rho=False,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("asha_samples",),
+    preflight_configs=search_range_configs(NAME),
+)

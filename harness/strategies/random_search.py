@@ -1,0 +1,38 @@
+"""random: N per-layer rho configurations drawn log-uniformly from the run's seed and each
+run to the end (no early stopping); the final model is the best by validation at the last
+epoch (Bergstra & Bengio, JMLR 2012: random search is the baseline every tuner must beat).
+Pinned: num_samples = the spec's `random_samples` (16), FIFO scheduling.
+"""
+
+from __future__ import annotations
+
+from ray import tune
+
+from harness.experiments import ExperimentSpec
+from harness.strategies.common import (
+    Strategy,
+    StrategyContext,
+    sampled_search,
+    search_range_configs,
+)
+
+NAME = "random"
+
+
+def build(ctx: StrategyContext) -> tune.Tuner:
+    return sampled_search(ctx, None, ctx.spec.random_samples)
+
+
+def expected_trials(spec: ExperimentSpec) -> int:
+    return spec.random_samples
+
+
+STRATEGY = Strategy(
+    name=NAME,
+    description="N sampled per-layer configs, each run to the end, best by validation",
+    learns_rho=False,
+    build=build,
+    expected_trials=expected_trials,
+    budget_fields=("random_samples",),
+    preflight_configs=search_range_configs(NAME),
+)
