@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..contract import FWD_COLUMNS, LABEL_COLUMNS, METRIC_COLUMNS
+from ..contract import FWD_COLUMNS, LABEL_COLUMNS, METRIC_COLUMNS, OPTIONAL_COST_COLUMNS
 from . import listing
 from .assemble import FLAG_COLUMNS, assemble
 from .collect import Run, TrialFile, collect_run, read_metadata
@@ -106,7 +106,7 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
 def _empty_frame() -> pd.DataFrame:
     cols: dict[str, Any] = {c: pd.Series(dtype="category") for c in [*LABEL_COLUMNS, "completion"]}
     cols.update({c: pd.Series(dtype="int64") for c in ["seed", "iteration", "epoch", *FWD_COLUMNS]})
-    cols.update({c: pd.Series(dtype="float64") for c in [*METRIC_COLUMNS, "driver_seconds"]})
+    cols.update({c: pd.Series(dtype="float64") for c in [*METRIC_COLUMNS, *OPTIONAL_COST_COLUMNS, "driver_seconds"]})
     cols.update({c: pd.Series(dtype=bool) for c in FLAG_COLUMNS})
     return pd.DataFrame(cols)
 

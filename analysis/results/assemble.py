@@ -17,6 +17,7 @@ from ..contract import (
     KEY_COLUMNS,
     LABEL_COLUMNS,
     METRIC_COLUMNS,
+    OPTIONAL_COST_COLUMNS,
     REFIT_ROLE,
     SIZE_COLUMNS,
 )
@@ -27,7 +28,7 @@ from .flags import final_flags
 #: Columns whose absence from a trial is worth a warning.
 EXPECTED_COLUMNS = ["epoch", *METRIC_COLUMNS, *FWD_COLUMNS]
 #: Flags the loader adds (booleans).
-FLAG_COLUMNS = ["final_trial", "final_epoch", "placeholder", "diverged"]
+FLAG_COLUMNS = ["final_trial", "final_epoch", "placeholder", "diverged", "rerun"]
 #: Columns in front, in this order; the rest follow as read.
 LEAD_COLUMNS = [*KEY_COLUMNS, "epoch", "dataset", "role", "status", "completion", *FLAG_COLUMNS]
 _INTERNAL = ("_line", "_file", "_run")
@@ -68,6 +69,17 @@ def _check_columns(df: pd.DataFrame, trials: list[TrialFile], f: np.ndarray, war
     for col, names in missing.items():
         fill = "0" if col in FWD_COLUMNS else "NaN"
         warn.append(f"column {col!r} missing in trial(s) {_names(names)}; filled with {fill}")
+    # FLOPs and device seconds: absent from every trial is an older run (silent, totals show "-");
+    # absent from some trials only is worth naming, since it leaves their totals unknown.
+    lacking: dict[tuple[str, ...], list[str]] = {}
+    for col in OPTIONAL_COST_COLUMNS:
+        if col in df:
+            has = _present(trials, firsts, col)
+            if not has.all():
+                lacking.setdefault(tuple(trials[i].display for i in np.flatnonzero(~has)), []).append(repr(col))
+    for names, cols in lacking.items():
+        warn.append(f"column{'s' if len(cols) > 1 else ''} {', '.join(cols)} missing in trial(s) "
+                    f"{_names(list(names))} (others carry them); left NaN: totals on that cost axis show '-'")
     # A NaN/inf loss on a trial that reports that loss is divergence, whether or not the
     # trial flagged it itself; a column the trial never wrote is not.
     bad = np.zeros(len(df), dtype=bool)
@@ -95,12 +107,18 @@ def assemble(trials: list[TrialFile], runs: list[Run], placeholders: list[dict[s
             cats = pd.Index(vals).unique()
             df[col] = pd.Categorical.from_codes(cats.get_indexer(vals)[f], categories=cats)
         df["seed"] = np.fromiter((t.seed for t in trials), dtype=np.int64, count=n_files)[f]
+        df["rerun"] = np.fromiter((t.rerun for t in trials), dtype=bool, count=n_files)[f]
         # per (strategy, seed), from metadata.json: the same value on every row of it
         df["completion"] = _per_file([runs[t.run].completion(t.strategy, t.seed) for t in trials], f, object)
         df["driver_seconds"] = _per_file([runs[t.run].driver_time(t.strategy, t.seed) for t in trials], f,
                                          np.float64)
         if "placeholder" not in df:
             df["placeholder"] = False
+        # a rerun.json with no readable row adds nothing (its trial has its result.json)
+        empty_rerun = df["placeholder"].astype("boolean").fillna(False).to_numpy(dtype=bool) & df["rerun"].to_numpy()
+        if empty_rerun.any():
+            df = df[~empty_rerun].reset_index(drop=True)
+            f = df["_file"].to_numpy(dtype=np.int64)
         _check_columns(df, trials, f, warn)
     if placeholders:
         ph = pd.DataFrame(placeholders)
@@ -143,7 +161,8 @@ def _label(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
 
 def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
     """dtypes of the contract, row order, repeated-iteration check, final-model flags."""
-    df["placeholder"] = df["placeholder"].astype("boolean").fillna(False).astype(bool)
+    for c in ("placeholder", "rerun"):
+        df[c] = df[c].astype("boolean").fillna(False).astype(bool) if c in df else False
     real = ~df["placeholder"]
     for col in EXPECTED_COLUMNS:
         if col not in df:
@@ -157,6 +176,8 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
     df = df.drop(columns=[c for c in ("training_iteration",) if c in df])
     for c in FWD_COLUMNS:
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
+    for c in OPTIONAL_COST_COLUMNS:  # NaN where a run did not record them, never 0
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64") if c in df else np.nan
     for c in ("diverged", "done"):
         if c in df:
             df[c] = df[c].astype("boolean").fillna(False).astype(bool)
@@ -167,7 +188,7 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
     for c in ["fold", *SIZE_COLUMNS]:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
-    skip = {*LABEL_COLUMNS, *FWD_COLUMNS, *FLAG_COLUMNS, *_INTERNAL, *SIZE_COLUMNS,
+    skip = {*LABEL_COLUMNS, *FWD_COLUMNS, *FLAG_COLUMNS, *_INTERNAL, *SIZE_COLUMNS, *OPTIONAL_COST_COLUMNS,
             "seed", "iteration", "epoch", "done", "fold", "trial_dir", "completion", "driver_seconds"}
     for c in df.columns:
         if c in skip:
@@ -190,8 +211,11 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
                 col = col.map(str, na_action="ignore")  # numbers as labels become their text
             df[c] = col.astype("category")
     df = df.sort_values(["_file", "_line"], kind="stable").reset_index(drop=True)
-    # Duplicate (trial, iteration): PBT cloning can restore an earlier iteration.
-    dup = df.duplicated(list(KEY_COLUMNS), keep=False).to_numpy() & ~df["placeholder"].to_numpy()
+    # Duplicate (trial, iteration) in result.json: runs written before the harness moved re-run
+    # rows to rerun.json (whose rows repeat iterations by definition, and are left out here).
+    own = ~(df["placeholder"].to_numpy() | df["rerun"].to_numpy())
+    dup = np.zeros(len(df), dtype=bool)
+    dup[own] = df[own].duplicated(list(KEY_COLUMNS), keep=False).to_numpy()
     if dup.any():
         warn.append(f"repeated (trial, iteration) rows in trial(s) {_group_names(df, dup)}; "
                     f"all kept (PBT restores can repeat iterations)")

@@ -17,14 +17,15 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from ..contract import COMPLETIONS, RUN_STATUSES, strategy_seed_key
+from ..contract import COMPLETIONS, RERUN_FILE, RUN_STATUSES, strategy_seed_key
 from . import listing
 from .listing import METADATA, RESULT, STRATEGY_DIR, PathLike
 
 
 @dataclass
 class TrialFile:
-    """One result.json, read and normalised: complete lines only, each ending in a newline."""
+    """One result.json (or a rerun.json: rows a retry or restore re-ran, ``rerun=True``), read and
+    normalised: complete lines only, each ending in a newline."""
 
     run: int  # index into the runs list
     strategy: str
@@ -33,6 +34,7 @@ class TrialFile:
     display: str  # run/strategy-seedK/trial dir: how warnings name the trial
     data: bytes
     n_lines: int
+    rerun: bool = False
 
     @property
     def first_line(self) -> bytes:
@@ -140,7 +142,7 @@ def read_metadata(path: PathLike) -> dict[str, dict[str, Any]]:
     return out
 
 
-def normalise(data: bytes, display: str, warn: list[str]) -> bytes:
+def normalise(data: bytes, display: str, warn: list[str], fname: str = RESULT) -> bytes:
     """Complete lines only: a last line that does not close its object was cut mid-write."""
     if data.endswith(b"}\n") and not data.startswith(b"\n") and b"\n\n" not in data:
         return data  # the common case, one scan; odd whitespace is caught by the row count
@@ -151,7 +153,7 @@ def normalise(data: bytes, display: str, warn: list[str]) -> bytes:
         return b""
     cut = data.rfind(b"\n")
     if not data[cut + 1:].rstrip().endswith(b"}"):
-        warn.append(f"trial {display}: half-written last line of {RESULT} skipped")
+        warn.append(f"trial {display}: half-written last line of {fname} skipped")
         data = data[:cut].rstrip() if cut >= 0 else b""
         if not data:
             return b""
@@ -174,6 +176,8 @@ def collect_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: list
 
     Appends to ``runs``, ``metadata``, ``trials``; a trial or a ``<strategy>-seed<k>``
     folder with no rows becomes one entry of ``placeholders``, so its strategy stays visible.
+    A trial's rerun.json (rows the harness moved out of result.json: re-run epochs, or an
+    orphaned trial directory's rows) is read too, as a file of its own marked ``rerun``.
     """
     name = posixpath.basename(run_root)
     meta = read_run_metadata(fs, run_root, files, warn)
@@ -188,14 +192,15 @@ def collect_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: list
 
     dirs_seen: set[str] = set()  # <strategy>-seed<k> folders that hold a result.json
     cut = len(run_root.rstrip("/")) + 1
-    result_files = sorted(f for f in files if f.endswith("/" + RESULT))
+    result_files = sorted(f for f in files if f.endswith(("/" + RESULT, "/" + RERUN_FILE)))
     for f, blob in zip(result_files, _read_all(fs, result_files)):
         rel = f[cut:].split("/")
+        rerun = rel[-1] == RERUN_FILE
         m = STRATEGY_DIR.match(rel[0]) if len(rel) >= 2 else None
         trial_dir = rel[-2] if len(rel) >= 2 else name
         display = f"{name}/{'/'.join(rel[:-1])}"
         dirs_seen.add(rel[0])
-        data = normalise(blob, display, warn)
+        data = normalise(blob, display, warn, rel[-1])
         if m:
             strategy, seed = m.group("strategy"), int(m.group("seed"))
         else:
@@ -208,11 +213,13 @@ def collect_run(fs: pafs.FileSystem, run_root: str, files: list[str], warn: list
             seed = int(first["seed"]) if isinstance(first.get("seed"), (int, float)) else -1
             warn.append(f"trial {display}: not under a <strategy>-seed<k> folder; labels taken from its "
                         f"rows (strategy={strategy}, seed={seed})")
+        if not data and rerun:
+            continue  # an empty rerun.json: nothing was re-run
         if not data:
             warn.append(f"trial {display}: empty {RESULT} (no complete rows); kept as one placeholder row")
             placeholder(strategy, seed, trial_dir)
             continue
-        trials.append(TrialFile(ri, strategy, seed, trial_dir, display, data, data.count(b"\n")))
+        trials.append(TrialFile(ri, strategy, seed, trial_dir, display, data, data.count(b"\n"), rerun))
     # A <strategy>-seed<k> folder with no result.json at all (a Tuner that never reported)
     folders = {f[cut:].split("/", 1)[0] for f in files}
     for child in sorted(folders):

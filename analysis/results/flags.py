@@ -64,12 +64,12 @@ def final_flags(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> tuple[np.
     """(final_trial, final_epoch) booleans for the rows of ``df`` (sorted in file order).
 
     ``final_trial``: every row of the trial each (run, experiment, strategy, seed) returns
-    as its model; ``final_epoch``: that trial's last epoch (the highest epoch; of repeated
+    as its model (re-run rows left out: they choose nothing); ``final_epoch``: that trial's last epoch (the highest epoch; of repeated
     ones, after a PBT restore, the later row), one row per (strategy, seed).
     """
     n = len(df)
     final = np.zeros(n, dtype=bool)
-    real = ~df["placeholder"].to_numpy()
+    real = ~(df["placeholder"].to_numpy() | df["rerun"].to_numpy())  # re-run rows are cost only
     if not real.any():
         warn.append("no result rows at all: no final models")
         return final, final.copy()

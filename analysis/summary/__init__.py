@@ -3,7 +3,9 @@
 One job per module: :mod:`.selection` (replicates and final-model rows),
 :mod:`.statistics` (intervals over seeds, paired tests; scipy.stats), :mod:`.table`
 (``summarize``: one row per strategy, with status and cost reference), :mod:`.display`
-(the table as text), :mod:`.curves` (anytime curves, compute to quality).
+(the table as text), :mod:`.curves` (anytime curves, compute to quality), :mod:`.costs` (the
+cost axes: forward passes, FLOPs, device seconds, wall), :mod:`.sweep` (budget sweeps: variants,
+Pareto front, cost to match).
 
 Accuracies are fractions in [0, 1]; "within X points" means X hundredths of the metric
 (percentage points of accuracy).
@@ -11,6 +13,7 @@ Accuracies are fractions in [0, 1]; "within X points" means X hundredths of the 
 
 from __future__ import annotations
 
+from .costs import AXES
 from .curves import anytime_curves, compute_to_quality
 from .display import TABLE_NOTE, display_table, eng, format_table, interval_text
 from .selection import GROUP, REPLICATE, final_rows, labelled
@@ -23,20 +26,36 @@ from .statistics import (
                          metric_interval,
                          paired_pvalues,
 )
+from .sweep import (
+                         budget_text,
+                         cost_to_match,
+                         curve_cost,
+                         pareto_front,
+                         sweep_summary,
+                         sweep_variants,
+)
+from .sweep_display import display_cost_to_match, display_sweep, format_sweep
 from .table import replicate_table, status_text, summarize
 
 __all__ = [
+                         "AXES",
                          "GROUP",
                          "MIN_BOOTSTRAP",
                          "REPLICATE",
                          "TABLE_NOTE",
                          "anytime_curves",
                          "bootstrap_interval",
+                         "budget_text",
                          "compare",
                          "compute_to_quality",
+                         "cost_to_match",
+                         "curve_cost",
+                         "display_cost_to_match",
+                         "display_sweep",
                          "display_table",
                          "eng",
                          "final_rows",
+                         "format_sweep",
                          "format_table",
                          "interval_text",
                          "iqm",
@@ -44,7 +63,10 @@ __all__ = [
                          "mean_interval",
                          "metric_interval",
                          "paired_pvalues",
+                         "pareto_front",
                          "replicate_table",
                          "status_text",
                          "summarize",
+                         "sweep_summary",
+                         "sweep_variants",
 ]

@@ -9,11 +9,16 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .costs import AXIS_LABELS, AXIS_SHORT
+
 TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
               "(shown as +up/-down where cut); IQM: interquartile mean over seeds; rank: mean rank by test "
-              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final model; cost = "
-              "sample-forward passes of all trials (train + reg + eval), per seed; wall s: the driver's "
-              "seconds where recorded, else from Ray's timestamps; trial s = sum of train_seconds")
+              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final model; "
+              "ECE TS: ECE after temperature scaling; costs per seed, all trials: fwd = sample-forward passes "
+              "(train + reg + eval), FLOPs = matmul/conv FLOPs (forward + backward), device s = train seconds x "
+              "the device share held ('-': not recorded by the run); reruns: epochs a retry or restore re-ran "
+              "(counted in every cost, nowhere else); wall s: the driver's seconds where recorded, else from "
+              "Ray's timestamps; trial s = sum of train_seconds")
 
 
 def eng(x: float) -> str:
@@ -44,25 +49,39 @@ def _num(fmt: str) -> Callable[[float], str]:
     return lambda v: fmt.format(v) if pd.notna(v) and np.isfinite(v) else "-"
 
 
+def _axis(summary: pd.DataFrame) -> str:
+    axes = summary["cost_axis"].dropna().astype(str).unique() if "cost_axis" in summary else []
+    return str(axes[0]) if len(axes) else "fwd"
+
+
 def _cost_column(summary: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
     """Header and values of the relative-cost column: ``x <reference>`` when the rows share one
-    reference, ``x reference`` (with the name in its own column) when they do not, none without."""
+    reference, ``x reference`` (with the name in its own column) when they do not, none without;
+    the axis in brackets when it is not forward passes (``x cross_reg (FLOPs)``)."""
     if "cost_reference" not in summary:
         return None, None
     refs = summary["cost_reference"].dropna().astype(str).unique()
     if len(refs) == 0:
         return None, None
-    header = f"x {refs[0]}" if len(refs) == 1 else "x reference"
+    axis = _axis(summary)
+    header = (f"x {refs[0]}" if len(refs) == 1 else "x reference") + ("" if axis == "fwd" else f" ({AXIS_SHORT[axis]})")
     return header, summary["cost_vs_reference"].map(_num("{:.2f}"))
+
+
+def _any_finite(summary: pd.DataFrame, col: str) -> bool:
+    return col in summary and bool(np.isfinite(summary[col].to_numpy(dtype=float)).any())
 
 
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary as strings, one row per strategy: what the terminal and the report show.
 
     Accuracy and ECE in percent, NLL as is (a regression shows its test MSE instead), each
-    as mean ± half-width of the interval over seeds; forward passes in engineering notation; ``seeds`` reads ``with a final
-    model / seen`` where they differ; costs relative to the reference the summary chose,
-    named in the header (no relative column where there is none).
+    as mean ± half-width of the interval over seeds; ``ECE TS %`` (after temperature scaling)
+    where any row has it; forward passes, and FLOPs and device seconds where any row has them,
+    in engineering notation; ``seeds`` reads ``with a final model / seen`` where they differ;
+    costs relative to the reference the summary chose on its cost axis, named in the header
+    (no relative column where there is none); ``reruns`` (re-run epochs per seed) only where
+    any is non-zero.
     """
     g = summary
 
@@ -77,6 +96,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "test acc %": col("test_acc", 100, 1),
         "acc IQM %": (g["test_acc_iqm"] * 100).map(_num("{:.1f}")),
         "ECE %": col("test_ece", 100, 1),
+        **({"ECE TS %": col("test_ece_ts", 100, 1)} if _any_finite(g, "test_ece_ts_mean") else {}),
         "NLL": col("test_nll", 1, 3)}
     out = pd.DataFrame({
         "experiment": g["experiment"].astype(str),
@@ -89,11 +109,17 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "rank": g["rank_mean"].map(_num("{:.2f}")),
         "fwd total": g["fwd_total"].map(eng),
     }, index=summary.index)
+    if _any_finite(g, "flops_total"):
+        out["FLOPs"] = g["flops_total"].map(eng)
+    if _any_finite(g, "device_seconds_total"):
+        out["device s"] = g["device_seconds_total"].map(eng)
     header, rel = _cost_column(summary)
     if header is not None:
         out[header] = rel
         if header == "x reference":
             out["reference"] = summary["cost_reference"].astype(str).where(summary["cost_reference"].notna(), "-")
+    if "rerun_epochs" in g and (g["rerun_epochs"].fillna(0) > 0).any():
+        out["reruns"] = g["rerun_epochs"].map(_num("{:.3g}"))
     out["wall s"] = g["wall_seconds"].map(_num("{:.0f}"))
     out["trial s"] = g["trial_seconds"].map(_num("{:.0f}"))
     out["status"] = g["status"].astype(str)
@@ -116,5 +142,9 @@ def format_table(summary: pd.DataFrame) -> str:
         if "cost_reference" in g and g["cost_reference"].isna().all():
             text += ("\ncosts are absolute: no cost reference (cross_reg, else fixed, with every seed "
                      "finished and no final model diverged)")
+        axis = _axis(g)
+        if axis != "fwd" and "cost_reference" in g and g["cost_reference"].notna().any() \
+                and not _any_finite(g, "cost_vs_reference"):
+            text += f"\nno {AXIS_LABELS[axis]} to compare: the runs did not record them"
         blocks.append(text)
     return "\n\n".join(blocks) + "\n" + textwrap.fill(TABLE_NOTE, width=100)

@@ -14,11 +14,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..contract import COST_COLUMNS, COST_REFERENCES, QUALITY_COLUMNS, strategy_seed_key
+from ..contract import (
+    COST_COLUMNS,
+    COST_REFERENCES,
+    FLOPS_COST_COLUMNS,
+    QUALITY_COLUMNS,
+    SWEEP_REFERENCE_KEY,
+    strategy_seed_key,
+    total_column,
+)
+from .costs import check_axis, group_total, row_cost
 from .selection import GROUP, REPLICATE, final_rows, labelled
 from .statistics import iqm, metric_interval
 
 _COST = list(COST_COLUMNS)
+#: Per-seed cost columns of the summary besides ``fwd_*``: FLOPs by kind, the three axes' totals.
+_TOTALS = [*FLOPS_COST_COLUMNS, "fwd_total", "flops_total", "device_seconds_total"]
 #: Further test metrics reported (mean and interval) where the rows carry them; test_loss is
 #: a regression's quality (MSE) and a classifier's NLL.
 OPTIONAL_QUALITY = ("test_loss", "test_brier", "test_ece_ts", "test_nll_ts")
@@ -56,12 +67,26 @@ def _wall_seconds(df: pd.DataFrame, g: Any, keys: list[str]) -> pd.Series:
 
 
 def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (experiment, dataset, strategy, run, seed): cost, time, state and the final model's quality."""
+    """Per (experiment, dataset, strategy, run, seed): cost on every axis, re-run epochs, time,
+    state and the final model's quality. Costs sum every row, re-run ones included; trials
+    count those with rows of their own (a directory holding only re-run rows does not)."""
     keys = [*GROUP, *REPLICATE]
     g = df.groupby(keys, observed=True, dropna=False, sort=True)
     rep = g[_COST].sum()
+    rep["fwd_total"] = rep[_COST].sum(axis=1)
+    placeholder = df["placeholder"].to_numpy(dtype=bool) if "placeholder" in df else np.zeros(len(df), bool)
+    for c in FLOPS_COST_COLUMNS:
+        rep[c] = group_total(df, np.where(placeholder, 0.0, df[c].to_numpy(dtype=float) if c in df else np.nan),
+                             keys)
+    for axis in ("flops", "device_seconds"):
+        rep[total_column(axis)] = group_total(df, row_cost(df, axis), keys)
     rep["trial_seconds"] = g["train_seconds"].sum(min_count=1)
-    rep["n_trials"] = g["trial_id"].nunique()
+    rerun = df["rerun"].to_numpy(dtype=bool) if "rerun" in df else np.zeros(len(df), bool)
+    rep["rerun_epochs"] = pd.Series(rerun, index=df.index).groupby(
+        [df[k] for k in keys], observed=True, dropna=False, sort=True).sum()
+    own = df[~rerun] if rerun.any() else df
+    rep["n_trials"] = own.groupby(keys, observed=True, dropna=False, sort=True)["trial_id"].nunique().reindex(
+        rep.index, fill_value=0)
     rep["wall_seconds"] = _wall_seconds(df, g, keys)
     # completion from metadata.json's `completed` where recorded, else the run's status
     state = g["status"].first().astype(str)
@@ -125,17 +150,29 @@ def status_text(g: pd.DataFrame, unseen: Counter, recorded: bool) -> str:
     return ", ".join(parts + diverged) or "finished"
 
 
-def _reference(out: pd.DataFrame) -> str | None:
-    """The first of :data:`COST_REFERENCES` whose every seed finished with a final model that did
-    not diverge; None (absolute costs only) when there is none."""
-    for name in COST_REFERENCES:
+def _reference(out: pd.DataFrame, preferred: list[str]) -> str | None:
+    """The first of ``preferred`` (a sweep's ``sweep_reference``), then of :data:`COST_REFERENCES`,
+    whose every seed finished with a final model that did not diverge; None (absolute costs
+    only) when there is none."""
+    for name in dict.fromkeys([*preferred, *COST_REFERENCES]):
         r = out[out["strategy"] == name]
         if len(r) == 1 and r["reference_ok"].iloc[0]:
             return name
     return None
 
 
-def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
+def sweep_references(metadata: dict[str, Any], runs: set[str]) -> list[str]:
+    """The ``sweep_reference`` of each of ``runs`` (metadata.json of a budget sweep), in order."""
+    refs = [(metadata.get(r) or {}).get(SWEEP_REFERENCE_KEY) for r in sorted(runs)]
+    return [str(r) for r in dict.fromkeys(refs) if isinstance(r, str)]
+
+
+def _mean(values: pd.Series) -> float:
+    """Mean over seeds, NaN if any seed's value is unknown (a total that is "-" stays "-")."""
+    return float(values.mean(skipna=False)) if len(values) else math.nan
+
+
+def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = "fwd") -> pd.DataFrame:
     """One row per (experiment, dataset, strategy): quality with intervals over seeds, cost, status.
 
     Columns:
@@ -160,7 +197,17 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
       ``fwd_total`` their sum; ``cost_reference`` the strategy costs are relative to
       (cross_reg, else fixed, passing over one that diverged, errored or did not
       finish in any seed; missing where none qualifies) and ``cost_vs_reference`` =
-      fwd_total divided by the reference's (NaN without one).
+      the total on the ``cost`` axis divided by the reference's (NaN without one, or
+      where either total is unknown). The reference is a sweep's ``sweep_reference``
+      where metadata.json names one, else cross_reg, else fixed.
+    * ``flops_train``, ``flops_reg``, ``flops_eval``, ``flops_total`` (matmul/conv FLOPs)
+      and ``device_seconds_total`` (train_seconds x the device share), summed the same
+      way and averaged per seed; NaN (shown "-") where a row that did work lacks them
+      (runs written before the trainables recorded them). ``cost_axis``: ``cost``, one
+      of ``fwd``, ``flops``, ``device_seconds`` or ``wall`` (then relative to
+      ``wall_seconds``).
+    * ``rerun_epochs``: rows a retry or restore re-ran (read from rerun.json), per seed;
+      they count in every cost total and nowhere else.
     * ``wall_seconds``: per seed, the driver's seconds from metadata.json's
       ``driver_seconds`` where recorded (a resumed run's pause does not count), else
       the Tuner's elapsed time from Ray's timestamps (parallel trials count once).
@@ -170,6 +217,7 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
       else what fell short, e.g. ``incomplete (1 of 3 seeds), diverged (1 of 3 seeds)``;
       seeds metadata.json expects but that have no rows count as incomplete.
     """
+    check_axis(cost)
     if df.empty:
         return pd.DataFrame(columns=[*GROUP, "n_seeds"])
     metadata: dict[str, Any] = dict(df.attrs.get("metadata") or {})  # before labelled() drops attrs
@@ -190,7 +238,9 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
         row["n_train_final"] = float(g["n_train"].mean()) if g["n_train"].notna().any() else math.nan
         for c in _COST:
             row[c] = float(g[c].mean())
-        row["fwd_total"] = float(g[_COST].sum(axis=1).mean())
+        for c in _TOTALS:
+            row[c] = _mean(g[c])
+        row["rerun_epochs"] = float(g["rerun_epochs"].mean())
         row["wall_seconds"] = float(g["wall_seconds"].mean())
         row["trial_seconds"] = float(g["trial_seconds"].mean())
         unseen = _unseen(metadata, set(g["run"].astype(str)), str(key[2]),
@@ -203,15 +253,18 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95) -> pd.DataFrame:
         row["reference_ok"] = bool(g["has_final"].all() and not g["final_diverged"].any() and complete)
         rows.append(row)
     out = pd.DataFrame(rows)
+    out["cost_axis"] = cost
     out["cost_reference"] = pd.Series(pd.NA, index=out.index, dtype="string")
     out["cost_vs_reference"] = np.nan
+    col = total_column(cost)
+    runs = set(rep["run"].astype(str))
     for idx in out.groupby(["experiment", "dataset"], dropna=False, sort=False).groups.values():
         block = out.loc[idx]
-        ref = _reference(block)
+        ref = _reference(block, sweep_references(metadata, runs))
         if ref is not None:
-            total = float(block.loc[block["strategy"] == ref, "fwd_total"].iloc[0])
+            total = float(block.loc[block["strategy"] == ref, col].iloc[0])
             out.loc[idx, "cost_reference"] = ref
-            out.loc[idx, "cost_vs_reference"] = block["fwd_total"] / total if total > 0 else np.nan
+            out.loc[idx, "cost_vs_reference"] = block[col] / total if total > 0 else np.nan
     out = out.drop(columns=["reference_ok"])
     for c in ("experiment", "dataset", "strategy"):
         out[c] = out[c].astype("string")

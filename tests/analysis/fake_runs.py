@@ -204,3 +204,45 @@ def rewrite_rows(path: Path, change) -> list[dict[str, Any]]:
     change(rows)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
+
+
+def write_sweep(root: Path, variants: dict[str, tuple[str, dict[str, Any], dict[int, tuple[float, int]]]], *,
+                name: str = "sweep-run", reference: str | None = "cross_reg.r1K4", epochs: int = 2,
+                flops_per_fwd: float | None = 3.0, device_share: float | None = 0.25,
+                listed: bool = True) -> Path:
+    """A budget sweep in the contract's layout: one trial per (variant, seed).
+
+    ``variants``: ``{variant: (method, budget, {seed: (final test_acc, cost in forward passes)})}``;
+    each trial's rows sum to that cost (``fwd_train`` only), its last row carries that test
+    accuracy; ``flops_*`` = forward passes x ``flops_per_fwd`` and ``device_seconds`` =
+    train_seconds (0.5 a row) x ``device_share`` (None: the rows lack them, as older runs).
+    ``listed``: metadata.json's ``sweep`` lists the variants (with ``sweep_reference``).
+    """
+    run = root / name
+    run.mkdir(parents=True)
+    seeds = sorted({k for _, _, per in variants.values() for k in per})
+    meta: dict[str, Any] = {"experiment": "quick", "status": "finished", "seeds": seeds,
+                            "strategies": list(variants), "spec": {"name": "quick", "dataset": "mnist1d",
+                                                                   "epochs": epochs, "task": "classification"},
+                            "completed": {f"{v}-seed{k}": "finished" for v, (_, _, per) in variants.items()
+                                          for k in per}}
+    if listed:
+        meta["sweep"] = {v: {"strategy": m, "budget": b} for v, (m, b, _) in variants.items()}
+        if reference is not None:
+            meta["sweep_reference"] = reference
+    (run / "metadata.json").write_text(json.dumps(meta))
+    for variant, (_, _, per) in variants.items():
+        for seed, (acc, cost) in per.items():
+            rows = trial_rows(trial_id=f"{variant}_{seed}", strategy=variant, seed=seed, epochs=epochs,
+                              quality=acc, role="single", config={"dataset": "mnist1d", "seed": seed})
+            share = [cost // epochs] * epochs
+            share[-1] += cost - sum(share)
+            for r, fwd in zip(rows, share):
+                r.update(fwd_train=fwd, fwd_reg=0, fwd_eval=0)
+                if flops_per_fwd is not None:
+                    r.update(flops_train=fwd * flops_per_fwd, flops_reg=0.0, flops_eval=0.0, flops_test=1.0)
+                if device_share is not None:
+                    r["device_seconds"] = r["train_seconds"] * device_share
+            rows[-1].update(test_acc=acc, val_acc=acc)
+            write_trial(run / f"{variant}-seed{seed}", f"train_{variant}_{seed}", rows)
+    return run
