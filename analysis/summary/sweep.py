@@ -99,8 +99,9 @@ def pareto_front(summary: pd.DataFrame, cost: str = "fwd", metric: str = "test_a
     if summary.empty or q_col not in summary or col not in summary:
         return summary.iloc[0:0]
     keep: list[Any] = []
-    blocks = summary.groupby([c for c in ("experiment", "dataset") if c in summary], dropna=False, sort=False)
-    for _, b in blocks:
+    by = [c for c in ("experiment", "dataset") if c in summary]
+    blocks = [b for _, b in summary.groupby(by, dropna=False, sort=False)] if by else [summary]
+    for b in blocks:
         c = b[col].to_numpy(dtype=float)
         q = b[q_col].to_numpy(dtype=float) * (1 if higher else -1)
         ok = np.isfinite(c) & np.isfinite(q)
