@@ -3,6 +3,7 @@
     crossreg run [EXPERIMENT] [--strategies S ...] [--seeds N] [--storage DIR] [--address ADDR]
                  [--gpus-per-trial F] [--cpus-per-trial F] [--smoke] [--concurrent]
                  [--config FILE.toml] [--set KEY=VALUE ...]
+    crossreg sweep [EXPERIMENT] [--budget KNOB=V1,V2 ...] [same options as run]
     crossreg resume DIR
     crossreg list
     crossreg analyze DIR [--csv F] [--parquet F]
@@ -45,29 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment (default: quick)",
                        description="Run every strategy x seed of an experiment; results go to "
                                    "STORAGE/<experiment>-<timestamp>/.")
-    r.add_argument("experiment", nargs="?", default=None,
-                   help=f"a registered experiment ({', '.join(registry.names())}); default quick")
-    r.add_argument("--strategies", nargs="+", metavar="S",
-                   help="strategies to run (default: the experiment's; `crossreg list` names them)")
-    r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default from the spec")
-    r.add_argument("--storage", default="results",
-                   help="directory or URI (s3://, gs://, NFS path) for results; default ./results")
-    r.add_argument("--address", help="Ray cluster address (auto, host:port, ray://host:port); "
-                                     "default: $RAY_ADDRESS, else start a local Ray")
-    r.add_argument("--gpus-per-trial", type=float, metavar="F",
-                   help="GPUs per trial; fractions pack trials (0.25 = four per GPU)")
-    r.add_argument("--cpus-per-trial", type=float, metavar="F", help="CPUs per trial")
-    r.add_argument("--smoke", action="store_true",
-                   help="shrink epochs, searches and seeds for a fast end-to-end check")
-    r.add_argument("--concurrent", action="store_true",
-                   help="run all strategies at once in one Ray session (default: one after another)")
-    r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
-    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one experiment field (repeatable)")
-    r.add_argument("--trainable", default=None, metavar="MODULE:ATTR",
-                   help="Tune function trainable to run (default trainables.tune:train_fn; "
-                        "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
-    _output_flags(r)
+    _experiment_flags(r)
+
+    w = sub.add_parser("sweep", help="run every strategy at several budgets (quality-vs-cost curves)",
+                       description="Run every strategy of an experiment at each budget point its "
+                                   "file declares (PBT population 2/4/8/16, ASHA samples 4/8/16/32, "
+                                   "grid sizes 3/5/9, cross-reg (r, K) from (1, 4) to (40, 4), ...) "
+                                   "on the same seeds and splits, into one run directory.")
+    _experiment_flags(w)
+    w.add_argument("--budget", dest="budgets", action="append", default=[],
+                   metavar="KNOB=V1,V2", help="the points of one budget knob (repeatable), e.g. "
+                                              "pbt_population=2,4 or r=1,10")
 
     s = sub.add_parser("resume", help="continue an interrupted experiment run",
                        description="Continue DIR: restore unfinished strategies, run missing ones.")
@@ -95,6 +84,34 @@ def build_parser() -> argparse.ArgumentParser:
                                "problems and print them beside sklearn's hold-out ridge path, "
                                "LassoCV and scipy's GCV smoothing spline (no Ray; ~10 s).")
     return p
+
+
+def _experiment_flags(r: argparse.ArgumentParser) -> None:
+    """What `run` and `sweep` share: which experiment, where, how."""
+    r.add_argument("experiment", nargs="?", default=None,
+                   help=f"a registered experiment ({', '.join(registry.names())}); default quick")
+    r.add_argument("--strategies", nargs="+", metavar="S",
+                   help="strategies to run (default: the experiment's; `crossreg list` names "
+                        "them; 'pkg.module:ATTR' names your own)")
+    r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default from the spec")
+    r.add_argument("--storage", default="results",
+                   help="directory or URI (s3://, gs://, NFS path) for results; default ./results")
+    r.add_argument("--address", help="Ray cluster address (auto, host:port, ray://host:port); "
+                                     "default: $RAY_ADDRESS, else start a local Ray")
+    r.add_argument("--gpus-per-trial", type=float, metavar="F",
+                   help="GPUs per trial; fractions pack trials (0.25 = four per GPU)")
+    r.add_argument("--cpus-per-trial", type=float, metavar="F", help="CPUs per trial")
+    r.add_argument("--smoke", action="store_true",
+                   help="shrink epochs, searches and seeds for a fast end-to-end check")
+    r.add_argument("--concurrent", action="store_true",
+                   help="run all strategies at once in one Ray session (default: one after another)")
+    r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one experiment field (repeatable)")
+    r.add_argument("--trainable", default=None, metavar="MODULE:ATTR",
+                   help="Tune function trainable to run (default trainables.tune:train_fn; "
+                        "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
+    _output_flags(r)
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -145,11 +162,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import runner
 
     spec = resolve_spec(args)
-    options = _run_options(args, storage=args.storage, address=args.address,
-                           concurrent=args.concurrent,
-                           trainable=args.trainable or runner.DEFAULT_TRAINABLE)
-    _finale(runner.start(spec, options))
+    _finale(runner.start(spec, _start_options(args)))
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import runner, sweep
+
+    spec = resolve_spec(args)
+    budgets = sweep.parse_budgets(args.budgets)
+    if args.smoke:  # two points per knob that this experiment sweeps, unless given
+        swept = sweep.swept_knobs(spec)
+        budgets = {**{k: v for k, v in sweep.SMOKE_BUDGETS.items() if k in swept}, **budgets}
+    _finale(runner.start(spec, _start_options(args), budgets=budgets))
+    return 0
+
+
+def _start_options(args: argparse.Namespace) -> Any:
+    from harness import runner
+
+    return _run_options(args, storage=args.storage, address=args.address,
+                        concurrent=args.concurrent,
+                        trainable=args.trainable or runner.DEFAULT_TRAINABLE)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -246,7 +280,7 @@ def cmd_linear_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "analyze": cmd_analyze,
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "resume": cmd_resume, "list": cmd_list, "analyze": cmd_analyze,
             "report": cmd_report, "linear-demo": cmd_linear_demo}
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from harness import metadata, overrides, preflight, strategies
+from harness import metadata, overrides, preflight, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
 from harness.errors import HarnessError, Interrupted, TrialsFailed
@@ -45,7 +45,7 @@ from harness.results_io import (
 )
 from harness.session import check_resources, connect, probe, resolve_address
 from harness.storage import Storage, normalize
-from harness.strategies import StrategyContext, dir_name, experiment_name
+from harness.strategies import Strategy, StrategyContext, experiment_name
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
@@ -112,13 +112,12 @@ def with_resources(trainable: Callable, spec: ExperimentSpec) -> Any:
 
 # --- one (strategy, seed) ---------------------------------------------------------------
 
-def fit_one(spec: ExperimentSpec, strategy_name: str, seed: int, run_root: str,
+def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
             options: RunOptions, resume: bool, signals: StopSignals | None = None
             ) -> StrategyOutcome:
     """Build (or restore) and fit the Tuner of one (strategy, seed); judge it by its rows."""
     from ray import tune
 
-    strategy = strategies.get(strategy_name)
     name = experiment_name(strategy.name, seed)
     run = Storage(run_root)
     exp = run.child(name)
@@ -174,13 +173,25 @@ def _has_state(exp: Storage) -> bool:
 
 # --- a whole experiment -----------------------------------------------------------------
 
+Task = tuple[Strategy, ExperimentSpec]  # what one entry of a run's plan runs
+
+
+def tasks(spec: ExperimentSpec, meta: dict[str, Any]) -> dict[str, Task]:
+    """Every entry of the run (a strategy, or a sweep's variant) with what it runs."""
+    return {entry: sweep.resolve(spec, entry, meta.get("sweep")) for entry in meta["strategies"]}
+
+
 def plan(meta: dict[str, Any]) -> list[tuple[str, int]]:
     """Every (strategy, seed) of the run, strategies outer, in a stable order."""
     return [(s, k) for s in meta["strategies"] for k in meta["seeds"]]
 
 
-def left_to_do(meta: dict[str, Any]) -> list[tuple[str, int]]:
-    return [p for p in plan(meta) if meta["completed"].get(dir_name(*p)) != FINISHED]
+def _dir(todo: dict[str, Task], entry: str, seed: int) -> str:
+    return experiment_name(todo[entry][0].name, seed)
+
+
+def left_to_do(meta: dict[str, Any], work: dict[str, Task]) -> list[tuple[str, int]]:
+    return [p for p in plan(meta) if meta["completed"].get(_dir(work, *p)) != FINISHED]
 
 
 def run_dir_name(spec: ExperimentSpec) -> str:
@@ -188,20 +199,25 @@ def run_dir_name(spec: ExperimentSpec) -> str:
     return f"{spec.name}-{stamp}"
 
 
-def _check(spec: ExperimentSpec, options: RunOptions) -> str | None:
+def _check(spec: ExperimentSpec, work: dict[str, Task], options: RunOptions) -> str | None:
     """Everything that can fail before a directory is written or Ray starts; the address."""
     load_trainable(options.trainable)
     address = resolve_address(options.address)
-    preflight.check(spec, on_cluster=bool(address),
+    preflight.check(spec.name, list(work.values()), on_cluster=bool(address),
                     own_trainable=options.trainable == DEFAULT_TRAINABLE)
     if address:
         probe(address)
     return address
 
 
-def start(spec: ExperimentSpec, options: RunOptions) -> str:
-    """Run every strategy x seed of `spec`; return the run directory."""
-    address = _check(spec, options)
+def start(spec: ExperimentSpec, options: RunOptions,
+          budgets: dict[str, tuple[Any, ...]] | None = None) -> str:
+    """Run every strategy x seed of `spec` (with `budgets`: every budget point of each, a
+    sweep); return the run directory."""
+    variants = sweep.variants(spec, budgets) if budgets is not None else None
+    entries = list(variants) if variants is not None else list(spec.strategies)
+    work = tasks(spec, {"strategies": entries, "sweep": variants})
+    address = _check(spec, work, options)
     storage = Storage(normalize(options.storage))
     storage.ensure_writable()
     with StopSignals() as signals:
@@ -210,13 +226,16 @@ def start(spec: ExperimentSpec, options: RunOptions) -> str:
         run = storage.child(run_dir_name(spec))
         run.ensure_writable()
         with RunLock(run):
-            meta = metadata.new(spec.to_dict(), list(range(spec.seeds)), list(spec.strategies),
+            meta = metadata.new(spec.to_dict(), list(range(spec.seeds)), entries,
                                 options.trainable, address)
+            if variants is not None:
+                meta["sweep"], meta["sweep_reference"] = variants, sweep.reference(spec, variants)
             metadata.write(run, meta)
-            options.echo(f"experiment {spec.name}: {len(spec.strategies)} strategies x "
-                         f"{spec.seeds} seeds -> {run.root}")
+            kind = "variants" if variants is not None else "strategies"
+            options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {spec.seeds} seeds "
+                         f"-> {run.root}")
             with _recorded(run, meta):
-                _execute(spec, run, meta, options, resume=False, signals=signals)
+                _execute(run, meta, work, options, resume=False, signals=signals)
     return run.root
 
 
@@ -227,15 +246,16 @@ def resume(run_root: str, options: RunOptions) -> str:
         raise HarnessError(f"{run_root}: no {metadata.FILE}; not an experiment run directory")
     meta = metadata.read(run)
     spec = spec_from_metadata(meta)
+    work = tasks(spec, meta)
     trainable = options.trainable if options.trainable != DEFAULT_TRAINABLE else meta["trainable"]
     options = replace(options, trainable=trainable)
-    address = _check(spec, options)
+    address = _check(spec, work, options)
     with RunLock(run) as lock, StopSignals() as signals:
         if lock.took_over:
             options.echo(f"the driver that held this run (pid {lock.took_over.get('pid')} on "
                          f"{lock.took_over.get('host')}) is gone; taking over")
         meta = metadata.read(run)  # as the last driver left it, now that we hold the lock
-        todo = left_to_do(meta)
+        todo = left_to_do(meta, work)
         options.echo(f"resuming {run.root}: {len(todo)} of {len(plan(meta))} (strategy, seed) left")
         if not todo:
             return run.root
@@ -244,7 +264,7 @@ def resume(run_root: str, options: RunOptions) -> str:
         meta["status"], meta["end_time"] = "running", None
         metadata.write(run, meta)
         with _recorded(run, meta):
-            _execute(spec, run, meta, options, resume=True, signals=signals)
+            _execute(run, meta, work, options, resume=True, signals=signals)
     return run.root
 
 
@@ -265,19 +285,20 @@ def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
         raise
 
 
-def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: RunOptions,
+def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options: RunOptions,
              resume: bool, signals: StopSignals) -> None:
-    todo = left_to_do(meta)
-    progress = Progress([(dir_name(s, k),
-                          strategies.get(s).expected_trials(spec) * float(spec.epochs))
+    todo = left_to_do(meta, work)
+    progress = Progress([(_dir(work, s, k),
+                          work[s][0].expected_trials(work[s][1]) * float(work[s][1].epochs))
                          for s, k in todo], echo=options.echo)
     if options.concurrent:
-        _run_concurrently(spec, run, todo, options, resume, meta, progress)
+        _run_concurrently(run, todo, work, options, resume, meta, progress)
     else:
-        for strategy, seed in todo:
+        for entry, seed in todo:
             if signals.stopped:
                 break
-            name = dir_name(strategy, seed)
+            strategy, spec = work[entry]
+            name = _dir(work, entry, seed)
             progress.start(name)
             t0 = time.perf_counter()
             try:
@@ -285,7 +306,7 @@ def _execute(spec: ExperimentSpec, run: Storage, meta: dict[str, Any], options: 
             finally:
                 _add_driver_seconds(meta, name, time.perf_counter() - t0)
             _record(run, meta, outcome, spec, progress)
-    complete = all(meta["completed"].get(dir_name(*p)) in (FINISHED, "errored")
+    complete = all(meta["completed"].get(_dir(work, *p)) in (FINISHED, "errored")
                    for p in plan(meta))
     _finish(run, meta, "finished" if complete and not signals.stopped else "interrupted")
     if signals.stopped or not complete:
@@ -318,7 +339,7 @@ def _finish(run: Storage, meta: dict[str, Any], status: str) -> None:
     metadata.write(run, meta)
 
 
-def _run_concurrently(spec: ExperimentSpec, run: Storage, todo: list[tuple[str, int]],
+def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str, Task],
                       options: RunOptions, resume: bool, meta: dict[str, Any],
                       progress: Progress) -> None:
     """One Ray task per (strategy, seed), each driving its own Tuner (num_cpus=0: the
@@ -333,22 +354,24 @@ def _run_concurrently(spec: ExperimentSpec, run: Storage, todo: list[tuple[str, 
     fit_remote = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=here)(fit_one)
     started = time.perf_counter()
     pending = {}
-    for s, k in todo:
-        progress.start(dir_name(s, k))
-        pending[fit_remote.remote(spec, s, k, run.root, remote_options, resume)] = (s, k)
+    for entry, seed in todo:
+        strategy, spec = work[entry]
+        progress.start(_dir(work, entry, seed))
+        ref = fit_remote.remote(spec, strategy, seed, run.root, remote_options, resume)
+        pending[ref] = (entry, seed)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            strategy, seed = pending.pop(ready[0])
-            _add_driver_seconds(meta, dir_name(strategy, seed), time.perf_counter() - started)
-            _record(run, meta, ray.get(ready[0]), spec, progress)
+            entry, seed = pending.pop(ready[0])
+            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - started)
+            _record(run, meta, ray.get(ready[0]), work[entry][1], progress)
     except BaseException:
-        for ref, (strategy, seed) in pending.items():  # leave no search running behind us
-            _add_driver_seconds(meta, dir_name(strategy, seed), time.perf_counter() - started)
+        for ref, (entry, seed) in pending.items():  # leave no search running behind us
+            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - started)
             ray.cancel(ref, force=True)
         raise
 
 
-__all__ = ["RunOptions", "StrategyOutcome", "start", "resume", "fit_one", "plan",
-           "left_to_do", "spec_from_metadata", "load_trainable", "with_resources",
+__all__ = ["RunOptions", "StrategyOutcome", "Task", "start", "resume", "fit_one", "plan",
+           "tasks", "left_to_do", "spec_from_metadata", "load_trainable", "with_resources",
            "DEFAULT_TRAINABLE"]

@@ -37,11 +37,4 @@ def get(name: str) -> Strategy:
                         f"{', '.join(names())} or a reference 'pkg.module:ATTR'") from None
 
 
-def dir_name(entry: str, seed: int) -> str:
-    """The Tune experiment directory (and metadata key) of one (strategy, seed), for a
-    strategy named or referenced by `entry`."""
-    return experiment_name(get(entry).name, seed)
-
-
-__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "dir_name", "experiment_name", "get",
-           "names"]
+__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "experiment_name", "get", "names"]

@@ -13,6 +13,7 @@ from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_sweep,
     sampled_search,
     search_range_configs,
 )
@@ -47,5 +48,6 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     budget_fields=("asha_samples",),
+    sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,11 @@ class Strategy:
     learns_rho: bool  # its trials learn rho (cross-reg) or hold it fixed (every search)
     build: Callable[[StrategyContext], tune.Tuner]
     expected_trials: Callable[[ExperimentSpec], int]  # how many trials a complete run has
-    budget_fields: tuple[str, ...] = ()  # the spec fields that set its size
+    # the knobs of its budget that a sweep varies (`--budget KNOB=V1,V2`), and its default
+    # sweep: (label, spec changes) per budget point; None = one point, the spec's own
+    budget_fields: tuple[str, ...] = ()
+    sweep_points: Callable[[ExperimentSpec, Mapping[str, Sequence[Any]]],
+                           list[tuple[str, dict[str, Any]]]] | None = None
     # False where `Tuner.restore` cannot continue it: resume restarts it from scratch
     restorable: bool = True
     # the trial configs a preflight checks (default: the one `trial_config` builds)
@@ -171,6 +175,15 @@ def sampled_search(ctx: StrategyContext, scheduler: Any, num_samples: int,
     )
 
 
+def count_sweep(field: str, label: str, default: tuple[int, ...]
+                ) -> Callable[[ExperimentSpec, Mapping[str, Sequence[Any]]], list[tuple[str, dict[str, Any]]]]:
+    """Sweep points of a budget that is one count (a population, a number of samples):
+    `default` unless the sweep gives `field`; labelled `<label><n>` (P4, N8)."""
+    def points(spec: ExperimentSpec, budgets: Mapping[str, Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"{label}{int(n)}", {field: int(n)}) for n in budgets.get(field, default)]
+    return points
+
+
 def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[dict[str, Any]]]:
     """Preflight configs of a sampled search: both ends of the searched rho range."""
     def configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
@@ -182,4 +195,5 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
 
 __all__ = ["SeededScheduler", "Strategy", "StrategyContext", "experiment_name",
            "run_config", "base_config", "log_uniform_rho", "tune_config", "short_trial_name",
-           "single_run", "sampled_search", "search_range_configs", "CHECKPOINTS_KEPT"]
+           "single_run", "sampled_search", "search_range_configs", "count_sweep",
+           "CHECKPOINTS_KEPT"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from ray import tune
 
 from harness.experiments import ExperimentSpec
@@ -15,6 +18,25 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return single_run(ctx)
 
 
+#: the (r, K) points of a sweep: from the paper's setting (r=1, K=4) to a tenth of its
+#: overhead (K/r = 0.1), where its "about 10% overhead" claim lives
+SWEEP_R_K = ((1, 4), (4, 4), (10, 4), (10, 1), (40, 4))
+
+
+def sweep_points(spec: ExperimentSpec, budgets: Mapping[str, Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The default (r, K) pairs, or every pair of the sweep's `r` and `K` values (a value
+    missing from the sweep is the spec's own); the spec's own pair is always included."""
+    if "r" in budgets or "K" in budgets:
+        pairs = [(int(r), int(k)) for r in budgets.get("r", (spec.trial.r,))
+                 for k in budgets.get("K", (spec.trial.K,))]
+    else:
+        pairs = list(SWEEP_R_K)
+    own = (spec.trial.r, spec.trial.K)
+    if own not in pairs:
+        pairs.insert(0, own)
+    return [(f"r{r}K{k}", {"r": r, "K": k}) for r, k in pairs]
+
+
 def expected_trials(spec: ExperimentSpec) -> int:
     return 1
 
@@ -26,4 +48,5 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     budget_fields=("r", "K"),
+    sweep_points=sweep_points,
 )

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune.search import Searcher
 
@@ -140,6 +142,19 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     )
 
 
+#: grid sizes of a sweep: log-spaced values over the search range, the spec's folds each
+SWEEP_GRID_SIZES = (3, 5, 9)
+
+
+def sweep_points(spec: ExperimentSpec, budgets: Mapping[str, Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+    low, high = spec.search_range()
+    points = []
+    for n in budgets.get("grid_size", SWEEP_GRID_SIZES):
+        values = tuple(float(v) for v in np.geomspace(low, high, int(n)))
+        points.append((f"G{int(n)}", {"grid_values": values}))
+    return points
+
+
 def expected_trials(spec: ExperimentSpec) -> int:
     """Every grid value on every fold, plus the refit."""
     return len(spec.grid_values) * spec.cv_folds + 1
@@ -162,6 +177,7 @@ STRATEGY = Strategy(
     learns_rho=False,
     build=build,
     expected_trials=expected_trials,
-    budget_fields=("grid_values", "cv_folds"),
+    budget_fields=("grid_size",),
+    sweep_points=sweep_points,
     preflight_configs=preflight_configs,
 )

@@ -24,6 +24,7 @@ from harness.results_io import SCHEDULER_STOP_FILE
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_sweep,
     sampled_search,
     search_range_configs,
 )
@@ -77,5 +78,6 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     budget_fields=("asha_samples",),
+    sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
 )

@@ -23,6 +23,7 @@ from harness.strategies.common import (
     SeededScheduler,
     Strategy,
     StrategyContext,
+    count_sweep,
     sampled_search,
     search_range_configs,
 )
@@ -75,7 +76,8 @@ STRATEGY = Strategy(
     learns_rho=False,
     build=build,
     expected_trials=expected_trials,
-    budget_fields=("pbt_population", "pbt_interval"),
+    budget_fields=("pbt_population",),
+    sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
     restorable=False,  # a synchronous PBT scheduler: Tuner.restore hangs in Ray 2.60
     preflight_configs=search_range_configs(NAME),
 )

@@ -22,6 +22,7 @@ from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
     SeededScheduler,
     Strategy,
+    count_sweep,
     StrategyContext,
     log_uniform_rho,
     sampled_search,
@@ -75,7 +76,8 @@ STRATEGY = Strategy(
     learns_rho=False,
     build=build,
     expected_trials=expected_trials,
-    budget_fields=("pbt_population", "pbt_interval"),
+    budget_fields=("pbt_population",),
+    sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
     # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after
     # the restore the scheduler exploits once, then no trial is ever started again; Ray PR
     # #48616), so `crossreg resume` reruns an unfinished PBT (strategy, seed) from scratch:

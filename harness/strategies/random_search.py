@@ -12,6 +12,7 @@ from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_sweep,
     sampled_search,
     search_range_configs,
 )
@@ -34,5 +35,6 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     budget_fields=("random_samples",),
+    sweep_points=count_sweep("random_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
 )

@@ -24,6 +24,7 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     base_config,
+    count_sweep,
     log_uniform_rho,
     run_config,
     search_range_configs,
@@ -82,5 +83,6 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     budget_fields=("asha_samples",),
+    sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=preflight_configs,
 )
