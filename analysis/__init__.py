@@ -3,6 +3,8 @@
     df = analysis.load_results("runs/quick-2026...")      # or s3://bucket/runs/...
     analysis.summarize(df)                                   # one row per strategy
     analysis.compare(df, "cross_reg", "pbt", "test_acc")     # paired over seeds
+    analysis.summarize(df, cost="flops")                     # cost axis: fwd, flops, device_seconds, wall
+    analysis.cost_to_match(df)                               # a budget sweep: cost to match cross-reg
     analysis.write_report("runs/quick-2026...", "report.html")
 
 Submodules load on first use, so ``import analysis`` (and the trainables' import of
@@ -21,13 +23,16 @@ _EXPORTS = {
     "ResultsError": "results",
     "summarize": "summary", "compare": "summary", "compute_to_quality": "summary",
     "anytime_curves": "summary", "format_table": "summary", "final_rows": "summary",
+    "sweep_summary": "summary", "pareto_front": "summary", "cost_to_match": "summary", "format_sweep": "summary",
+    "sweep_figure": "plots",
     "write_report": "report",
-    "final_trial": "contract", "COST_COLUMNS": "contract",
+    "final_trial": "contract", "COST_COLUMNS": "contract", "COST_AXES": "contract",
 }
 
 __all__ = [
-    "COST_COLUMNS", "ResultsError", "ResultsWarning", "anytime_curves", "compare", "compute_to_quality",
-    "final_rows", "final_trial", "format_table", "load_results", "read_metadata", "summarize", "write_report",
+    "COST_AXES", "COST_COLUMNS", "ResultsError", "ResultsWarning", "anytime_curves", "compare", "compute_to_quality",
+    "cost_to_match", "final_rows", "final_trial", "format_sweep", "format_table", "load_results", "pareto_front",
+    "read_metadata", "summarize", "sweep_figure", "sweep_summary", "write_report",
 ]
 
 

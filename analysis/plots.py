@@ -21,9 +21,22 @@ import re
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from .summary import GROUP, REPLICATE, anytime_curves, final_rows, summarize
+from .contract import SWEEP_KEY, metric_bounds, total_column
+from .summary import (
+    GROUP,
+    REPLICATE,
+    anytime_curves,
+    eng,
+    final_rows,
+    pareto_front,
+    summarize,
+    sweep_summary,
+)
+from .summary.costs import AXIS_LABELS, check_axis
 
 COLORS = {"cross_reg": "#d62728", "pbt": "#1f77b4", "grid_cv": "#2ca02c", "asha": "#ff7f0e"}
 _OTHER = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -47,34 +60,53 @@ def _title(exp: object, ds: object) -> str:
     return f"{exp}" + (f" · {ds}" if pd.notna(ds) else "")
 
 
-def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200) -> Figure:
-    """Validation-selected test accuracy against cumulative forward passes, per strategy.
+def _scale(metric: str) -> float:
+    """100 for a metric shown in percent (accuracy, ECE), 1 otherwise."""
+    return 100.0 if metric.removesuffix("_ts").endswith(("_acc", "_ece")) else 1.0
+
+
+def _cap(ax: Axes, metric: str) -> None:
+    """Keep the y axis inside the metric's range (accuracy at most 100%, never below 0)."""
+    try:
+        lo_b, hi_b = (v * _scale(metric) for v in metric_bounds(metric))
+    except ValueError:
+        return
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(max(lo, lo_b), min(hi, hi_b))
+
+
+def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200, cost: str = "fwd") -> Figure:
+    """Validation-selected test accuracy against cumulative compute on the ``cost`` axis, per strategy.
 
     Each seed's curve (:func:`analysis.summary.anytime_curves`) is a step
     function; they are read on a common log-spaced grid of compute, and the line
     is their mean where every seed has started, the band their min-max range
     (with a handful of seeds a range is more honest than a t-band). x is log:
-    strategies differ in cost by multiples.
+    strategies differ in cost by multiples. ``cost``: ``fwd`` (forward passes), ``flops``,
+    ``device_seconds`` or ``wall`` (seconds since the strategy and seed began).
     """
-    cur = anytime_curves(df, metric)
+    x_col = f"cum_{check_axis(cost)}"
+    cur = anytime_curves(df, metric, cost)
+    cur = cur[np.isfinite(cur[x_col].to_numpy(dtype=float))] if len(cur) else cur
     groups = list(cur.groupby(["experiment", "dataset"], observed=True, dropna=False, sort=True)) if len(cur) else []
     fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
     if not groups:
-        return _note(fig, "anytime curves: no result rows")
+        return _note(fig, "anytime curves: no result rows" + ("" if cost == "fwd" else
+                                                              f" with {AXIS_LABELS[cost]} recorded"))
     seen: dict[str, str] = {}
     for i, ((exp, ds), g) in enumerate(groups):
         ax = fig.add_subplot(len(groups), 1, i + 1)
-        pos = g["cum_fwd"][g["cum_fwd"] > 0]
+        pos = g[x_col][g[x_col] > 0]
         if pos.empty:
             continue
         grid = np.geomspace(pos.min(), pos.max(), n_grid)
         for strat, gs in g.groupby("strategy", observed=True, sort=True):
             ys = []
             for _, gr in gs.groupby(REPLICATE, observed=True, sort=True):
-                c, v = gr["cum_fwd"].to_numpy(float), gr["value"].to_numpy(float)
+                c, v = gr[x_col].to_numpy(float), gr["value"].to_numpy(float)
                 k = np.searchsorted(c, grid, side="right") - 1
                 ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan))
-            y = np.vstack(ys) * (100 if metric.endswith("_acc") else 1)
+            y = np.vstack(ys) * _scale(metric)
             ok = ~np.isnan(y).any(axis=0)
             col = _color(str(strat), seen)
             ax.plot(grid[ok], y[:, ok].mean(axis=0), color=col, lw=2, label=f"{strat} ({len(ys)} seeds)")
@@ -82,21 +114,25 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
                 ax.fill_between(grid[ok], np.nanmin(y[:, ok], axis=0), np.nanmax(y[:, ok], axis=0),
                                 color=col, alpha=0.18, lw=0)
         ax.set_xscale("log")
-        ax.set_xlabel("cumulative sample-forward passes (train + reg + eval, all trials)")
-        ax.set_ylabel(f"{metric} of best-by-validation trial" + (" (%)" if metric.endswith("_acc") else ""))
+        ax.set_xlabel(f"cumulative {AXIS_LABELS[cost]} (all trials)" if cost != "wall"
+                      else "wall-clock seconds since the start")
+        ax.set_ylabel(f"{metric} of best-by-validation trial" + (" (%)" if _scale(metric) == 100 else ""))
+        _cap(ax, metric)
         ax.set_title(f"Anytime quality · {_title(exp, ds)} (line: mean over seeds, band: range)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="lower right", fontsize=9)
     return fig
 
 
-def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
-    """Final test accuracy (mean, 95% CI over seeds) against total cost, log x.
+def pareto_figure(df_or_summary: pd.DataFrame, cost: str = "fwd") -> Figure:
+    """Final test accuracy (mean, 95% CI over seeds) against total cost on the ``cost`` axis, log x.
 
     Accepts ``load_results``' frame or ``summarize``'s table. Points on the
     Pareto front (no other strategy is both cheaper and more accurate) are joined.
+    ``cost``: ``fwd``, ``flops``, ``device_seconds`` or ``wall`` (wall seconds per seed).
     """
-    s = df_or_summary if "test_acc_mean" in df_or_summary else summarize(df_or_summary)
+    col = total_column(check_axis(cost))
+    s = df_or_summary if "test_acc_mean" in df_or_summary else summarize(df_or_summary, cost=cost)
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
     fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
     if not groups:
@@ -104,32 +140,30 @@ def pareto_figure(df_or_summary: pd.DataFrame) -> Figure:
     seen: dict[str, str] = {}
     for i, ((exp, ds), g) in enumerate(groups):
         ax = fig.add_subplot(len(groups), 1, i + 1)
-        g = g[np.isfinite(g["test_acc_mean"]) & (g["fwd_total"] > 0)]
+        g = g[np.isfinite(g["test_acc_mean"]) & (g[col] > 0)]
         if g.empty:
-            _note(fig, "accuracy vs cost: no final models yet")
+            _note(fig, "accuracy vs cost: no final models with a known cost on this axis")
             continue
         for r in g.itertuples():
             y = r.test_acc_mean * 100
             err = None
             if np.isfinite(r.test_acc_ci_low):
                 err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
-            col = _color(str(r.strategy), seen)
             # names and cost ratios go in the legend: strategies often sit close in cost
-            label = str(r.strategy) + (f" (×{r.cost_vs_reference:.2f} {r.cost_reference}'s cost)"
-                                       if np.isfinite(r.cost_vs_reference) else "")
-            ax.errorbar(r.fwd_total, y, yerr=err, fmt="o", ms=8, color=col, capsize=4, label=label)
-        pts = g.sort_values(["fwd_total", "test_acc_mean"], ascending=[True, False])
-        front, best = [], -np.inf
-        for r in pts.itertuples():
-            if r.test_acc_mean > best:
-                front.append((r.fwd_total, r.test_acc_mean * 100))
-                best = r.test_acc_mean
+            ref = g.loc[g["strategy"] == r.cost_reference, col] if pd.notna(r.cost_reference) else g[col].iloc[:0]
+            ratio = getattr(r, col) / float(ref.iloc[0]) if len(ref) else np.nan
+            label = str(r.strategy) + (f" (×{ratio:.2f} {r.cost_reference}'s cost)" if np.isfinite(ratio) else "")
+            ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=_color(str(r.strategy), seen),
+                        capsize=4, label=label)
+        pf = pareto_front(g, cost=cost)
+        front = list(zip(pf[col], pf["test_acc_mean"] * 100))
         if len(front) > 1:
             ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
         ax.set_xscale("log")
         ax.margins(x=0.25, y=0.15)
-        ax.set_xlabel("sample-forward passes per seed (all trials)")
+        ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
         ax.set_ylabel("final test accuracy (%)")
+        _cap(ax, "test_acc")
         ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="best", fontsize=8)
@@ -163,7 +197,8 @@ def reliability_table(df: pd.DataFrame) -> pd.DataFrame:
 def reliability_figure(df: pd.DataFrame) -> Figure:
     """Reliability diagrams of the final models, one panel per strategy (pooled seeds).
 
-    Bars: accuracy per confidence bin; the diagonal is perfect calibration; the
+    Bars: accuracy per confidence bin, each labelled at its foot with the samples it
+    holds (seeds pooled; empty bins unlabelled); the diagonal is perfect calibration; the
     pooled ECE (mass-weighted |accuracy - confidence|) is in each title. Needs the
     optional ``rel/*`` columns; without them the figure carries a note instead.
     """
@@ -186,7 +221,13 @@ def reliability_figure(df: pd.DataFrame) -> Figure:
         conf = g["confidence"].to_numpy(float)
         cnt = g["count"].to_numpy(float)
         col = _color(str(strat), seen)
-        ax.bar(left, np.nan_to_num(acc), width=w, align="edge", color=col, alpha=0.75, edgecolor="white")
+        bars = ax.bar(left, np.nan_to_num(acc), width=w, align="edge", color=col, alpha=0.75, edgecolor="white")
+        # counts at the foot of each bar, inside the axes whatever the bar's height
+        for rect, n in zip(bars, cnt):
+            if n > 0:
+                ax.annotate(eng(n), (rect.get_x() + rect.get_width() / 2, 0.0), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=6,
+                            color="#222")
         ax.plot([0, 1], [0, 1], ls="--", color="#444", lw=1)
         ax.plot(conf, acc, "k.", ms=4)
         mass = cnt / cnt.sum() if cnt.sum() else cnt
@@ -209,7 +250,8 @@ def _schedule(rows: pd.DataFrame, rho_cols: list[str]) -> pd.DataFrame:
 def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "pbt") -> Figure:
     """Learned rho against epoch: cross-reg's ``rho/*`` next to PBT's final trial's schedule.
 
-    One line per rho name and seed. PBT's panel shows what its final trial
+    One line per rho name and seed; each panel has its own y axis (a learned 0.1 next
+    to a searched 2.2 would otherwise read flat) and whole-epoch ticks. PBT's panel shows what its final trial
     reported at each epoch (a later row of a repeated epoch, written after a
     restore, wins); before its last exploit the trial's lineage ran the donor's
     values, which its own rows do not record.
@@ -218,7 +260,7 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
     fig = Figure(figsize=(11, 4.0), layout="constrained")
     if not rho_cols:
         return _note(fig, "Rho trajectories skipped: the results carry no rho/* columns.")
-    axes = fig.subplots(1, 2, sharey=True)
+    axes = fig.subplots(1, 2, sharey=False)
     cmap = {c: _OTHER[i % len(_OTHER)] for i, c in enumerate(rho_cols)}  # not the strategies' colours
     styles = ["-", "--", ":", "-."]
     for ax, strat, what in ((axes[0], learned, "learned (all epochs)"),
@@ -237,18 +279,78 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
                                                f" · {rows.groupby(REPLICATE, observed=True).ngroups} seeds "
                                                f"(line style)"), fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("rho value")
         ax.grid(alpha=0.3)
         if cols:
             ax.legend(fontsize=8, title="rho", title_fontsize=8)
-    axes[0].set_ylabel("rho value")
     return fig
 
 
-def all_figures(df: pd.DataFrame) -> dict[str, Figure]:
-    """The report's figures by title, in order."""
+def sweep_figure(df_or_summary: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc") -> Figure:
+    """A budget sweep: each method's curve of final ``metric`` against cost, Pareto front marked.
+
+    Accepts ``load_results``' frame or :func:`analysis.summary.sweep_summary`'s table. One
+    point per variant at its mean cost per seed on the ``cost`` axis (log x) and its mean
+    ``metric`` with the 95% interval over seeds as a bar, labelled with its budget; a
+    method's variants joined in cost order; the Pareto front over every variant
+    (:func:`analysis.summary.pareto_front`) ringed and joined by a dashed line; the
+    reference variant starred.
+    """
+    col = total_column(check_axis(cost))
+    s = df_or_summary if "method" in df_or_summary else sweep_summary(df_or_summary, cost=cost, metric=metric)
+    groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
+    fig = Figure(figsize=(8.5, 4.8 * max(1, len(groups))), layout="constrained")
+    if not groups:
+        return _note(fig, "budget sweep: no summary rows")
+    k = _scale(metric)
+    q, lo, hi = (f"{metric}_{x}" for x in ("mean", "ci_low", "ci_high"))
+    seen: dict[str, str] = {}
+    for i, ((exp, ds), g) in enumerate(groups):
+        ax = fig.add_subplot(len(groups), 1, i + 1)
+        g = g[np.isfinite(g[q].to_numpy(dtype=float)) & (g[col].to_numpy(dtype=float) > 0)]
+        if g.empty:
+            ax.text(0.5, 0.5, "no variant with a final model and a known cost on this axis", ha="center",
+                    transform=ax.transAxes, color="#555")
+            continue
+        for method, gm in g.sort_values(col).groupby("method", sort=True):
+            x, y = gm[col].to_numpy(dtype=float), gm[q].to_numpy(dtype=float) * k
+            err = np.nan_to_num(np.vstack([y - gm[lo].to_numpy(dtype=float) * k, gm[hi].to_numpy(dtype=float) * k - y]))
+            ax.errorbar(x, y, yerr=err, fmt="o-", ms=6, lw=1.5, capsize=3, color=_color(str(method), seen),
+                        label=f"{method} ({len(gm)} budget{'s' if len(gm) != 1 else ''})")
+            for xi, yi, b in zip(x, y, gm["budget"].astype(str)):
+                ax.annotate(b, (xi, yi), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="#444")
+        front = pareto_front(g, cost=cost, metric=metric)
+        ax.plot(front[col], front[q] * k, ls="--", color="#222", lw=1, zorder=0, label="Pareto front")
+        ax.scatter(front[col], front[q] * k, s=190, facecolors="none", edgecolors="#222", lw=1.2, zorder=3)
+        ref = g[g["is_reference"].astype(bool)] if "is_reference" in g else g.iloc[:0]
+        if len(ref):
+            ax.scatter(ref[col], ref[q] * k, marker="*", s=260, color="#ffd400", edgecolors="#222", zorder=4,
+                       label=f"reference ({', '.join(ref['strategy'].astype(str))})")
+        ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.12)
+        ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
+        ax.set_ylabel(f"final {metric}" + (" (%)" if k == 100 else ""))
+        _cap(ax, metric)
+        ax.set_title(f"Budget sweep · {_title(exp, ds)} (mean, 95% CI over seeds)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def is_sweep(df: pd.DataFrame) -> bool:
+    """Whether any run in ``df`` is a budget sweep (its metadata.json has ``sweep``)."""
+    return any(isinstance((m or {}).get(SWEEP_KEY), dict) for m in (df.attrs.get("metadata") or {}).values())
+
+
+def all_figures(df: pd.DataFrame, cost: str = "fwd") -> dict[str, Figure]:
+    """The report's figures by title, in order; the budget sweep's first for a sweep. ``cost``:
+    the x axis of the anytime, cost and sweep figures (``fwd``, ``flops``, ``device_seconds``, ``wall``)."""
+    sweep = {"Budget sweep": sweep_figure(df, cost=cost)} if is_sweep(df) else {}
     return {
-        "Anytime quality": anytime_figure(df),
-        "Accuracy vs cost": pareto_figure(df),
+        **sweep,
+        "Anytime quality": anytime_figure(df, cost=cost),
+        "Accuracy vs cost": pareto_figure(df, cost=cost),
         "Reliability diagrams": reliability_figure(df),
         "Rho trajectories": rho_figure(df),
     }

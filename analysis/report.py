@@ -25,15 +25,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
+from .contract import total_column
 from .results import ResultsWarning, load_results
 from .summary import (
     TABLE_NOTE,
     compare,
     compute_to_quality,
+    cost_to_match,
+    display_cost_to_match,
+    display_sweep,
     display_table,
     eng,
     summarize,
+    sweep_summary,
 )
+from .summary.costs import AXIS_LABELS, check_axis
+from .summary.sweep_display import SWEEP_NOTE
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;
@@ -88,9 +95,25 @@ def _environment(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k != "spec"}
 
 
+def _sweep_section(df: pd.DataFrame, cost: str) -> list[str]:
+    """The budget sweep's tables: variants (Pareto front and reference marked) and cost to match."""
+    h = [f"<h2>Budget sweep (cost: {html.escape(AXIS_LABELS[cost])})</h2>"]
+    s = sweep_summary(df, cost=cost)
+    h.append(_table(display_sweep(s)) if len(s) else '<p class="note">(no variants)</p>')
+    try:
+        ctm = cost_to_match(df, cost=cost)
+    except ValueError as e:
+        h.append(f'<p class="warn">No cost to match: {html.escape(str(e))}</p>')
+    else:
+        h.append("<h3>Cost to match the reference</h3>")
+        h.append(_table(display_cost_to_match(ctm)))
+    h.append(f'<p class="note">{html.escape(SWEEP_NOTE)}.</p>')
+    return h
+
+
 def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                  out_html: str | os.PathLike[str], *, title: str | None = None,
-                 within: float = 1.0) -> Path:
+                 within: float = 1.0, cost: str = "fwd") -> Path:
     """Write the comparison of the experiment(s) at ``path_or_paths`` to ``out_html``.
 
     The page holds: each run's status (a running or interrupted run is flagged
@@ -98,8 +121,12 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     comparisons of cross_reg against each strategy (accuracy and ECE), the
     compute-to-quality table (within ``within`` accuracy points), the four
     figures of :mod:`analysis.plots`, every load warning, and each run's spec and
-    environment from metadata.json. Returns the path written.
+    environment from metadata.json; for a budget sweep (metadata.json's ``sweep``) also
+    the variants' table, the cost to match the reference and the sweep figure. Costs,
+    cost ratios and the figures' x axes are on the ``cost`` axis (``fwd``, ``flops``,
+    ``device_seconds``; ``wall`` for wall-clock seconds). Returns the path written.
     """
+    check_axis(cost)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResultsWarning)  # they are printed on the page instead
         df = load_results(path_or_paths)
@@ -108,11 +135,12 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     load_warnings: list[str] = list(df.attrs.get("warnings", []))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = summarize(df) if len(df) else pd.DataFrame()
+        summary = summarize(df, cost=cost) if len(df) else pd.DataFrame()
         strategies = sorted(summary["strategy"].astype(str).unique()) if len(summary) else []
         comparisons = _comparisons(df, strategies) if len(df) else pd.DataFrame()
-        ctq = compute_to_quality(df, within=within) if len(df) else pd.DataFrame()
-        figures = plots.all_figures(df) if len(df) else {}
+        ctq = compute_to_quality(df, within=within, cost=cost) if len(df) else pd.DataFrame()
+        sweep = _sweep_section(df, cost) if len(df) and plots.is_sweep(df) else []
+        figures = plots.all_figures(df, cost=cost) if len(df) else {}
         images = {name: figure_to_base64(fig) for name, fig in figures.items()}
     load_warnings += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
 
@@ -141,6 +169,7 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
              "epochs. Cost counts every trial, stopped ones included, relative to cross_reg (else fixed) "
              "unless that diverged or did not finish.</p>")
 
+    h += sweep
     h.append("<h2>Paired comparisons (over seeds)</h2>")
     h.append(_table(comparisons))
     h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
@@ -152,12 +181,13 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     h.append(f"<h2>Compute to quality (within {within:g} accuracy points)</h2>")
     if len(ctq):
         ctq = ctq.copy()
-        for c in ("fwd_to_own", "fwd_to_best", "fwd_total"):
+        for c in (f"{cost}_to_own", f"{cost}_to_best", total_column(cost)):
             ctq[c] = ctq[c].map(eng)
     h.append(_table(ctq, "{:.4g}"))
-    h.append('<p class="note">fwd_to_own: forward passes until the anytime curve first comes within '
-             "the margin of the strategy's own final accuracy; fwd_to_best: of the best strategy's mean "
-             "final accuracy (mean over the seeds that got there; reached_*: how many did).</p>")
+    h.append(f'<p class="note">{cost}_to_own: {html.escape(AXIS_LABELS[cost])} until the anytime curve '
+             "first comes within the margin of the strategy's own final accuracy; "
+             f"{cost}_to_best: of the best strategy's mean final accuracy (mean over the seeds that got there; "
+             "reached_*: how many did).</p>")
 
     h.append("<h2>Plots</h2>")
     for name, b64 in images.items():
