@@ -1,0 +1,111 @@
+"""``weight_noise``: multiplicative Gaussian noise on every weight, its std learnable per layer.
+
+The differentiable DropConnect: each weight of the i-th ``nn.Linear`` / ``nn.Conv1d`` /
+``nn.Conv2d`` layer (the ``dropconnect`` family's layers) is ``w * (1 + std_i * eps)`` with
+an independent eps ~ N(0, 1) per weight *and per example* (Wan et al. 2013 draw a DropConnect
+mask per example; std^2 = p / (1 - p) matches its variance). A weight sample per example would
+cost a weight matrix per example, so the layer's output is sampled instead with the local
+reparameterisation trick (Kingma, Salimans & Welling 2015): given the input x, the noisy
+pre-activation is exactly Gaussian with mean ``x W^T + b`` and variance
+``std^2 * (x^2) (W^2)^T``, independent across units and examples; a forward hook adds
+``std * sqrt(variance) * eps`` to the layer's output (bias unperturbed). This also gives the
+K samples of a rho step independent noise although they share one weight tensor.
+
+Learnable: std multiplies reparameterised noise, so dL/dstd exists; learned std is stored as
+log std. As in ``noise`` and ``gaussian_dropout`` the noise stays on at evaluation, which
+averages K samples (the predictor the rho step scores). A fixed std of exactly 0 draws nothing
+and leaves the output untouched: the fixed twin at std = 0 is plain training bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrialConfig
+from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+from .dropconnect import weight_layers
+
+
+def output_variance(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``(x^2) (W^2)^T``: the output variance per unit of std-1 multiplicative weight noise."""
+    w2 = layer.weight * layer.weight
+    if isinstance(layer, nn.Linear):
+        return F.linear(x * x, w2)
+    return layer._conv_forward(x * x, w2, None)  # type: ignore[operator]
+
+
+class WeightNoiseFamily(Regularizer):
+    """Per-layer std of multiplicative weight noise, sampled per output (see the module doc)."""
+
+    stochastic = True
+    fixed_std: torch.Tensor
+
+    def __init__(self, layers: Sequence[nn.Module], std: Sequence[float], names: Sequence[str],
+                 learned: bool, generator: torch.Generator | None) -> None:
+        super().__init__(learned)
+        self.names = list(names)
+        if len(self.names) != len(layers) or len(std) != len(layers):
+            raise ValueError(f"weight_noise: {len(std)} std values and {len(self.names)} names "
+                             f"for {len(layers)} layers")
+        values = torch.tensor([float(s) for s in std], dtype=torch.float32)
+        if learned:
+            self.log_std = nn.Parameter(values.log())
+        else:
+            self.register_buffer("fixed_std", values)
+        self._fixed = values.tolist()  # frozen values as floats: no device sync per forward
+        self.generator = generator
+        for i, layer in enumerate(layers):
+            layer.register_forward_hook(partial(self._noise, i))
+
+    def std(self) -> torch.Tensor:
+        return self.log_std.exp() if self.learned else self.fixed_std
+
+    def rho_values(self) -> dict[str, float]:
+        return {n: float(s) for n, s in zip(self.names, self.std().detach().cpu())}
+
+    def eval_samples(self, K: int) -> int:
+        return K if self.learned or any(s > 0 for s in self._fixed) else 1
+
+    def _noise(self, index: int, module: nn.Module, inputs: tuple, output: torch.Tensor
+               ) -> torch.Tensor | None:
+        if self.learned:
+            std: torch.Tensor | float = self.log_std[index].exp()  # a fresh graph per forward
+        else:
+            std = self._fixed[index]
+            if std == 0.0:
+                return None  # the layer's own output, untouched; no random numbers drawn
+        # clamped before the root: sqrt's gradient at an all-zero input row would be infinite
+        scale = output_variance(module, inputs[0]).clamp_min(1e-12).sqrt()
+        eps = torch.randn(output.shape, generator=self.generator, device=output.device,
+                          dtype=output.dtype)
+        return output + std * scale * eps
+
+
+def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"stdw_{i}" for i in range(len(weight_layers(model, "weight_noise"))))
+
+
+def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
+          generator: torch.Generator | None) -> WeightNoiseFamily:
+    names = rho_names(model, input_shape)
+    return WeightNoiseFamily(weight_layers(model, "weight_noise"),
+                             expand_rho(config.rho, names, "weight_noise"), names,
+                             config.learned, generator)
+
+
+FAMILY = Family(
+    name="weight_noise",
+    description="multiplicative Gaussian noise w(1 + std eps) on the weights of every Linear/Conv "
+                "layer, one std per layer (the differentiable DropConnect)",
+    learnable=True,
+    stochastic=True,
+    search_range=(0.1, 2.0),
+    rho_names=rho_names,
+    build=build,
+    domain=positive_when_learned,
+)
