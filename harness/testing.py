@@ -15,6 +15,7 @@ must be able to import it by name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -161,8 +162,10 @@ def fail_once(trainable: Callable[[dict], None], epoch: int,
     def failing_once(config: dict[str, Any]) -> None:
         from ray import tune
 
-        marker = os.path.join(marker_dir, f"{config.get('strategy')}-{config.get('seed')}-"
-                              f"{abs(hash(json.dumps(config.get('rho'), sort_keys=True)))}")
+        # a stable digest: Python's hash() of a str differs between processes, and a retry
+        # runs in a new one
+        rho = hashlib.sha1(json.dumps(config.get("rho"), sort_keys=True).encode()).hexdigest()
+        marker = os.path.join(marker_dir, f"{config.get('strategy')}-{config.get('seed')}-{rho}")
         original = tune.report
 
         def report(metrics: dict, *, checkpoint: Any = None) -> None:
