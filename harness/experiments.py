@@ -65,6 +65,7 @@ class ExperimentSpec:
     asha_grace_period: int = 1
     asha_reduction_factor: int = 3  # hyperband and tpe share ASHA's samples and factor
     random_samples: int = 16
+    ensemble_members: int = 5  # deep_ensemble's M
     grid_values: tuple[float, ...] = (0.01, 0.1, 1.0)  # shared scalar, log-spaced
     cv_folds: int = 5  # 1 = a single hold-out split (the regularization split)
     # resources and robustness
@@ -181,6 +182,7 @@ class ExperimentSpec:
             pbt_interval=1,
             asha_samples=min(self.asha_samples, 2),
             random_samples=min(self.random_samples, 2),
+            ensemble_members=min(self.ensemble_members, 2),
             asha_grace_period=1,
             grid_values=self.grid_values[:2],
             cv_folds=min(self.cv_folds, 2),
@@ -227,7 +229,7 @@ def _validate(spec: ExperimentSpec) -> None:
     need(len(spec.strategies) > 0, "strategies", "name at least one strategy")
     need(len(set(spec.strategies)) == len(spec.strategies), "strategies", "lists a strategy twice")
     for key in ("seeds", "pbt_population", "asha_samples", "asha_grace_period", "cv_folds",
-                "random_samples"):
+                "random_samples", "ensemble_members"):
         need(getattr(spec, key) >= 1, key, "must be >= 1")
     need(spec.pbt_population >= 2, "pbt_population", "PBT needs a population of at least 2")
     need(spec.pbt_interval >= 0, "pbt_interval", "must be >= 0 (0 = about 5% of epochs)")
