@@ -5,10 +5,12 @@
 Writes one experiment in the contract's layout (docs/contract.md) to a temporary
 folder: 5 seeds x {cross_reg: 1 trial, pbt: 32 members, grid_cv: 8 x 5 folds +
 refit, asha: trials stopped at 3 / 9 / 27 / 100 epochs until the row budget is
-spent}, 100 epochs, each line as Ray Tune writes it (our metric keys flat, Ray's
-keys, the nested ``config``; about 1 kB a line) with a metadata.json as the harness
-writes it (per-seed ``completed`` and ``driver_seconds``). Then times ``load_results``
-and ``summarize`` (best of ``--repeats``; the target is under 2 s together).
+spent}, 100 epochs, each line as Ray Tune writes it (our metric keys flat, FLOPs and
+device seconds, Ray's keys, the nested ``config``; about 1 kB a line) with a
+metadata.json as the harness writes it (per-seed ``completed`` and ``driver_seconds``);
+every 8th PBT member re-ran 2 epochs (a ``rerun.json`` beside its result.json, not
+counted in ``--rows``). Then times ``load_results`` and ``summarize`` (best of
+``--repeats``; the target is under 2 s together).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def _lines(tid: str, strategy: str, seed: int, n_epochs: int, quality: float, rn
             "test_ece": 0.05 + 0.01 * rng.random(), "test_nll": 2 * (1 - acc) + 0.1, "test_brier": 1 - acc,
             "rho/sigma_0": 0.5 + 0.001 * e, "rho/sigma_1": 0.1, "fwd_train": 4000,
             "fwd_reg": 1600 if strategy == "cross_reg" else 0, "fwd_eval": 500, "fwd_test": 1000,
+            "flops_train": 4000 * 2.7e6, "flops_reg": 1600 * 6.9e6 if strategy == "cross_reg" else 0.0,
+            "flops_eval": 500 * 1e6, "flops_test": 1000 * 1e6, "device_seconds": 0.2,
             "train_seconds": 0.8, "n_train": 4000, "n_reg": 500, "n_test": 1000, "diverged": False,
             "experiment": "bench", "strategy": strategy, "seed": seed, "role": role,
             "trial_id": tid, "training_iteration": e, "time_this_iter_s": 0.8, "time_total_s": 0.8 * e,
@@ -53,8 +57,8 @@ def _lines(tid: str, strategy: str, seed: int, n_epochs: int, quality: float, rn
     return "\n".join(out) + "\n"
 
 
-def write_synthetic(root: Path, n_rows: int = 100_000) -> tuple[Path, int]:
-    """Write the benchmark experiment; returns (run folder, rows written)."""
+def write_synthetic(root: Path, n_rows: int = 100_000) -> tuple[Path, int, int]:
+    """Write the benchmark experiment; returns (run folder, result rows, re-run rows)."""
     run = root / "bench-run"
     run.mkdir(parents=True)
     strategies = ["cross_reg", "pbt", "grid_cv", "asha"]
@@ -67,7 +71,7 @@ def write_synthetic(root: Path, n_rows: int = 100_000) -> tuple[Path, int]:
             "r": 1, "rho_optimizer": "adam", "rho_lr": 0.01, "optimizer": "adam", "lr": 0.001,
             "epochs": EPOCHS, "batch_size": 128, "device": "cpu", "experiment": "bench"}
     per_seed = n_rows // SEEDS
-    total = 0
+    total = reruns = 0
     rng = np.random.default_rng(0)
     for seed in range(SEEDS):
         budget = per_seed if seed < SEEDS - 1 else n_rows - total
@@ -93,7 +97,10 @@ def write_synthetic(root: Path, n_rows: int = 100_000) -> tuple[Path, int]:
                           {**base, **cfg, "seed": seed, "strategy": strategy, "role": role}, 1.75e9)
             (d / "result.json").write_text(text)
             total += n
-    return run, total
+            if strategy == "pbt" and int(tid[-5:]) % 8 == 0:
+                (d / "rerun.json").write_text("".join(text.splitlines(keepends=True)[n // 2:n // 2 + 2]))
+                reruns += 2
+    return run, total, reruns
 
 
 def main() -> None:
@@ -108,9 +115,10 @@ def main() -> None:
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench_analysis_"))
     try:
         t = time.perf_counter()
-        run, n = write_synthetic(tmp, args.rows)
-        size = sum(p.stat().st_size for p in run.rglob("result.json"))
-        print(f"wrote {n} rows, {size / 1e6:.0f} MB of result.json in {time.perf_counter() - t:.1f} s")
+        run, n, reruns = write_synthetic(tmp, args.rows)
+        size = sum(p.stat().st_size for p in run.rglob("*.json"))
+        print(f"wrote {n} rows (+{reruns} re-run rows), {size / 1e6:.0f} MB of result.json/rerun.json in "
+              f"{time.perf_counter() - t:.1f} s")
         best_load = best_sum = best_cpu = math.inf
         for _ in range(args.repeats):
             with warnings.catch_warnings():
@@ -122,7 +130,8 @@ def main() -> None:
                 t2, c2 = time.perf_counter(), time.process_time()
             best_load, best_sum = min(best_load, t1 - t0), min(best_sum, t2 - t1)
             best_cpu = min(best_cpu, c2 - c0)
-        assert len(df) == n and len(s) == 4, (len(df), len(s))
+        assert len(df) == n + reruns and int(df["rerun"].sum()) == reruns and len(s) == 4, (len(df), len(s))
+        assert s["flops_total"].notna().all() and (s["rerun_epochs"] > 0).sum() == 1
         assert (s["status"] == "finished").all() and df["final_epoch"].sum() == 4 * SEEDS
         print(f"load_results: {best_load:.3f} s  summarize: {best_sum:.3f} s  "
               f"total: {best_load + best_sum:.3f} s wall, {best_cpu:.3f} s CPU (all threads)  "

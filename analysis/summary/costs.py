@@ -43,12 +43,12 @@ def row_cost(df: pd.DataFrame, cost: str) -> np.ndarray:
     return out
 
 
-def group_total(df: pd.DataFrame, values: np.ndarray, keys: list[str]) -> pd.Series:
-    """Sum of ``values`` (one per row of ``df``) per group of ``df[keys]``, NaN in a group where any
-    value is NaN: an unknown part makes the total unknown."""
-    t = pd.DataFrame({"v": values, "u": np.isnan(values)}, index=df.index)
-    g = t.groupby([df[k] for k in keys], observed=True, dropna=False, sort=True)
-    return g["v"].sum().where(~g["u"].any(), np.nan)
+def code_total(code: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
+    """Sum of ``values`` per group, ``code`` giving each value's group in ``range(n)`` (a groupby's
+    ``ngroup``); NaN in a group where any value is NaN: an unknown part makes the total unknown."""
+    total = np.bincount(code, weights=np.nan_to_num(values, nan=0.0), minlength=n)
+    unknown = np.bincount(code, weights=np.isnan(values), minlength=n) > 0
+    return np.where(unknown, np.nan, total)
 
 
-__all__ = ["AXES", "AXIS_LABELS", "AXIS_SHORT", "check_axis", "group_total", "row_cost", "total_column"]
+__all__ = ["AXES", "AXIS_LABELS", "AXIS_SHORT", "check_axis", "code_total", "row_cost", "total_column"]

@@ -23,7 +23,7 @@ from ..contract import (
     strategy_seed_key,
     total_column,
 )
-from .costs import check_axis, group_total, row_cost
+from .costs import check_axis, code_total, row_cost
 from .selection import GROUP, REPLICATE, final_rows, labelled
 from .statistics import iqm, metric_interval
 
@@ -74,19 +74,22 @@ def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(keys, observed=True, dropna=False, sort=True)
     rep = g[_COST].sum()
     rep["fwd_total"] = rep[_COST].sum(axis=1)
+    code = g.ngroup().to_numpy()  # the rows' group, numbered in rep's (sorted) order
     placeholder = df["placeholder"].to_numpy(dtype=bool) if "placeholder" in df else np.zeros(len(df), bool)
     for c in FLOPS_COST_COLUMNS:
-        rep[c] = group_total(df, np.where(placeholder, 0.0, df[c].to_numpy(dtype=float) if c in df else np.nan),
-                             keys)
+        rep[c] = code_total(code, len(rep), np.where(placeholder, 0.0, df[c].to_numpy(dtype=float) if c in df
+                                                     else np.nan))
     for axis in ("flops", "device_seconds"):
-        rep[total_column(axis)] = group_total(df, row_cost(df, axis), keys)
+        rep[total_column(axis)] = code_total(code, len(rep), row_cost(df, axis))
     rep["trial_seconds"] = g["train_seconds"].sum(min_count=1)
     rerun = df["rerun"].to_numpy(dtype=bool) if "rerun" in df else np.zeros(len(df), bool)
-    rep["rerun_epochs"] = pd.Series(rerun, index=df.index).groupby(
-        [df[k] for k in keys], observed=True, dropna=False, sort=True).sum()
-    own = df[~rerun] if rerun.any() else df
-    rep["n_trials"] = own.groupby(keys, observed=True, dropna=False, sort=True)["trial_id"].nunique().reindex(
-        rep.index, fill_value=0)
+    rep["rerun_epochs"] = np.bincount(code, weights=rerun, minlength=len(rep)).astype(np.int64)
+    # distinct trials per group among the rows that are not re-runs
+    t = df["trial_id"]
+    tid = (t.cat.codes.to_numpy(dtype=np.int64) + 1 if isinstance(t.dtype, pd.CategoricalDtype)
+           else pd.factorize(t, use_na_sentinel=False)[0].astype(np.int64))
+    pairs = np.unique(code[~rerun].astype(np.int64) * (int(tid.max(initial=0)) + 1) + tid[~rerun])
+    rep["n_trials"] = np.bincount(pairs // (int(tid.max(initial=0)) + 1), minlength=len(rep))
     rep["wall_seconds"] = _wall_seconds(df, g, keys)
     # completion from metadata.json's `completed` where recorded, else the run's status
     state = g["status"].first().astype(str)
