@@ -230,39 +230,55 @@ def test_strategies_run_concurrently_in_one_session(ray_session, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_trainable_end_to_end_accounting(ray_session, tmp_path):
-    """`quick --smoke` with trainables.tune.train_fn: every strategy's forward passes equal
-    what its trials must have done, from trial counts, epochs run and split sizes."""
-    spec = registry.get("quick").smoke()
+def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_session, tmp_path):
+    """Every strategy with trainables.tune.train_fn, on a config where r does not divide the
+    steps per epoch, the folds are uneven and ASHA stops trials: each strategy's forward
+    passes equal a count derived from the spec and the epochs each trial recorded."""
+    from harness import strategies
+    from harness.results_io import rerun_rows
+    from harness.storage import Storage
+
+    pool, k, epochs = 301, 3, 4
+    spec = registry.get("quick").replace(
+        name="count", epochs=epochs, n_train=pool, width=16, batch_size=32, reg_batch_size=24,
+        r=4, K=3, seeds=1, strategies=tuple(strategies.names()), pbt_population=2,
+        pbt_interval=2, asha_samples=4, asha_grace_period=1, asha_reduction_factor=2,
+        random_samples=2, grid_values=(0.01, 0.3), cv_folds=k, ensemble_members=2)
     run = Path(runner.start(spec, runner.RunOptions(storage=str(tmp_path), verbose=0,
                                                     echo=lambda s: None)))
     assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
-    pool, k = spec.trial.n_train, spec.cv_folds
-    n_reg = round(spec.trial.reg_fraction * pool)
-    counts = {"cross_reg": 1, "fixed": 1, "pbt": spec.pbt_population,
-              "grid_cv": len(spec.grid_values) * k + 1, "asha": spec.asha_samples}
+    n_reg = math.floor(0.1 * pool + 0.5)  # the regularization split rounds half up
+    fold_sizes = sorted(pool // k + (i < pool % k) for i in range(k))  # uneven: 101, 100, 100
+    K, r, B = spec.trial.K, spec.trial.r, spec.trial.batch_size
+    stopped = 0
     for strategy in spec.strategies:
         trials = _trials(run / f"{strategy}-seed0")
-        assert len(trials) == counts[strategy], strategy
-        expected = 0
+        expected, folds_seen = 0, []
         for params, rows in trials:
             if params["role"] == "refit":
-                sizes = (pool, 0)
+                n_tr, n_val = pool, 0
             elif params["role"] == "fold":
-                sizes = (pool - pool // k, pool // k)
+                n_val = rows[0]["n_reg"]
+                folds_seen.append(n_val)
+                n_tr = pool - n_val
             else:
-                sizes = (pool - n_reg, n_reg)
-            assert {(r["n_train"], r["n_reg"]) for r in rows} == {sizes}, (strategy, params["role"])
-            epochs_run = len(rows)
-            assert epochs_run == spec.epochs or strategy == "asha"
+                n_tr, n_val = pool - n_reg, n_reg
+            assert {(row["n_train"], row["n_reg"]) for row in rows} == {(n_tr, n_val)}, strategy
+            e = len(rows)
+            stopped += e < epochs
+            members = params.get("members", 1)
             rho = params["rho"] if isinstance(params["rho"], dict) else {"*": params["rho"]}
-            k_eval = spec.trial.K if params["mode"] == "cross_reg" or any(v > 0 for v in rho.values()) else 1
-            steps = math.ceil(sizes[0] / spec.trial.batch_size)
-            fwd_reg = steps // spec.trial.r * min(spec.trial.reg_batch_size, n_reg) * spec.trial.K \
-                if params["mode"] == "cross_reg" else 0
-            per_epoch = sizes[0] + fwd_reg + sizes[1] * k_eval
-            expected += epochs_run * per_epoch
+            learned = params["mode"] == "cross_reg"
+            k_eval = K if learned or any(v > 0 for v in rho.values()) else 1
+            steps = math.ceil(n_tr / B)
+            rho_steps = (e * steps) // r if learned else 0  # r counts steps over the run
+            expected += members * (e * n_tr + e * n_val * k_eval) + rho_steps * min(24, n_val) * K
+        if strategy == "grid_cv":
+            assert sorted(folds_seen) == sorted(fold_sizes * len(spec.grid_values))
+        reruns = rerun_rows(Storage(str(run / f"{strategy}-seed0")))
+        assert not reruns, strategy  # nothing failed, nothing re-ran
         assert sum(total_forward(rows) for _, rows in trials) == expected, strategy
+    assert stopped >= 1  # ASHA (or HyperBand) stopped at least one trial
 
 
 def test_storage_given_as_a_uri(ray_session, tmp_path):
