@@ -41,6 +41,7 @@ from .summary import (
 )
 from .summary.costs import AXIS_LABELS, check_axis
 from .summary.sweep_display import SWEEP_NOTE
+from .summary.table import sweep_references
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;
@@ -71,17 +72,18 @@ def _table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
                       float_format=lambda v: float_format.format(v))
 
 
-def _comparisons(df: pd.DataFrame, strategies: list[str]) -> pd.DataFrame:
-    """cross_reg against each other strategy, on test accuracy and ECE."""
-    if "cross_reg" not in strategies:
+def _comparisons(df: pd.DataFrame, strategies: list[str], reference: str = "cross_reg") -> pd.DataFrame:
+    """``reference`` (cross_reg; a sweep's reference variant) against each other strategy, on
+    test accuracy and ECE."""
+    if reference not in strategies:
         return pd.DataFrame()
     parts = []
     for other in strategies:
-        if other == "cross_reg":
+        if other == reference:
             continue
         for metric in ("test_acc", "test_ece"):
             try:
-                parts.append(compare(df, "cross_reg", other, metric))
+                parts.append(compare(df, reference, other, metric))
             except ValueError:
                 continue
     if not parts:
@@ -118,7 +120,8 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
 
     The page holds: each run's status (a running or interrupted run is flagged
     at the top), the summary table (:func:`analysis.summary.summarize`), paired
-    comparisons of cross_reg against each strategy (accuracy and ECE), the
+    comparisons of cross_reg (a sweep's reference variant) against each strategy
+    (accuracy and ECE), the
     compute-to-quality table (within ``within`` accuracy points), the four
     figures of :mod:`analysis.plots`, every load warning, and each run's spec and
     environment from metadata.json; for a budget sweep (metadata.json's ``sweep``) also
@@ -137,7 +140,8 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
         warnings.simplefilter("always")
         summary = summarize(df, cost=cost) if len(df) else pd.DataFrame()
         strategies = sorted(summary["strategy"].astype(str).unique()) if len(summary) else []
-        comparisons = _comparisons(df, strategies) if len(df) else pd.DataFrame()
+        refs = sweep_references(metadata, set(status)) if "cross_reg" not in strategies else []
+        comparisons = _comparisons(df, strategies, *refs[:1]) if len(df) else pd.DataFrame()
         ctq = compute_to_quality(df, within=within, cost=cost) if len(df) else pd.DataFrame()
         sweep = _sweep_section(df, cost) if len(df) and plots.is_sweep(df) else []
         figures = plots.all_figures(df, cost=cost) if len(df) else {}
