@@ -42,6 +42,7 @@ def _present(trials: list[TrialFile], firsts: list[bytes], col: str) -> np.ndarr
 
 
 def _names(items: list[str], limit: int = 5) -> str:
+    items = list(dict.fromkeys(items))  # a trial's result.json and rerun.json share its name
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
 
@@ -89,9 +90,11 @@ def _check_columns(df: pd.DataFrame, trials: list[TrialFile], f: np.ndarray, war
             bad |= ~np.isfinite(v) & present[col][f]
     flagged = df["diverged"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "diverged" in df \
         else np.zeros(len(df), dtype=bool)
-    if (bad | flagged).any():
+    # a re-run row that diverged was run again: no word about it (its flag stays on the row)
+    said = (bad | flagged) & ~df["rerun"].to_numpy(dtype=bool)
+    if said.any():
         warn.append(f"NaN/inf metrics (diverged) in trial(s) "
-                    f"{_names([trials[i].display for i in np.unique(f[bad | flagged])])}; rows kept")
+                    f"{_names([trials[i].display for i in np.unique(f[said])])}; rows kept")
     df["diverged"] = bad | flagged
 
 

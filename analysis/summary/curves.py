@@ -64,7 +64,7 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc", cost: str = "fwd"
         own = np.flatnonzero(~rerun)
         max_ep = pd.Series(epochs[own]).groupby(trials[own]).max()
         last_row = pd.Series(own).groupby(trials[own]).max()
-        stop_at = {t: int(last_row[t]) for t in max_ep.index if max_ep[t] < epochs[own].max()}
+        stop_at = {t: int(last_row[t]) for t in max_ep.index if max_ep[t] < epochs[own].max(initial=0)}
         latest: dict[str, tuple[float, float]] = {}
         best_t: str | None = None
         out = np.empty(len(g))

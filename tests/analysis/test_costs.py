@@ -255,3 +255,23 @@ def test_a_folder_of_only_rerun_rows_is_not_a_missing_strategy(tmp_path):
     assert not any("has no result.json" in str(w.message) for w in rec)
     cr = df[df["strategy"] == "cross_reg"]
     assert cr["rerun"].all() and not cr["final_trial"].any() and cr["fwd_train"].sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = summarize(df).set_index("strategy")
+    assert s.loc["cross_reg", "n_trials"] == 0 and s.loc["cross_reg", "fwd_total"] == cr[list(cost_columns("fwd"))].sum().sum()
+    assert s.loc["cross_reg", "rerun_epochs"] == len(cr) and math.isnan(s.loc["cross_reg", "test_acc_mean"])
+    cur = anytime_curves(df)
+    assert cur.loc[cur["strategy"] == "cross_reg", "value"].isna().all()
+
+
+def test_a_rerun_epoch_that_diverged_is_no_diverged_trial(tmp_path):
+    exp = write_experiment(tmp_path, strategies=("cross_reg",), seeds=(0,))
+    [p] = (exp.root / "cross_reg-seed0").glob("*/result.json")
+    row = json.loads(p.read_text().splitlines()[2])
+    row.update(train_loss=float("nan"), test_loss=float("nan"), diverged=True)
+    _rerun(p.parent / "rerun.json", [row])  # the retry that followed it is in result.json
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)
+        df = load_results(exp.root)
+    assert df.loc[df["rerun"], "diverged"].all() and not df.loc[~df["rerun"], "diverged"].any()
+    assert summarize(df).iloc[0]["status"] == "finished"
