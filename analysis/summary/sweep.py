@@ -49,8 +49,19 @@ def sweep_variants(metadata: dict[str, Any], strategies: list[str]) -> dict[str,
 
 
 def budget_text(budget: dict[str, Any]) -> str:
-    """``pbt_population=4`` (several as ``r=10, K=4``); ``-`` for the spec's own budget."""
-    return ", ".join(f"{k}={v}" for k, v in budget.items()) or "-"
+    """``pbt_population=4`` (several as ``r=10, K=4``; a list of values by its size and
+    ends, ``grid_values=3 in [0.01, 3]``); ``-`` for the spec's own budget."""
+    def one(x: Any) -> str:
+        return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)) and len(v) > 2:
+            return f"{len(v)} in [{one(v[0])}, {one(v[-1])}]"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(one(x) for x in v) + "]"
+        return one(v)
+
+    return ", ".join(f"{k}={value(v)}" for k, v in budget.items()) or "-"
 
 
 def _reference_of(metadata: dict[str, Any], runs: set[str], present: set[str], reference: str | None) -> str:

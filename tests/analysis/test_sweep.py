@@ -13,6 +13,7 @@ from scipy import stats
 
 from analysis.results import ResultsWarning, load_results
 from analysis.summary import (
+    budget_text,
     cost_to_match,
     curve_cost,
     format_sweep,
@@ -86,6 +87,16 @@ def test_sweep_summary_has_one_row_per_variant_with_method_and_budget(sweep):
     assert (s["cost_reference"] == "cross_reg.r1K4").all()  # the sweep's reference, not "cross_reg"
     assert list(s.index[s["is_reference"]]) == ["cross_reg.r1K4"]
     assert sorted(s.index[s["pareto"]]) == ["asha.N4", "cross_reg.r10K4", "cross_reg.r1K4", "pbt.P4"]
+
+
+@pytest.mark.parametrize("budget, text", [
+    ({}, "-"), ({"pbt_population": 4}, "pbt_population=4"), ({"r": 10, "K": 4}, "r=10, K=4"),
+    ({"grid_values": [0.01, 0.1, 1.0, 3.0]}, "grid_values=4 in [0.01, 3]"),
+    ({"grid_values": [0.5, 2.0]}, "grid_values=[0.5, 2]"), ({"lr": 0.0012345}, "lr=0.00123"),
+    ({"families": ["noise", "l2", "augment"]}, "families=3 in [noise, augment]"),
+])
+def test_budget_text(budget, text):
+    assert budget_text(budget) == text
 
 
 def test_pareto_front_by_hand():
