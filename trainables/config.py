@@ -19,8 +19,10 @@ from typing import Any
 MODES = ("cross_reg", "fixed")
 #: Fields each search strategy sets per trial (mode, rho, seeds, folds, labels): an experiment
 #: declares everything else once and every strategy derives its trials from it.
+#: ``members`` is the deep-ensemble strategy's (any other strategy's trials are single networks)
+#: and ``device_share`` is filled in by `trainables.tune.train_fn` from the trial's resources.
 PER_TRIAL_FIELDS = ("mode", "rho", "split_seed", "n_folds", "fold", "seed", "experiment",
-                    "strategy", "role")
+                    "strategy", "role", "members", "device_share")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 ROLES = ("single", "member", "fold", "refit")
 
@@ -76,9 +78,13 @@ class TrialConfig:
     eval_batch_size: int = 1024
     # run
     seed: int = 0
+    members: int = 1  # a deep ensemble of this many networks in one trial (mode='fixed' only)
     device: str = "auto"
     bf16: bool = False
     channels_last: bool = False
+    # the share of the device the trial holds (GPUs, else the node's CPUs), for device_seconds;
+    # None: 1.0 (a plain run_trial); under Ray Tune train_fn fills it from the trial's resources
+    device_share: float | None = None
     checkpoint_every: int = 0  # epochs between checkpoints; 0 = four per run (and the last)
     # labels copied into every report row
     experiment: str = ""
@@ -122,7 +128,8 @@ class TrialConfig:
     def validate(self) -> None:
         """Every check: the fields' own (`check_fields`) and the family's rules."""
         self.check_fields()
-        from .families import get  # the family's own rules (imports torch: not at module level)
+        # the family's own rules (importing the registry imports torch: not at module level)
+        from .families import get
 
         get(self.family).check(self)
 
@@ -139,8 +146,14 @@ class TrialConfig:
         need(not (self.learned and self.fold == -1), "fold",
              "mode='cross_reg' needs a regularization split (fold=-1, a refit, has none)")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
-                    "n_folds"):
+                    "n_folds", "members"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
+        need(self.members == 1 or self.mode == "fixed", "members",
+             "a deep ensemble trains fixed-rho networks (mode='fixed'); cross_reg ensembles are "
+             "not supported")
+        need(self.device_share is None
+             or (math.isfinite(self.device_share) and self.device_share > 0), "device_share",
+             "must be > 0 (the GPUs or the share of the node's CPUs the trial holds) or None")
         need(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = four per run)")
         need(self.width is None or self.width >= 1, "width", "must be >= 1 or None")
         need(self.depth is None or self.depth >= 0, "depth", "must be >= 0 or None")

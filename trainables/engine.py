@@ -15,32 +15,115 @@ Choices the paper leaves open, made here:
 * The rho loss of a stochastic family is the NLL of the mean predictive probability over K
   samples (the mean prediction for regression): with a single sample, or with the
   deterministic prediction, dL/dsigma would carry no signal about generalisation.
+
+Cost accounting, two ways, both per epoch (`Counters`):
+* Sample-forward passes (``fwd_*``), exact: a forward of a batch of B rows counts B, a rho
+  step of a stochastic family K*B. They treat a train step and a rho step alike.
+* FLOPs (``flops_*``): matmul and convolution FLOPs as
+  ``torch.utils.flop_counter.FlopCounterMode`` counts them (mm/addmm/bmm/baddbmm,
+  convolutions and their backward, attention), forward AND backward as autograd actually ran
+  them: a theta step computes weight and input gradients (no input gradient for the raw
+  inputs), a rho step only the input gradients between the output and the first point where
+  rho enters, an evaluation no backward at all. Elementwise work (norms, activations, noise,
+  the loss, the optimiser update) is not counted: it is small next to the matmuls of the
+  models here and FlopCounterMode has no formula for it. Each (step kind, batch shape) is
+  measured once, on the first real step of that shape (wrapped in the counter, no extra
+  computation: no random number is drawn twice, and the counter does not change the
+  kernels, so a fixed run at rho=0 stays bit for bit plain training), and multiplied by the
+  step counts from then on (`FlopMeter`). A model whose cost depends on the data rather
+  than on the shape is counted at its first batch's cost.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .regularizers import Regularizer
 
 
 @dataclass
 class Counters:
-    """Sample-forward passes (a forward of a batch of B samples counts B)."""
+    """One epoch's cost: sample-forward passes (a forward of a batch of B samples counts B)
+    and matmul/conv FLOPs (forward + backward as executed), by step kind: theta steps
+    (``train``), rho steps (``reg``), evaluation of the validation split (``eval``) and of
+    the test split (``test``, the harness's own observation, never a cost)."""
 
     fwd_train: int = 0
     fwd_reg: int = 0
     fwd_eval: int = 0
     fwd_test: int = 0
+    flops_train: int = 0
+    flops_reg: int = 0
+    flops_eval: int = 0
+    flops_test: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def add(self, other: Counters) -> None:
+        """Add ``other`` in place (a deep ensemble's cost is the sum of its members')."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+#: (step kind, batch shape, samples stacked per row): what a `FlopMeter` keys a figure by
+FlopKey = tuple[str, tuple[int, ...], int]
+
+
+class FlopMeter:
+    """Matmul/conv FLOPs of one step per (kind, batch shape, samples), measured on the first
+    real step of each and looked up afterwards.
+
+    ``kind`` is ``train`` (forward + backward to theta), ``reg`` (forward of the stacked
+    samples + backward to rho) or ``eval`` (a forward); ``shape`` is the batch's shape before
+    the regularizer stacks its ``samples`` draws. The figure depends only on the model and
+    these, so members of a deep ensemble (the same architecture) may share one meter.
+    """
+
+    def __init__(self) -> None:
+        self.per_step: dict[FlopKey, int] = {}
+
+    @contextlib.contextmanager
+    def measure(self, kind: str, shape: torch.Size | tuple[int, ...],
+                samples: int) -> Iterator[None]:
+        """Run the step inside; the first time this key is seen, under FlopCounterMode."""
+        key = (kind, tuple(int(s) for s in shape), int(samples))
+        if key in self.per_step:
+            yield
+            return
+        counter = FlopCounterMode(display=False)
+        counter.mod_tracker = _NoModuleTracker()  # type: ignore[assignment]
+        with counter:
+            yield
+        self.per_step[key] = int(counter.get_total_flops())
+
+    def flops(self, kind: str, shape: torch.Size | tuple[int, ...], samples: int) -> int:
+        """The figure of a step already measured (KeyError otherwise)."""
+        return self.per_step[(kind, tuple(int(s) for s in shape), int(samples))]
+
+
+class _NoModuleTracker:
+    """Stands in for FlopCounterMode's ModuleTracker, which attributes FLOPs to modules
+    through global module hooks and per-module backward hooks. Those hooks fail under
+    ``torch.autograd.grad`` when a module's input is a leaf (a parametrised weight of the
+    norm families: "A leaf node was passed to _will_engine_execute_node"), and they run code
+    on every module of the step; only the total is needed, which counts under "Global"."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 @dataclass
@@ -93,6 +176,7 @@ class Engine:
         autocast_dtype: torch.dtype | None = None,
         channels_last: bool = False,
         reg_full_batch: bool = False,
+        flop_meter: FlopMeter | None = None,
     ) -> None:
         self.model = model
         self.regularizer = regularizer
@@ -108,6 +192,7 @@ class Engine:
         self.autocast_dtype = autocast_dtype
         self.channels_last = channels_last
         self.reg_full_batch = reg_full_batch
+        self.flop_meter = flop_meter if flop_meter is not None else FlopMeter()
         self.step = 0  # theta steps over the whole run: decides when a rho step is due
         rho_ids = {id(p) for p in regularizer.parameters()}
         self.theta_params = [p for p in model.parameters() if p.requires_grad and id(p) not in rho_ids]
@@ -142,22 +227,26 @@ class Engine:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             xb, yb = train_x[idx], train_y[idx]
-            self.regularizer.refresh()
-            outputs = self._forward(self.regularizer.transform_inputs(xb, 1))
-            loss = sample_loss(outputs, yb, 1, self.task)
-            grads = torch.autograd.grad(loss, self.theta_params, allow_unused=True)
+            with self.flop_meter.measure("train", xb.shape, 1):
+                self.regularizer.refresh()
+                outputs = self._forward(self.regularizer.transform_inputs(xb, 1))
+                loss = sample_loss(outputs, yb, 1, self.task)
+                grads = torch.autograd.grad(loss, self.theta_params, allow_unused=True)
             for p, g in zip(self.theta_params, grads):
                 p.grad = g
             self.theta_optimizer.step()
             self.regularizer.after_theta_step()
             counters.fwd_train += len(idx)
+            counters.flops_train += self.flop_meter.flops("train", xb.shape, 1)
             theta_steps += 1
             self.step += 1
             loss_sum += loss.detach().float() * len(idx)
             if self.task == "classification":
                 correct += (outputs.detach().argmax(dim=-1) == yb).sum()
             if self.learning_rho and reg_x is not None and reg_y is not None and self.step % self.r == 0:
-                counters.fwd_reg += self._rho_step(reg_x, reg_y)
+                fwd, flops = self._rho_step(reg_x, reg_y)
+                counters.fwd_reg += fwd
+                counters.flops_reg += flops
                 rho_steps += 1
         mean_loss = float(loss_sum) / n
         return EpochStats(
@@ -169,8 +258,8 @@ class Engine:
             counters=counters,
         )
 
-    def _rho_step(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> int:
-        """One partial-gradient step on rho; returns the sample-forward passes it cost."""
+    def _rho_step(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> tuple[int, int]:
+        """One partial-gradient step on rho; returns its cost: (sample-forward passes, FLOPs)."""
         n_reg = len(reg_x)
         if self.reg_full_batch:
             size, xr, yr = n_reg, reg_x, reg_y
@@ -180,33 +269,39 @@ class Engine:
             xr, yr = reg_x[idx], reg_y[idx]
         k = self.rho_samples
         self.model.eval()
-        self.regularizer.refresh()
-        outputs = self._forward(self.regularizer.transform_inputs(xr, k))
-        loss = sample_loss(outputs, yr, k, self.task)
-        grads = torch.autograd.grad(loss, self.rho_params, allow_unused=True)
+        with self.flop_meter.measure("reg", xr.shape, k):
+            self.regularizer.refresh()
+            outputs = self._forward(self.regularizer.transform_inputs(xr, k))
+            loss = sample_loss(outputs, yr, k, self.task)
+            grads = torch.autograd.grad(loss, self.rho_params, allow_unused=True)
         for p, g in zip(self.rho_params, grads):
             p.grad = g
         assert self.rho_optimizer is not None  # learning_rho: the only caller checks it
         self.rho_optimizer.step()
         self.regularizer.after_rho_step()
         self.model.train()
-        return k * size
+        return k * size, self.flop_meter.flops("reg", xr.shape, k)
 
     def _rho_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.regularizer.parameters())
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, batch_size: int, n_samples: int) -> tuple[torch.Tensor, int]:
-        """Mean prediction over ``n_samples`` draws (noise on, no augmentation) and its cost."""
+    def predict(self, x: torch.Tensor, batch_size: int,
+                n_samples: int) -> tuple[torch.Tensor, int, int]:
+        """Mean prediction over ``n_samples`` draws (noise on, no augmentation) and its cost:
+        (prediction, sample-forward passes, FLOPs)."""
         self.model.eval()
         self.regularizer.refresh()
         parts = []
+        flops = 0
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size]
-            outputs = self._forward(Regularizer.transform_inputs(self.regularizer, xb, n_samples))
+            with self.flop_meter.measure("eval", xb.shape, n_samples):
+                outputs = self._forward(Regularizer.transform_inputs(self.regularizer, xb, n_samples))
+            flops += self.flop_meter.flops("eval", xb.shape, n_samples)
             parts.append(mean_prediction(outputs, len(xb), n_samples, self.task))
         self.model.train()
-        return torch.cat(parts), n_samples * len(x)
+        return torch.cat(parts), n_samples * len(x), flops
 
     def state_dict(self) -> dict:
         return {

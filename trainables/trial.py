@@ -2,16 +2,22 @@
 
 `Trial` is what both entry points drive: `run_trial(config)` in a plain Python session and
 `trainables.tune.train_fn` under Ray Tune. Its full state (weights, both optimisers, rho,
-every generator, epoch) round-trips through `state_dict`, so a run restored at epoch e and
-continued is identical, on CPU, to an uninterrupted one.
+every generator, epoch; every member's, for a deep ensemble) round-trips through
+`state_dict`, so a run restored at epoch e and continued is identical, on CPU, to an
+uninterrupted one.
+
+Every row carries the trial's cost (forward passes, matmul/conv FLOPs, `train_seconds` and
+`device_seconds` = train_seconds x `device_share`) and, where a regularization split exists,
+the test metrics after temperature scaling fitted on it (`trainables.calibration`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,9 +26,13 @@ from torch import nn
 from analysis.metrics import classification_metrics, reliability_bins
 
 from . import families
+from .calibration import fit_temperature, scale_probs
 from .config import ConfigError, TrialConfig
-from .engine import Engine
+from .engine import Counters, Engine, FlopMeter
 from .regularizers import Regularizer
+
+if TYPE_CHECKING:
+    from .datasets import Splits
 
 #: separate streams of the run's seed, so that e.g. turning noise on never changes the shuffling
 _STREAM_SHUFFLE, _STREAM_REG, _STREAM_NOISE = 1, 2, 3
@@ -78,8 +88,125 @@ def build_regularizer(cfg: TrialConfig, model: nn.Module, input_shape: tuple[int
     return families.get(cfg.family).regularizer(cfg, model, input_shape, generator)
 
 
+def member_seeds(seed: int, members: int) -> list[int]:
+    """The seed of each member of a deep ensemble: member 0 has the trial's own ``seed`` (so a
+    one-member ensemble is the plain trial), member m >= 1 the first word of the m-th child of
+    ``numpy.random.SeedSequence(seed)`` (``spawn_key=(m,)``): independent of the trial's own
+    streams (``SeedSequence([seed, stream])``) and of every other seed's members. A plain
+    trial with ``seed=member_seeds(s, M)[m]`` trains exactly member m."""
+    return [seed] + [int(np.random.SeedSequence(seed, spawn_key=(m,)).generate_state(1)[0])
+                     for m in range(1, members)]
+
+
+class Member:
+    """One network of a trial with everything that makes it reproducible on its own: model,
+    regularizer, engine (both optimisers, the shuffling and regularization-batch generators),
+    the noise generator and, in an ensemble, its own state of torch's global generators
+    (model initialisation, dropout), swapped in around its work by `turn`.
+
+    ``flop_meter`` may be shared: the members of an ensemble have the same architecture.
+    """
+
+    def __init__(self, cfg: TrialConfig, seed: int, splits: Splits, device: torch.device,
+                 flop_meter: FlopMeter, *, own_global_rng: bool) -> None:
+        self.seed = seed
+        torch.manual_seed(seed)  # model initialisation and dropout draw from the member's seed
+        task = splits.task
+        n_out = splits.n_classes if task == "classification" else 1
+        self.model = build_network(cfg, splits.input_shape, n_out)
+        self.model.to(device)
+        if cfg.channels_last:  # a no-op for tensors that are not 4-D (linear and 1-D conv layers)
+            self.model.to(memory_format=torch.channels_last)
+        noise_generator = _generator(device, seed, _STREAM_NOISE)
+        self.regularizer = build_regularizer(cfg, self.model, splits.input_shape,
+                                             noise_generator).to(device)
+        theta_params = [p for p in self.model.parameters()
+                        if id(p) not in {id(q) for q in self.regularizer.parameters()}]
+        rho_params = self.regularizer.rho_parameters()
+        self.engine = Engine(
+            self.model, self.regularizer, task=task,
+            theta_optimizer=_optimizer(cfg.optimizer, theta_params, cfg.lr, cfg.weight_decay,
+                                       cfg.momentum),
+            rho_optimizer=_optimizer(cfg.rho_optimizer, rho_params, cfg.rho_lr, 0.0, cfg.momentum)
+            if rho_params else None,
+            r=cfg.r, K=cfg.K, batch_size=cfg.batch_size, reg_batch_size=cfg.reg_batch_size,
+            shuffle_generator=_generator(torch.device("cpu"), seed, _STREAM_SHUFFLE),
+            reg_generator=_generator(torch.device("cpu"), seed, _STREAM_REG),
+            autocast_dtype=torch.bfloat16 if cfg.bf16 else None,
+            channels_last=cfg.channels_last,
+            flop_meter=flop_meter,
+        )
+        self.device = device
+        # A single network uses the process's global generators as they are (its state is
+        # checkpointed from them); an ensemble member keeps its own between turns.
+        self.rng: torch.Tensor | None = torch.random.get_rng_state() if own_global_rng else None
+        self.cuda_rng: torch.Tensor | None = (
+            torch.cuda.get_rng_state(device) if own_global_rng and device.type == "cuda" else None)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """The global generators hold this member's state inside (an ensemble member's);
+        a single network's are left alone."""
+        if self.rng is None:
+            yield
+            return
+        torch.random.set_rng_state(self.rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state(self.cuda_rng, self.device)
+        try:
+            yield
+        finally:
+            self.rng = torch.random.get_rng_state()
+            if self.cuda_rng is not None:
+                self.cuda_rng = torch.cuda.get_rng_state(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        generator = self.regularizer.generator
+        state = {
+            "model": self.model.state_dict(),
+            "regularizer": self.regularizer.state_dict(),
+            "engine": self.engine.state_dict(),
+            "torch_rng": self.rng if self.rng is not None else torch.random.get_rng_state(),
+            "noise_rng": generator.get_state() if generator is not None else None,
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = (self.cuda_rng if self.cuda_rng is not None
+                                 else torch.cuda.get_rng_state(self.device))
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], learned: bool) -> None:
+        """Restore a member; ``learned=False`` keeps rho from this trial's config (see
+        `Trial.load_state_dict`)."""
+        self.model.load_state_dict(state["model"])
+        if learned:
+            self.regularizer.load_state_dict(state["regularizer"])
+        self.engine.load_state_dict(state["engine"])
+        if self.rng is not None:
+            self.rng = state["torch_rng"]
+        else:
+            torch.random.set_rng_state(state["torch_rng"])
+        generator = self.regularizer.generator
+        if state.get("noise_rng") is not None and generator is not None:
+            generator.set_state(state["noise_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            if self.cuda_rng is not None:
+                self.cuda_rng = state["cuda_rng"]
+            else:
+                torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        if not learned:
+            with torch.no_grad():  # a donor's weights onto the level set of this trial's rho
+                self.regularizer.after_rho_step()
+
+
 class Trial:
-    """A training run that advances one epoch at a time and reports one row per epoch."""
+    """A training run that advances one epoch at a time and reports one row per epoch.
+
+    With ``members=M > 1`` the trial is a deep ensemble: M networks trained on the same
+    split, one after the other within each epoch, each with its own seed (`member_seeds`),
+    optimisers and generators, so each is exactly the plain trial of its seed. Its rows
+    report the ensemble (the mean probability of the members, or their mean output for
+    regression) and the sum of the members' costs.
+    """
 
     def __init__(self, config: Mapping[str, Any] | TrialConfig) -> None:
         from .data import DataError, load_splits
@@ -93,32 +220,28 @@ class Trial:
                 fold=cfg.fold, device=str(self.device))
         except DataError as exc:
             raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
-        task = self.splits.task
-        n_out = self.splits.n_classes if task == "classification" else 1
-        torch.manual_seed(cfg.seed)  # model initialisation and dropout draw from the run's seed
-        self.model = build_network(cfg, self.splits.input_shape, n_out)
-        self.model.to(self.device)
-        if cfg.channels_last and self.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
-        noise_generator = _generator(self.device, cfg.seed, _STREAM_NOISE)
-        self.regularizer = build_regularizer(cfg, self.model, self.splits.input_shape,
-                                             noise_generator).to(self.device)
-        theta_params = [p for p in self.model.parameters()
-                        if id(p) not in {id(q) for q in self.regularizer.parameters()}]
-        rho_params = self.regularizer.rho_parameters()
-        self.engine = Engine(
-            self.model, self.regularizer, task=task,
-            theta_optimizer=_optimizer(cfg.optimizer, theta_params, cfg.lr, cfg.weight_decay, cfg.momentum),
-            rho_optimizer=_optimizer(cfg.rho_optimizer, rho_params, cfg.rho_lr, 0.0, cfg.momentum)
-            if rho_params else None,
-            r=cfg.r, K=cfg.K, batch_size=cfg.batch_size, reg_batch_size=cfg.reg_batch_size,
-            shuffle_generator=_generator(torch.device("cpu"), cfg.seed, _STREAM_SHUFFLE),
-            reg_generator=_generator(torch.device("cpu"), cfg.seed, _STREAM_REG),
-            autocast_dtype=torch.bfloat16 if cfg.bf16 else None,
-            channels_last=cfg.channels_last and self.device.type == "cuda",
-        )
+        meter = FlopMeter()
+        ensemble = cfg.members > 1
+        self.members = [Member(cfg, seed, self.splits, self.device, meter, own_global_rng=ensemble)
+                        for seed in member_seeds(cfg.seed, cfg.members)]
         self.epoch = 0
         self.diverged = False
+        #: the (mean) predictions of the last evaluation: {"val": ..., "test": ...}, on the device
+        self.predictions: dict[str, torch.Tensor] = {}
+
+    # a single network's parts (member 0 of an ensemble)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.members[0].model
+
+    @property
+    def regularizer(self) -> Regularizer:
+        return self.members[0].regularizer
+
+    @property
+    def engine(self) -> Engine:
+        return self.members[0].engine
 
     # -- running --------------------------------------------------------------------------
 
@@ -131,39 +254,67 @@ class Trial:
         cfg, splits = self.config, self.splits
         start = time.perf_counter()
         reg = splits.reg
-        stats = self.engine.train_epoch(splits.train.x, splits.train.y,
-                                        reg.x if reg is not None else None,
-                                        reg.y if reg is not None else None)
+        counters = Counters()
+        losses, accs = [], []
+        for member in self.members:
+            with member.turn():
+                stats = member.engine.train_epoch(splits.train.x, splits.train.y,
+                                                  reg.x if reg is not None else None,
+                                                  reg.y if reg is not None else None)
+            counters.add(stats.counters)
+            losses.append(stats.loss)
+            accs.append(stats.acc)
+            self.diverged = self.diverged or stats.diverged
         self.epoch += 1
-        counters = stats.counters
-        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": stats.loss, "train_acc": stats.acc}
-        if stats.diverged:
-            self.diverged = True
-            row.update({"val_loss": math.nan, "val_acc": math.nan}, **_nan_metrics("test"))
+        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": _mean(losses),
+                               "train_acc": _mean(accs)}
+        self.predictions = {}
+        if self.diverged:
+            row.update({"val_loss": math.nan, "val_acc": math.nan}, **_nan_metrics("test"),
+                       **_nan_ts())
         else:
-            k_eval = self.regularizer.eval_samples(cfg.K)
+            val_pred = None
             if reg is not None:
-                val, cost = self._evaluate(reg.x, reg.y, k_eval, "val_")
-                counters.fwd_eval += cost
+                val_pred = self._predict(reg.x, counters, "eval")
+                val = self._metrics(val_pred, reg.y, "val_")
             else:
                 val = _nan_metrics("val")
-            test, cost = self._evaluate(splits.test.x, splits.test.y, k_eval, "test_")
-            counters.fwd_test += cost
+            test_pred = self._predict(splits.test.x, counters, "test")
+            test = self._metrics(test_pred, splits.test.y, "test_")
             row.update({k: val[k] for k in ("val_loss", "val_acc")}, **test)
+            row.update(self._temperature_scaled(val_pred, reg.y if reg is not None else None,
+                                                test_pred, splits.test.y))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         row.update({f"rho/{k}": v for k, v in self.regularizer.rho_values().items()})
         row.update(counters.as_dict())
+        seconds = time.perf_counter() - start
+        share = 1.0 if cfg.device_share is None else cfg.device_share
         row.update({
-            "train_seconds": time.perf_counter() - start,
+            "train_seconds": seconds,
+            "device_seconds": seconds * share,
             "n_train": len(splits.train), "n_reg": len(reg) if reg is not None else 0,
             "n_test": len(splits.test), "diverged": self.diverged,
             "experiment": cfg.experiment, "strategy": cfg.strategy, "seed": cfg.seed, "role": cfg.role,
         })
         return row
 
-    def _evaluate(self, x: torch.Tensor, y: torch.Tensor, n_samples: int, prefix: str) -> tuple[dict, int]:
-        pred, cost = self.engine.predict(x, self.config.eval_batch_size, n_samples)
+    def _predict(self, x: torch.Tensor, counters: Counters, split: str) -> torch.Tensor:
+        """The (ensemble's mean) prediction on ``x``; its cost is added to ``counters`` under
+        ``fwd_eval``/``flops_eval`` (the validation split) or ``fwd_test``/``flops_test``."""
+        preds = []
+        for member in self.members:
+            n_samples = member.regularizer.eval_samples(self.config.K)
+            with member.turn():
+                pred, fwd, flops = member.engine.predict(x, self.config.eval_batch_size, n_samples)
+            preds.append(pred)
+            setattr(counters, f"fwd_{split}", getattr(counters, f"fwd_{split}") + fwd)
+            setattr(counters, f"flops_{split}", getattr(counters, f"flops_{split}") + flops)
+        mean = preds[0] if len(preds) == 1 else torch.stack(preds).mean(dim=0)
+        self.predictions["val" if split == "eval" else split] = mean
+        return mean
+
+    def _metrics(self, pred: torch.Tensor, y: torch.Tensor, prefix: str) -> dict[str, Any]:
         flag: dict[str, Any] = {}
         if prefix == "test_":  # NaN inputs or weights: every test metric is NaN (flagged)
             flag["test_nonfinite"] = not bool(torch.isfinite(pred).all())
@@ -180,43 +331,44 @@ class Trial:
         else:
             m = _nan_metrics(prefix.rstrip("_"))
             m[f"{prefix}loss"] = float(torch.mean((pred - y.float()) ** 2))
-        return {**m, **flag}, cost
+        return {**m, **flag}
+
+    def _temperature_scaled(self, val_pred: torch.Tensor | None, val_y: torch.Tensor | None,
+                            test_pred: torch.Tensor, test_y: torch.Tensor) -> dict[str, float]:
+        """``ts_temperature``, ``test_ece_ts``, ``test_nll_ts``: the temperature fitted on the
+        regularization split's predictions (`trainables.calibration`) and the test metrics
+        after it. NaN without a regularization split (a refit) and for regression."""
+        if self.splits.task != "classification" or val_pred is None or val_y is None:
+            return _nan_ts()
+        temperature = fit_temperature(val_pred.cpu().numpy(), val_y.cpu().numpy())
+        labels = test_y.cpu().numpy()
+        scaled = classification_metrics(scale_probs(test_pred.cpu().numpy(), temperature), labels)
+        return {"ts_temperature": temperature, "test_ece_ts": scaled["ece"],
+                "test_nll_ts": scaled["nll"]}
 
     # -- checkpointing --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        generator = self.regularizer.generator
-        state = {
-            "epoch": self.epoch,
-            "diverged": self.diverged,
-            "model": self.model.state_dict(),
-            "regularizer": self.regularizer.state_dict(),
-            "engine": self.engine.state_dict(),
-            "torch_rng": torch.random.get_rng_state(),
-            "noise_rng": generator.get_state() if generator is not None else None,
-        }
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        """Everything a restored trial needs to continue identically: a single network's
+        state at the top level; an ensemble's as the list ``members``, one state each."""
+        state: dict[str, Any] = {"epoch": self.epoch, "diverged": self.diverged}
+        if len(self.members) == 1:
+            state.update(self.members[0].state_dict())
+        else:
+            state["members"] = [member.state_dict() for member in self.members]
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a checkpoint. In fixed mode rho comes from this trial's config, not the
         checkpoint: PBT restores a donor's weights under the recipient's new hyperparameters."""
+        states = state.get("members", [state])
+        if len(states) != len(self.members):
+            raise ConfigError(f"members={len(self.members)}: the checkpoint holds "
+                              f"{len(states)} member(s)")
         self.epoch = int(state["epoch"])
         self.diverged = bool(state["diverged"])
-        self.model.load_state_dict(state["model"])
-        if self.config.learned:
-            self.regularizer.load_state_dict(state["regularizer"])
-        self.engine.load_state_dict(state["engine"])
-        torch.random.set_rng_state(state["torch_rng"])
-        generator = self.regularizer.generator
-        if state.get("noise_rng") is not None and generator is not None:
-            generator.set_state(state["noise_rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        if not self.config.learned:
-            with torch.no_grad():  # a donor's weights onto the level set of this trial's rho
-                self.regularizer.after_rho_step()
+        for member, member_state in zip(self.members, states):
+            member.load_state_dict(member_state, self.config.learned)
 
 
 def _optimizer(name: str, params: list, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:
@@ -229,6 +381,15 @@ def _optimizer(name: str, params: list, lr: float, weight_decay: float, momentum
 
 def _nan_metrics(split: str) -> dict[str, float]:
     return {f"{split}_{m}": math.nan for m in ("loss", "acc", "ece", "nll", "brier")}
+
+
+def _nan_ts() -> dict[str, float]:
+    return {"ts_temperature": math.nan, "test_ece_ts": math.nan, "test_nll_ts": math.nan}
+
+
+def _mean(values: list[float]) -> float:
+    """A single member's value as it is (bit for bit), else the members' mean."""
+    return values[0] if len(values) == 1 else float(np.mean(values))
 
 
 def run_trial(config: Mapping[str, Any] | TrialConfig) -> list[dict[str, Any]]:

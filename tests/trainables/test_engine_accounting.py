@@ -110,7 +110,7 @@ def test_counters_are_exact(family, n_train, batch, n_reg, reg_batch, r, K, full
     before = model.rows_seen
     n_eval = reg.eval_samples(K)
     assert n_eval == (K if family == "noise" else 1)
-    _, cost = engine.predict(xr, batch_size=4, n_samples=n_eval)
+    _, cost, _ = engine.predict(xr, batch_size=4, n_samples=n_eval)
     assert cost == n_eval * n_reg
     assert model.rows_seen - before == cost
 
