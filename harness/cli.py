@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("dir", help="experiment run directory (or a directory of runs)")
     a.add_argument("--csv", metavar="F", help="also save the table as CSV")
     a.add_argument("--parquet", metavar="F", help="also save the table as Parquet")
+    a.add_argument("--cost", choices=("fwd", "flops", "device_seconds"), default="fwd",
+                   help="the cost axis of relative costs and cost-to-match (default: sample-"
+                        "forward passes)")
 
     h = sub.add_parser("report", help="write an HTML report of one or more runs",
                        description="Write an HTML report with tables and plots.")
@@ -215,12 +218,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _comparison_table(path: str) -> tuple[Any, str]:
+def _comparison_table(path: str, cost: str = "fwd") -> tuple[Any, str]:
+    """The summary and its text: a sweep's curves and cost-to-match tables, else one row per
+    strategy."""
     import analysis
-    from analysis.summary import format_table
+    from analysis.summary import format_sweep, format_table
 
     df = analysis.load_results(path)
-    summary = analysis.summarize(df)
+    summary = analysis.summarize(df, cost=cost)
+    if any("sweep" in (meta or {}) for meta in (df.attrs.get("metadata") or {}).values()):
+        return summary, format_sweep(df, cost=cost)
     return summary, format_table(summary)
 
 
@@ -235,7 +242,7 @@ def _check_results_path(path: str) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     _check_results_path(args.dir)
     with _user_io_errors():
-        summary, table = _comparison_table(args.dir)
+        summary, table = _comparison_table(args.dir, args.cost)
     print(table)
     with _user_io_errors():
         if args.csv:
