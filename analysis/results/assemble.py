@@ -78,9 +78,9 @@ def _check_columns(df: pd.DataFrame, trials: list[TrialFile], f: np.ndarray, war
             has = _present(trials, firsts, col)
             if not has.all():
                 lacking.setdefault(tuple(trials[i].display for i in np.flatnonzero(~has)), []).append(repr(col))
-    for names, cols in lacking.items():
+    for shown, cols in lacking.items():
         warn.append(f"column{'s' if len(cols) > 1 else ''} {', '.join(cols)} missing in trial(s) "
-                    f"{_names(list(names))} (others carry them); left NaN: totals on that cost axis show '-'")
+                    f"{_names(list(shown))} (others carry them); left NaN: totals on that cost axis show '-'")
     # A NaN/inf loss on a trial that reports that loss is divergence, whether or not the
     # trial flagged it itself; a column the trial never wrote is not.
     bad = np.zeros(len(df), dtype=bool)

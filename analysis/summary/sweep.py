@@ -235,8 +235,8 @@ def cost_to_match(df: pd.DataFrame, reference: str | None = None, cost: str = "f
         present = set(block["strategy"].astype(str))
         ref = _reference_of(metadata, set(block["run"].astype(str)), present, reference)
         methods = {v: m for v, (m, _) in sweep_variants(metadata, sorted(present)).items()}
-        for row in _per_seed(block, ref, methods, cost_col, metric, mode):
-            seeds.append({"experiment": exp, "dataset": ds, "reference": ref, **row})
+        for one in _per_seed(block, ref, methods, cost_col, metric, mode):
+            seeds.append({"experiment": exp, "dataset": ds, "reference": ref, **one})
     per = pd.DataFrame(seeds)
     if per_seed or per.empty:
         return per
