@@ -343,7 +343,9 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
                       options: RunOptions, resume: bool, meta: dict[str, Any],
                       progress: Progress) -> None:
     """One Ray task per (strategy, seed), each driving its own Tuner (num_cpus=0: the
-    driving task only schedules; its trials hold the resources)."""
+    driving task only schedules; its trials hold the resources). At most as many are in
+    flight as the cluster has room for trials (each driving task is a process of its own:
+    a hundred at once would hold gigabytes for nothing); the next starts as one ends."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -352,22 +354,30 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
     # node it runs on, and the run directory lives on the driver's node
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     fit_remote = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=here)(fit_one)
-    started = time.perf_counter()
-    pending = {}
-    for entry, seed in todo:
-        strategy, spec = work[entry]
-        progress.start(_dir(work, entry, seed))
-        ref = fit_remote.remote(spec, strategy, seed, run.root, remote_options, resume)
-        pending[ref] = (entry, seed)
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    room = max(2, int(cpus // max(spec.cpus_per_trial for _, spec in work.values())))
+    queue = list(todo)
+    pending: dict[Any, tuple[str, int, float]] = {}
+
+    def launch() -> None:
+        while queue and len(pending) < room:
+            entry, seed = queue.pop(0)
+            strategy, spec = work[entry]
+            progress.start(_dir(work, entry, seed))
+            ref = fit_remote.remote(spec, strategy, seed, run.root, remote_options, resume)
+            pending[ref] = (entry, seed, time.perf_counter())
+
     try:
+        launch()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            entry, seed = pending.pop(ready[0])
-            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - started)
+            entry, seed, t0 = pending.pop(ready[0])
+            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - t0)
             _record(run, meta, ray.get(ready[0]), work[entry][1], progress)
+            launch()
     except BaseException:
-        for ref, (entry, seed) in pending.items():  # leave no search running behind us
-            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - started)
+        for ref, (entry, seed, t0) in pending.items():  # leave no search running behind us
+            _add_driver_seconds(meta, _dir(work, entry, seed), time.perf_counter() - t0)
             ray.cancel(ref, force=True)
         raise
 
