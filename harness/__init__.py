@@ -7,7 +7,6 @@
     runner.py        Ray session, run directory, metadata.json, resume
     storage.py       the run directory on a local path or a URI (pyarrow filesystems)
     results_io.py    result.json hygiene (one row per epoch) and the per-strategy summary line
-    tune_logging.py  a fix for rows lost when Tune restarts a trial within one driver
     testing.py       a synthetic trainable and a fault injector for tests and benchmarks
     cli.py           `crossreg run | resume | list | analyze | report`
 

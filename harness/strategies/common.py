@@ -20,7 +20,6 @@ import numpy as np
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.tune_logging import KeepLocalResults
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
@@ -71,14 +70,12 @@ def experiment_name(strategy: str, seed: int) -> str:
 
 
 def run_config(ctx: StrategyContext, checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
-    return tune.RunConfig(
-        name=experiment_name(ctx.strategy.name, ctx.seed),
-        storage_path=ctx.storage_path,
-        failure_config=tune.FailureConfig(max_failures=ctx.spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
-        verbose=ctx.verbose,
-        callbacks=[KeepLocalResults()],
-    )
+    """The trainables' Tuner run config (trainables.tune.run_config) for this (strategy, seed)."""
+    from trainables.tune import run_config as trial_run_config
+
+    return trial_run_config(ctx.storage_path, experiment_name(ctx.strategy.name, ctx.seed),
+                            max_failures=ctx.spec.max_failures,
+                            checkpoints_kept=checkpoints_kept, verbose=ctx.verbose)
 
 
 def base_config(ctx: StrategyContext, **overrides: Any) -> dict[str, Any]:
