@@ -19,6 +19,7 @@ move weights between trials with different p).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -34,10 +35,20 @@ WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 def weight_layers(model: nn.Module, family: str) -> list[nn.Module]:
     """The model's Linear / Conv layers in registration order; a ConfigError without any."""
-    layers = [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
+    layers: list[nn.Module] = [m for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
     if not layers:
         raise ConfigError(f"family={family!r} needs a model with Linear or Conv layers")
     return layers
+
+
+def weight_of(layer: nn.Module) -> torch.Tensor:
+    """A layer's (effective) weight, typed as a tensor."""
+    return cast(torch.Tensor, layer.weight)
+
+
+def original_weight(layer: nn.Module) -> torch.Tensor:
+    """The stored weight under a layer's weight parametrisation (what the optimiser steps)."""
+    return layer.get_parameter("parametrizations.weight.original")
 
 
 class _DropWeight(nn.Module):

@@ -38,7 +38,7 @@ from ..regularizers import (
     positive_when_learned,
     project_l1_sphere,
 )
-from .dropconnect import weight_layers
+from .dropconnect import original_weight, weight_layers, weight_of
 
 
 class _L1LevelSet(nn.Module):
@@ -71,7 +71,7 @@ class L1NetFamily(Regularizer):
         if not len(relative) == len(self.names) == len(self.layers):
             raise ValueError(f"l1_net: {len(relative)} rho values and {len(self.names)} names "
                              f"for {len(self.layers)} weights")
-        initial = [float(l1_norm(layer.weight.detach())) for layer in self.layers]
+        initial = [float(l1_norm(weight_of(layer).detach())) for layer in self.layers]
         self.register_buffer("reference", torch.tensor(initial, dtype=torch.float32))
         values = torch.tensor([float(x) for x in relative], dtype=torch.float32)
         if learned:
@@ -95,7 +95,7 @@ class L1NetFamily(Regularizer):
     @torch.no_grad()
     def after_theta_step(self) -> None:
         for layer, amount in zip(self.layers, self.amounts().tolist()):
-            v = layer.parametrizations.weight.original
+            v = original_weight(layer)
             v.copy_(project_l1_sphere(v, amount))
 
     @torch.no_grad()

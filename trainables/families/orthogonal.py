@@ -32,7 +32,7 @@ from torch.nn.utils import parametrize
 
 from ..config import TrialConfig
 from ..regularizers import Family, Regularizer, expand_rho
-from .dropconnect import weight_layers
+from .dropconnect import original_weight, weight_layers
 
 #: the smallest rho a step may leave (the penalty's gradient vanishes at 0)
 MIN_RHO = 1e-3
@@ -145,8 +145,8 @@ class OrthogonalFamily(Regularizer):
             parametrize.register_parametrization(layer, "weight", _OrthLevelSet(self, i))
         self.after_rho_step()
 
-    def originals(self) -> list[nn.Parameter]:
-        return [layer.parametrizations.weight.original for layer in self.layers]
+    def originals(self) -> list[torch.Tensor]:
+        return [original_weight(layer) for layer in self.layers]
 
     def rho_values(self) -> dict[str, float]:
         return {n: float(x) for n, x in zip(self.names, self.rho.detach().cpu())}

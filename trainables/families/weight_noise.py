@@ -28,12 +28,12 @@ from torch import nn
 
 from ..config import TrialConfig
 from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
-from .dropconnect import weight_layers
+from .dropconnect import weight_layers, weight_of
 
 
 def output_variance(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``(x^2) (W^2)^T``: the output variance per unit of std-1 multiplicative weight noise."""
-    w2 = layer.weight * layer.weight
+    w2 = weight_of(layer) ** 2
     if isinstance(layer, nn.Linear):
         return F.linear(x * x, w2)
     return layer._conv_forward(x * x, w2, None)  # type: ignore[operator]
