@@ -7,7 +7,12 @@ in the level-set form of the ``l1`` / ``l2`` families (`trainables.regularizers`
 weight is parametrised as ``w = v + (rho - R(v)) * u`` with ``u = grad R(v) / |grad R(v)|^2``
 held constant, so theta steps move along the level set ``R(w) = rho`` (the gradient minus
 its projection on grad R) and dw/drho = u lets cross_reg learn rho; after every step v is
-retracted onto the level set by Newton steps along grad R (closed form below).
+retracted onto the level set (`retract`: an exact rescaling where v's ray meets it, then Newton
+steps along grad R, whose closed form is in `deviation_gradient`).
+
+Cost: every forward pass forms each weight's Gram matrix (n^3 for an n-wide layer) and its
+gradient; on a 2 x 512 MLP at batch 100 a training step counts about 9 times the plain
+network's FLOPs, plus the retraction, which runs outside the step.
 
 Choices made here: a Conv weight is read as a matrix (out, in * kernel); the Gram matrix is
 the smaller of ``W W^T`` and ``W^T W`` (a wide layer cannot have orthonormal columns, a tall
