@@ -213,7 +213,7 @@ def reliability_figure(df: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(3.2 * ncol, 3.3 * nrow), layout="constrained")
     seen: dict[str, str] = {}
     n_bins = int(t["bin"].max()) + 1
-    for k, ((exp, ds, strat), g) in enumerate(panels):
+    for k, ((_exp, _ds, strat), g) in enumerate(panels):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         w = 1.0 / n_bins
         left = g["bin"].to_numpy() * w
@@ -270,7 +270,7 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
         if not cols:
             ax.text(0.5, 0.5, f"no {strat} rho values", ha="center", va="center", transform=ax.transAxes,
                     color="#555")
-        for j, ((run, seed), g) in enumerate(rows.groupby(REPLICATE, observed=True, sort=True)):
+        for j, (_, g) in enumerate(rows.groupby(REPLICATE, observed=True, sort=True)):
             sched = _schedule(g, cols)
             for c in cols:
                 ax.plot(sched.index, sched[c], color=cmap[c], ls=styles[j % len(styles)], lw=1.5, alpha=0.85,

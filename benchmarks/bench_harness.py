@@ -54,10 +54,9 @@ def time_tune(config: dict, storage: str, name: str) -> float:
 
 
 def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> float:
-    from ray import tune
 
-    from harness.runner import load_trainable, with_resources
     from harness import strategies
+    from harness.runner import load_trainable, with_resources
 
     trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
     ctx = strategies.StrategyContext(strategy=strategies.get(strategy), spec=spec, seed=0,

@@ -59,7 +59,8 @@ def main() -> None:
 
 def _fmt(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.1f}% ± {100 * sd:.1f} (min {100 * min(values):.1f}, max {100 * max(values):.1f})"
+    return (f"{100 * statistics.mean(values):.1f}% ± {100 * sd:.1f} "
+            f"(min {100 * min(values):.1f}, max {100 * max(values):.1f})")
 
 
 if __name__ == "__main__":

@@ -64,9 +64,11 @@ def main() -> None:
             t_fixed, t_cross, fwd_fixed, fwd_cross = [], [], 0, 0
             for _ in range(args.epochs):  # interleaved: load changes hit both alike
                 seconds, fwd = train_epoch_time(fixed)
-                t_fixed.append(seconds); fwd_fixed += fwd
+                t_fixed.append(seconds)
+                fwd_fixed += fwd
                 seconds, fwd = train_epoch_time(cross)
-                t_cross.append(seconds); fwd_cross += fwd
+                t_cross.append(seconds)
+                fwd_cross += fwd
             wall = statistics.median(t_cross) / statistics.median(t_fixed)
             print(f"| {label} | {r} | {K} | {wall:.2f} | {fwd_cross / fwd_fixed:.2f} "
                   f"| {statistics.median(t_fixed):.3f} |", flush=True)

@@ -58,4 +58,4 @@ def judge(trials: Mapping[str, Sequence[Mapping[str, Any]]], expected: int, epoc
     return Completion(status=status, expected=expected, ended=ended, started=started)
 
 
-__all__ = ["Completion", "judge", "trial_ended", "FINISHED", "ERRORED", "INCOMPLETE"]
+__all__ = ["ERRORED", "FINISHED", "INCOMPLETE", "Completion", "judge", "trial_ended"]

@@ -47,7 +47,7 @@ def quiet_ray(verbose: bool) -> dict[str, Any]:
 
 def duration(seconds: float) -> str:
     """`1:02:03` or `2:03`."""
-    s = int(round(seconds))
+    s = round(seconds)
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -92,4 +92,4 @@ class Progress:
                   f"{duration(time.perf_counter() - self.started)} · {self.eta()}")
 
 
-__all__ = ["Progress", "quiet_ray", "duration", "QUIET_ENV"]
+__all__ = ["QUIET_ENV", "Progress", "duration", "quiet_ray"]

@@ -31,4 +31,4 @@ class TrialsFailed(HarnessError):
     exit_code = 1
 
 
-__all__ = ["HarnessError", "SpecError", "Interrupted", "TrialsFailed"]
+__all__ = ["HarnessError", "Interrupted", "SpecError", "TrialsFailed"]

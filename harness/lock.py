@@ -119,4 +119,4 @@ class RunLock:
         self.release()
 
 
-__all__ = ["RunLock", "RunLocked", "LOCK_FILE", "HOLDER_FILE"]
+__all__ = ["HOLDER_FILE", "LOCK_FILE", "RunLock", "RunLocked"]

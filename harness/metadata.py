@@ -105,4 +105,4 @@ def write(run: Storage, meta: dict[str, Any]) -> None:
     run.write_text(FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["FILE", "REQUIRED", "new", "read", "write", "versions", "git_commit", "now"]
+__all__ = ["FILE", "REQUIRED", "git_commit", "new", "now", "read", "versions", "write"]

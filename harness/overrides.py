@@ -154,4 +154,4 @@ def _describe(hint: Any) -> str:
     return " or ".join(names)
 
 
-__all__ = ["apply", "parse_sets", "load_toml"]
+__all__ = ["apply", "load_toml", "parse_sets"]

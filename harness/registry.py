@@ -107,4 +107,4 @@ def names() -> list[str]:
     return list(EXPERIMENTS)
 
 
-__all__ = ["EXPERIMENTS", "DEFAULT_EXPERIMENT", "get", "names"]
+__all__ = ["DEFAULT_EXPERIMENT", "EXPERIMENTS", "get", "names"]

@@ -169,6 +169,18 @@ def rerun_rows(experiment: Storage) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["RERUN_FILE", "RESULT_FILE", "SCHEDULER_STOP_FILE", "scheduler_stopped", "cut_partial_lines", "dedupe_results", "final_row",
-           "read_rows", "rerun_rows", "retire_orphans", "strategy_rows", "total_forward",
-           "trial_dirs"]
+__all__ = [
+    "RERUN_FILE",
+    "RESULT_FILE",
+    "SCHEDULER_STOP_FILE",
+    "cut_partial_lines",
+    "dedupe_results",
+    "final_row",
+    "read_rows",
+    "rerun_rows",
+    "retire_orphans",
+    "scheduler_stopped",
+    "strategy_rows",
+    "total_forward",
+    "trial_dirs",
+]

@@ -143,7 +143,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
         grid = tuner.fit()
     wall = time.perf_counter() - t0
     if restore:
-        retire_orphans(exp, [r.path for r in grid if r.path])
+        retire_orphans(exp, [grid[i].path for i in range(len(grid)) if grid[i].path])
     dedupe_results(exp)
     trials = strategy_rows(exp)
     completion = judge(trials, strategy.expected_trials(spec), spec.epochs, grid.num_errors,
@@ -353,7 +353,8 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
     # on the driver's node: a Tuner writes its experiment under a local storage path on the
     # node it runs on, and the run directory lives on the driver's node
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    fit_remote = ray.remote(num_cpus=0, max_retries=0, scheduling_strategy=here)(fit_one)
+    fit_remote = ray.remote(num_cpus=0, max_retries=0,
+                            scheduling_strategy=here)(fit_one)  # type: ignore[call-overload]
     cpus = ray.cluster_resources().get("CPU", 1.0)
     room = max(2, int(cpus // max(spec.cpus_per_trial for _, spec in work.values())))
     queue = list(todo)
@@ -382,6 +383,18 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
         raise
 
 
-__all__ = ["RunOptions", "StrategyOutcome", "Task", "start", "resume", "fit_one", "plan",
-           "tasks", "left_to_do", "spec_from_metadata", "load_trainable", "with_resources",
-           "DEFAULT_TRAINABLE"]
+__all__ = [
+    "DEFAULT_TRAINABLE",
+    "RunOptions",
+    "StrategyOutcome",
+    "Task",
+    "fit_one",
+    "left_to_do",
+    "load_trainable",
+    "plan",
+    "resume",
+    "spec_from_metadata",
+    "start",
+    "tasks",
+    "with_resources",
+]

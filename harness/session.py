@@ -92,4 +92,4 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float, address: str |
                                f"trial could ever start; lower it or pass --address of a cluster")
 
 
-__all__ = ["resolve_address", "probe", "connect", "check_resources", "PROBE_TIMEOUT_S"]
+__all__ = ["PROBE_TIMEOUT_S", "check_resources", "connect", "probe", "resolve_address"]

@@ -43,7 +43,7 @@ def split_sizes(config: Mapping[str, Any]) -> tuple[int, int]:
     if n_folds > 1:
         n_val = pool // n_folds
     else:
-        n_val = int(round(float(config["reg_fraction"]) * pool))
+        n_val = round(float(config["reg_fraction"]) * pool)
     return pool - n_val, n_val
 
 
@@ -182,4 +182,4 @@ def fail_once(trainable: Callable[[dict], None], epoch: int,
     return failing_once
 
 
-__all__ = ["synthetic_train_fn", "epoch_cost", "split_sizes", "fail_once", "EXTRA_KEYS"]
+__all__ = ["EXTRA_KEYS", "epoch_cost", "fail_once", "split_sizes", "synthetic_train_fn"]

@@ -64,8 +64,9 @@ def final_flags(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> tuple[np.
     """(final_trial, final_epoch) booleans for the rows of ``df`` (sorted in file order).
 
     ``final_trial``: every row of the trial each (run, experiment, strategy, seed) returns
-    as its model (re-run rows left out: they choose nothing); ``final_epoch``: that trial's last epoch (the highest epoch; of repeated
-    ones, after a PBT restore, the later row), one row per (strategy, seed).
+    as its model (re-run rows left out: they choose nothing); ``final_epoch``: that trial's last
+    epoch (the highest epoch; of repeated ones, after a PBT restore, the later row), one row per
+    (strategy, seed).
     """
     n = len(df)
     final = np.zeros(n, dtype=bool)
@@ -87,8 +88,8 @@ def final_flags(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> tuple[np.
     groups: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = defaultdict(dict)
     for i, c in enumerate(last["_code"].tolist()):
         key = (cols["run"][i], cols["experiment"][i], cols["strategy"][i], seeds[i])
-        groups[key][str(c)] = {"trial_id": cols["trial_id"][i], "role": cols["role"][i], "epoch": epochs[i], "val_acc": vacc[i],
-                               "val_loss": vloss[i]}
+        groups[key][str(c)] = {"trial_id": cols["trial_id"][i], "role": cols["role"][i],
+                               "epoch": epochs[i], "val_acc": vacc[i], "val_loss": vloss[i]}
     chosen: list[int] = []
     for (run, _, strategy, seed), trials in groups.items():
         pick = _pick(f"{run}/{strategy}-seed{seed}", trials, by_name.get(str(run)), warn)

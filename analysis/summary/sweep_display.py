@@ -40,7 +40,8 @@ def display_sweep(summary: pd.DataFrame) -> pd.DataFrame:
         "variant": summary["strategy"].astype(str),
         "budget": summary["budget"].astype(str),
         "*/R": mark,
-        "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(summary["n_final"], summary["n_seeds"])],
+        "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}"
+                  for a, b in zip(summary["n_final"], summary["n_seeds"])],
         "test acc %": [interval_text(m, lo, hi, 100, 1) for m, lo, hi in
                        summary[["test_acc_mean", "test_acc_ci_low", "test_acc_ci_high"]].to_numpy(dtype=float)],
         "ECE %": [interval_text(m, lo, hi, 100, 1) for m, lo, hi in

@@ -190,7 +190,19 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
     return configs
 
 
-__all__ = ["SeededScheduler", "Strategy", "StrategyContext", "experiment_name",
-           "run_config", "base_config", "log_uniform_rho", "tune_config", "short_trial_name",
-           "single_run", "sampled_search", "search_range_configs", "count_sweep",
-           "CHECKPOINTS_KEPT"]
+__all__ = [
+    "CHECKPOINTS_KEPT",
+    "SeededScheduler",
+    "Strategy",
+    "StrategyContext",
+    "base_config",
+    "count_sweep",
+    "experiment_name",
+    "log_uniform_rho",
+    "run_config",
+    "sampled_search",
+    "search_range_configs",
+    "short_trial_name",
+    "single_run",
+    "tune_config",
+]

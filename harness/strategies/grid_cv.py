@@ -69,13 +69,13 @@ class CVGridSearcher(Searcher):
         folds = {"n_folds": self.n_folds, "fold": fold} if self.n_folds > 1 else {}
         return {**self.base, **folds, "rho": self._per_layer(value), "role": "fold"}
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:  # or Searcher.FINISHED
         if self.pending:
             value, fold = self.pending.pop(0)
             self.assigned[trial_id] = (value, fold)
             return self._fold_config(value, fold)
         if self.refit_trial is not None:
-            return Searcher.FINISHED
+            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         if len(self.scores) < len(self.values) * self.n_folds:
             return None  # folds still running: ask again later
         self.chosen = select(self.scores, self.values, self.mode)

@@ -54,7 +54,8 @@ class RecordedHyperBand(HyperBandScheduler):
     """HyperBand whose every stop of a paused trial is on record in the trial's directory."""
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        return super().on_trial_result(_RecordingController(tune_controller), trial, result)
+        recording: Any = _RecordingController(tune_controller)  # a TuneController to HyperBand
+        return super().on_trial_result(recording, trial, result)
 
 
 def scheduler(ctx: StrategyContext) -> HyperBandScheduler:

@@ -6,9 +6,8 @@ import dataclasses
 
 import pytest
 
-from harness import overrides, registry
+from harness import overrides, registry, strategies
 from harness.errors import SpecError
-from harness import strategies
 
 REQUIRED = ("quick", "mnist1d-noise", "digits-augment", "ridge", "lasso-diabetes",
             "cifar10-vgg16-noise", "cifar10-resnet18-noise", "svhn-augment")

@@ -39,8 +39,8 @@ def _free_port() -> int:
 def _stop_cluster(temp_dir: str) -> None:
     """Stop only the processes of the cluster this test started (their command lines name
     its unique temp dir); `ray stop` would kill every Ray on the machine."""
-    import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
     import psutil
+    import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
 
     mine = []
     for p in psutil.process_iter(["pid", "cmdline"]):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from harness import preflight, registry
+from harness import preflight, registry, strategies
 from harness.cli import main
 
 
@@ -119,7 +119,8 @@ def test_every_registered_experiment_passes_preflight():
     for name in registry.names():
         spec = registry.get(name)
         needs_machine = spec.trial.device == "cuda" or spec.trial.dataset in ("cifar10", "svhn")
-        preflight.check(spec, on_cluster=needs_machine, own_trainable=True)
+        tasks = [(strategies.get(s), spec) for s in spec.strategies]
+        preflight.check(spec.name, tasks, on_cluster=needs_machine, own_trainable=True)
 
 
 def test_resume_refuses_a_run_whose_data_went_missing(capsys, tmp_path):

@@ -11,8 +11,8 @@ from trainables import ConfigError, check_config, rho_names, run_trial
 from trainables.data import load_splits
 
 RUN = {"n_train": 160, "reg_fraction": 0.25, "epochs": 4, "batch_size": 32, "reg_batch_size": 40,
-           "eval_batch_size": 512, "family": "noise", "mode": "cross_reg", "rho": 0.3, "K": 2, "rho_lr": 0.05, "lr": 1e-2,
-           "seed": 0}
+           "eval_batch_size": 512, "family": "noise", "mode": "cross_reg", "rho": 0.3, "K": 2,
+           "rho_lr": 0.05, "lr": 1e-2, "seed": 0}
 
 
 def test_users_model_and_data_learn_one_sigma_per_norm_layer(user_package) -> None:

@@ -93,7 +93,7 @@ def test_counters_are_exact(family, n_train, batch, n_reg, reg_batch, r, K, full
     k = K if family == "noise" else 1  # only a stochastic family pays K samples per row
     reg_rows = n_reg if full else min(reg_batch, n_reg)
     total_train = total_reg = total_rho_steps = 0
-    for e in range(epochs):
+    for _ in range(epochs):
         stats = engine.train_epoch(x, y, xr, yr)
         assert stats.theta_steps == steps
         total_train += stats.counters.fwd_train

@@ -27,7 +27,8 @@ COSTS = ("fwd_train", "fwd_reg", "fwd_eval", "fwd_test",
 
 
 def _stable(rows):
-    nan_free = lambda v: "nan" if isinstance(v, float) and math.isnan(v) else v
+    def nan_free(v):
+        return "nan" if isinstance(v, float) and math.isnan(v) else v
     return [{k: nan_free(v) for k, v in row.items() if k not in TIMES} for row in rows]
 
 

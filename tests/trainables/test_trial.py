@@ -19,7 +19,8 @@ VOLATILE = {"train_seconds", "device_seconds"}
 
 def _stable(rows):
     """Rows without wall times, NaN made comparable (NaN != NaN would fail any equality)."""
-    nan_free = lambda v: "nan" if isinstance(v, float) and math.isnan(v) else v
+    def nan_free(v):
+        return "nan" if isinstance(v, float) and math.isnan(v) else v
     return [{k: nan_free(v) for k, v in row.items() if k not in VOLATILE} for row in rows]
 
 

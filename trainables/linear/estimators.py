@@ -178,6 +178,7 @@ class CrossRegBase(RegressorMixin, BaseEstimator):
             model.pen.weight.copy_(w0.reshape(1, -1))
             if model.free is not None:
                 model.free.weight.copy_(a0.reshape(1, -1))
+        family: NormFamily | WeightedL2Family
         if self._pen_weights is None:
             family = NormFamily([model.pen], self._penalty, rho=None, learned=True, names=["norm"])
         else:
@@ -189,6 +190,7 @@ class CrossRegBase(RegressorMixin, BaseEstimator):
             L = 2 * float(torch.linalg.eigvalsh(train.C)[-1])
             lr = float(self.lr) / max(L, 1e-300)
         theta_opt = ThetaStep(model, mode, lr, train, family)
+        rho_opt: torch.optim.Optimizer
         if self.rho_optimizer == "newton":
             rho_opt = RhoNewton(family, model, float(self.rho_lr), val, self._rho_max_factor,
                                  self._rho_max(Zt, yt, family, p_pen))

@@ -194,6 +194,7 @@ class CrossRegSpline(CrossRegBase):
             k = base.T.shape[1]
             b = w[pen_off:pen_off + k]
             pen_off += k
+            assert base.knots is not None and base.h is not None  # a penalised basis has both
             greville = (base.knots[1:-3] + base.knots[2:-2] + base.knots[3:-1]) / 3
             coefs.append(base.T @ b + a * greville)  # t = sum_i greville_i B_i(t)
             sizes.append(len(base.knots) - 4)
@@ -202,6 +203,7 @@ class CrossRegSpline(CrossRegBase):
         self.basis_sizes_ = np.array(sizes)
         # alpha_sum is the ridge alpha on b in t units; int f''(x)^2 dx = int g''(t)^2 dt / h^3
         if self._p_pen and len([b for b in self._bases if b is not None and b.T is not None]) == 1:
+            assert h_ref is not None
             self.lam_ = float(alpha_sum * h_ref ** 3)
         else:  # several features: the shared alpha is per unit-interval roughness (t units)
             self.lam_ = float(alpha_sum)
