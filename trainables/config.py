@@ -24,6 +24,9 @@ MODES = ("cross_reg", "fixed")
 PER_TRIAL_FIELDS = ("mode", "rho", "split_seed", "n_folds", "fold", "seed", "experiment",
                     "strategy", "role", "members", "device_share")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+POOLS = ("none", "max", "fractional")
+PAIR_PENALTIES = ("l2", "adaptive_l2", "cosine")
+PAIR_DIRECTIONS = ("agree", "diverse")
 ROLES = ("single", "member", "fold", "refit")
 
 
@@ -59,6 +62,10 @@ class TrialConfig:
     depth: int | None = None  # None: the model's own default (mlp 2, cnn 3)
     dropout: float = 0.0
     norm: bool = True
+    # the 2-D cnn's downsampling: "none" (stride-2 convolutions), "max" (2x2 max-pooling) or
+    # "fractional" (Graham 2014, reduction factor pool_ratio in (1, 2]; None = sqrt(2))
+    pool: str = "none"
+    pool_ratio: float | None = None
     # regularization
     family: str = "none"  # a registered name or a user's "pkg.module:ATTR" (a Family)
     mode: str = "fixed"
@@ -68,6 +75,9 @@ class TrialConfig:
     rho_optimizer: str = "adam"
     rho_lr: float = 1e-2
     reg_batch_size: int = 128
+    # family "pair" only: the penalty on its two networks' outputs and which way it pushes them
+    pair_penalty: str = "l2"  # "l2", "adaptive_l2" or "cosine"
+    pair_direction: str = "agree"  # "agree" (co-regularization) or "diverse"
     # theta training
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -143,6 +153,17 @@ class TrialConfig:
         need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {OPTIMIZERS}")
         need(self.rho_optimizer in OPTIMIZERS, "rho_optimizer", f"choose one of {OPTIMIZERS}")
         need(self.role in ROLES, "role", f"choose one of {ROLES}")
+        need(self.pool in POOLS, "pool", f"choose one of {POOLS}")
+        need(self.pool_ratio is None or self.pool == "fractional", "pool_ratio",
+             "is the reduction factor of pool='fractional'; leave it None otherwise")
+        need(self.pool_ratio is None or 1 < self.pool_ratio <= 2, "pool_ratio",
+             "must lie in (1, 2] (input size / output size of each fractional max-pooling)")
+        need(self.pair_penalty in PAIR_PENALTIES, "pair_penalty", f"choose one of {PAIR_PENALTIES}")
+        need(self.pair_direction in PAIR_DIRECTIONS, "pair_direction",
+             f"choose one of {PAIR_DIRECTIONS}")
+        for key, default in (("pair_penalty", "l2"), ("pair_direction", "agree")):
+            need(self.family == "pair" or getattr(self, key) == default, key,
+                 "applies to family='pair' only; leave it at its default otherwise")
         need(not (self.learned and self.fold == -1), "fold",
              "mode='cross_reg' needs a regularization split (fold=-1, a refit, has none)")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
@@ -215,4 +236,5 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-__all__ = ["MODES", "PER_TRIAL_FIELDS", "ConfigError", "TrialConfig", "checkpoint_interval"]
+__all__ = ["MODES", "PAIR_DIRECTIONS", "PAIR_PENALTIES", "PER_TRIAL_FIELDS", "POOLS", "ConfigError",
+           "TrialConfig", "checkpoint_interval"]
