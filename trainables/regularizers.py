@@ -64,6 +64,20 @@ class Regularizer(nn.Module):
         """The inputs of ``n_samples`` stacked draws, shape (n_samples * B, ...)."""
         return x if n_samples == 1 else x.repeat(n_samples, *([1] * (x.dim() - 1)))
 
+    def transform_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A theta step's (inputs, targets); only theta steps call it (never a rho step or an
+        evaluation). Targets are the labels, or for classification probabilities of shape
+        (B, n_classes) (mixup's mixed labels). Default: `transform_inputs` of one draw, the
+        labels as they are."""
+        return self.transform_inputs(x, 1), y
+
+    def coupling(self, outputs: Sequence[torch.Tensor], losses: Sequence[torch.Tensor],
+                 task: str) -> torch.Tensor | None:
+        """The term a family of several networks (``Family.networks > 1``) adds to the sum of
+        their losses in a joint theta step, from every network's outputs and loss on the same
+        batch; None adds nothing (see `trainables.joint`)."""
+        return None
+
     @torch.no_grad()
     def after_theta_step(self) -> None:
         """Retraction after theta moved (norm families keep R(v) = rho)."""
@@ -107,6 +121,9 @@ class Family:
     draws rho from on a log scale, None for a family with no rho. ``rho_names`` and ``build``
     take the model the trial built, so per-layer names follow the architecture; a family
     that cannot work on a model raises `ConfigError` from ``rho_names`` (check_config calls it).
+    ``networks > 1``: the trial builds that many networks (each with its own regularizer from
+    ``build``), trains them together with the first one's `Regularizer.coupling` added to their
+    summed losses, and predicts with their mean probability.
     """
 
     name: str
@@ -117,6 +134,8 @@ class Family:
     rho_names: RhoNames
     build: Build
     domain: Domain = nonnegative
+    #: how many networks a trial of this family trains together on the same batches (``pair``: 2)
+    networks: int = 1
 
     def __post_init__(self) -> None:
         if self.search_range is not None:
@@ -124,6 +143,8 @@ class Family:
             if not 0 < low < high < math.inf:
                 raise ValueError(f"family {self.name!r}: search_range must be (low, high) with "
                                  f"0 < low < high (searched on a log scale), got {self.search_range}")
+        if self.networks < 1:
+            raise ValueError(f"family {self.name!r}: networks must be >= 1, got {self.networks}")
 
     def check(self, config: TrialConfig) -> None:
         """The family's rules on a config, before any model exists: one ConfigError each."""
@@ -131,6 +152,10 @@ class Family:
             raise ConfigError(
                 f"family={config.family!r}: {self.name!r} has no rho that cross_reg can learn; "
                 "use mode='fixed' or a learnable family")
+        if self.networks > 1 and config.members != 1:
+            raise ConfigError(f"members={config.members}: family {self.name!r} trains "
+                              f"{self.networks} networks together in one trial; a deep ensemble "
+                              "of them is not supported (leave members at 1)")
         values = config.rho.items() if isinstance(config.rho, Mapping) else [(None, config.rho)]
         for key, value in values:
             reason = self.domain(float(value), config.learned)
