@@ -12,6 +12,9 @@ Choices the paper leaves open, made here:
 * The rho step runs the model in eval mode (BatchNorm uses its running statistics, dropout is
   off) so the regularization split never updates a theta-side statistic; noise points and
   augmentation stay active, because they are what rho controls.
+* A theta step trains on `Regularizer.transform_batch` (inputs and targets: mixup mixes
+  both, its targets are class probabilities); a rho step and an evaluation transform the
+  inputs only (`Regularizer.transform_inputs`) and score the true labels.
 * The rho loss of a stochastic family is the NLL of the mean predictive probability over K
   samples (the mean prediction for regression): with a single sample, or with the
   deterministic prediction, dL/dsigma would carry no signal about generalisation.
@@ -229,8 +232,9 @@ class Engine:
             xb, yb = train_x[idx], train_y[idx]
             with self.flop_meter.measure("train", xb.shape, 1):
                 self.regularizer.refresh()
-                outputs = self._forward(self.regularizer.transform_inputs(xb, 1))
-                loss = sample_loss(outputs, yb, 1, self.task)
+                inputs, targets = self.regularizer.transform_batch(xb, yb)
+                outputs = self._forward(inputs)
+                loss = sample_loss(outputs, targets, 1, self.task)
                 grads = torch.autograd.grad(loss, self.theta_params, allow_unused=True)
             for p, g in zip(self.theta_params, grads):
                 p.grad = g
@@ -242,7 +246,8 @@ class Engine:
             self.step += 1
             loss_sum += loss.detach().float() * len(idx)
             if self.task == "classification":
-                correct += (outputs.detach().argmax(dim=-1) == yb).sum()
+                labels = targets.argmax(dim=-1) if targets.is_floating_point() else targets
+                correct += (outputs.detach().argmax(dim=-1) == labels).sum()
             if self.learning_rho and reg_x is not None and reg_y is not None and self.step % self.r == 0:
                 fwd, flops = self._rho_step(reg_x, reg_y)
                 counters.fwd_reg += fwd
