@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 #: separate streams of the run's seed, so that e.g. turning noise on never changes the shuffling
 _STREAM_SHUFFLE, _STREAM_REG, _STREAM_NOISE = 1, 2, 3
+#: the stream of the model's own random modules (fractional max-pooling)
+_STREAM_MODEL = 4
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,7 +64,8 @@ def build_network(cfg: TrialConfig, input_shape: tuple[int, ...], n_out: int) ->
 
     try:
         model = build_model(cfg.model, input_shape, n_out, width=cfg.width, depth=cfg.depth,
-                            dropout=cfg.dropout, norm=cfg.norm)
+                            dropout=cfg.dropout, norm=cfg.norm, pool=cfg.pool,
+                            pool_ratio=cfg.pool_ratio)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model={cfg.model!r}: {exc}") from exc
     training = model.training
@@ -101,8 +104,9 @@ def member_seeds(seed: int, members: int) -> list[int]:
 class Member:
     """One network of a trial with everything that makes it reproducible on its own: model,
     regularizer, engine (both optimisers, the shuffling and regularization-batch generators),
-    the noise generator and, in an ensemble, its own state of torch's global generators
-    (model initialisation, dropout), swapped in around its work by `turn`.
+    the noise generator, the generator of the model's own random modules (fractional
+    max-pooling) and, in an ensemble, its own state of torch's global generators (model
+    initialisation, dropout), swapped in around its work by `turn`.
 
     ``flop_meter`` may be shared: the members of an ensemble have the same architecture.
     """
@@ -117,6 +121,11 @@ class Member:
         self.model.to(device)
         if cfg.channels_last:  # a no-op for tensors that are not 4-D (linear and 1-D conv layers)
             self.model.to(memory_format=torch.channels_last)
+        from .models import attach_generator
+
+        # the model's own random modules (fractional max-pooling) draw from a stream of the seed
+        model_generator = _generator(device, seed, _STREAM_MODEL)
+        self.model_generator = model_generator if attach_generator(self.model, model_generator) else None
         noise_generator = _generator(device, seed, _STREAM_NOISE)
         self.regularizer = build_regularizer(cfg, self.model, splits.input_shape,
                                              noise_generator).to(device)
@@ -169,6 +178,8 @@ class Member:
             "torch_rng": self.rng if self.rng is not None else torch.random.get_rng_state(),
             "noise_rng": generator.get_state() if generator is not None else None,
         }
+        if self.model_generator is not None:
+            state["model_rng"] = self.model_generator.get_state()
         if self.device.type == "cuda":
             state["cuda_rng"] = (self.cuda_rng if self.cuda_rng is not None
                                  else torch.cuda.get_rng_state(self.device))
@@ -188,6 +199,8 @@ class Member:
         generator = self.regularizer.generator
         if state.get("noise_rng") is not None and generator is not None:
             generator.set_state(state["noise_rng"])
+        if state.get("model_rng") is not None and self.model_generator is not None:
+            self.model_generator.set_state(state["model_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
             if self.cuda_rng is not None:
                 self.cuda_rng = state["cuda_rng"]

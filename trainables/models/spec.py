@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from ..registry import resolve
 
-#: ``build(input_shape, n_out, width, depth, dropout, norm)``; width/depth None = the default
-Builder = Callable[[tuple[int, ...], int, int | None, int | None, float, bool], nn.Module]
+#: ``build(input_shape, n_out, width, depth, dropout, norm, **options)``; width/depth None =
+#: the default; ``options`` are the keyword knobs the spec lists in `ModelSpec.options`
+Builder = Callable[..., nn.Module]
+
+#: the model options beyond the common knobs, each with the value that means "not used": a
+#: model whose spec lists an option receives it as a keyword; any other refuses a value that
+#: differs from this (it would silently not apply)
+OPTION_DEFAULTS: dict[str, Any] = {"pool": "none", "pool_ratio": None}
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,8 @@ class ModelSpec:
 
     ``uses_width`` / ``uses_depth`` say whether the config's ``width`` / ``depth`` change the
     network (a model that does not use them ignores them), so a driver can leave them out of
-    a search over such a model.
+    a search over such a model. ``options`` names the `OPTION_DEFAULTS` keys its build
+    takes as keywords (the cnn's ``pool`` and ``pool_ratio``).
     """
 
     name: str
@@ -28,6 +36,13 @@ class ModelSpec:
     build: Builder
     uses_width: bool = False
     uses_depth: bool = False
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.options) - set(OPTION_DEFAULTS))
+        if unknown:
+            raise ValueError(f"model {self.name!r}: unknown option(s) {unknown}; known options: "
+                             f"{sorted(OPTION_DEFAULTS)}")
 
 
 def reference_spec(reference: str) -> ModelSpec:
