@@ -3,8 +3,10 @@
 `quick` is the default main job: it must finish all four strategies for one seed in under
 ten minutes on a 2-core machine without a GPU (measured in BENCHMARKS.md),
 so its budgets are small. The CPU experiments below it are where regularization visibly
-matters at CPU scale (DESIGN.md: MNIST-1D); the last three are paper-scale budgets meant
-for a GPU cluster (`ray up cluster.yaml`) and use fractional GPUs per trial.
+matters at CPU scale (MNIST-1D, docs/design.md); the paper-scale budgets are meant
+for a GPU cluster (`ray up cluster.yaml`) and use fractional GPUs per trial. The catalogue
+gives every regularizer family one MNIST-1D experiment (`mnist1d-<family>`), learned and
+searched where cross-reg can learn it, searched only where it cannot (docs/families.md).
 """
 
 from __future__ import annotations
@@ -89,7 +91,46 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ),
 )
 
-EXPERIMENTS: dict[str, ExperimentSpec] = {e.name: e for e in _EXPERIMENTS}
+LEARNED = ("cross_reg", "fixed", "pbt", "grid_cv", "asha")
+SEARCHED = ("fixed", "pbt", "grid_cv", "asha")  # a family cross-reg cannot learn
+
+
+def _catalogue(family: str, description: str, strategies: tuple[str, ...],
+               grid_values: tuple[float, ...], **fields: object) -> ExperimentSpec:
+    """One experiment of the regularizer catalogue: the MNIST-1D 2x512 MLP of mnist1d-noise
+    (where regularization visibly matters on a CPU), 40 epochs, the family's own search
+    range, three grid values inside it."""
+    base: dict = dict(
+        dataset="mnist1d", n_train=4000, model="mlp", width=512, depth=2, epochs=40,
+        batch_size=128, reg_batch_size=128, K=4, r=1, rho_lr=1e-2, seeds=3,
+        pbt_population=8, pbt_interval=2, asha_samples=16, asha_grace_period=2, cv_folds=5)
+    return ExperimentSpec.from_fields(
+        name=f"mnist1d-{family.replace('_', '-')}", description=description, family=family,
+        strategies=strategies, grid_values=grid_values, **{**base, **fields})
+
+
+_CATALOGUE: tuple[ExperimentSpec, ...] = (
+    _catalogue("weight_norm", "MNIST-1D, 2x512 MLP, per-layer weight norm (multiple of the "
+               "initial norm)", LEARNED, (0.5, 1.0, 2.0), rho_init=1.0, fixed_rho=1.0),
+    _catalogue("dropout", "MNIST-1D, 2x512 MLP, per-layer dropout probability (searched only)",
+               SEARCHED, (0.05, 0.2, 0.5)),
+    _catalogue("gaussian_dropout", "MNIST-1D, 2x512 MLP, per-layer Gaussian dropout std",
+               LEARNED, (0.1, 0.3, 1.0), rho_init=0.1),
+    _catalogue("dropconnect", "MNIST-1D, 2x512 MLP, per-layer weight drop probability "
+               "(searched only)", SEARCHED, (0.02, 0.1, 0.3)),
+    _catalogue("weight_noise", "MNIST-1D, 2x512 MLP, per-layer multiplicative weight noise std",
+               LEARNED, (0.1, 0.3, 1.0), rho_init=0.1),
+    _catalogue("orthogonal", "MNIST-1D, 2x512 MLP, per-layer distance from orthogonal "
+               "(level set)", LEARNED, (0.1, 0.5, 1.5), rho_init=1.0, fixed_rho=1.0),
+    _catalogue("l1_net", "MNIST-1D, 2x512 MLP, per-layer L1 amount (multiple of the initial "
+               "L1 norm)", LEARNED, (0.3, 1.0, 3.0), rho_init=1.0, fixed_rho=1.0),
+    _catalogue("stochastic_depth", "MNIST-1D, residual MLP, per-block death rate "
+               "(searched only)", SEARCHED, (0.05, 0.2, 0.4), model="resmlp"),
+    _catalogue("cutout", "MNIST-1D, 2x512 MLP, cutout segment length (searched only)",
+               SEARCHED, (2.0, 6.0, 12.0)),
+)
+
+EXPERIMENTS: dict[str, ExperimentSpec] = {e.name: e for e in (*_EXPERIMENTS, *_CATALOGUE)}
 DEFAULT_EXPERIMENT = "quick"
 
 
