@@ -1,6 +1,6 @@
 """pbt: Population Based Training over per-layer rho, every default pinned here.
 
-Pinned (DESIGN.md): population P from the spec (8 by default), `time_attr` =
+Pinned (docs/design.md): population P from the spec (8 by default), `time_attr` =
 training_iteration (the default, wall time, would make runs irreproducible and machine-
 dependent), perturbation interval ~5% of epochs (min 1), quantile 0.25, resample 0.25,
 perturbation factors (1.2, 0.8). Trials checkpoint at every interval so exploit always has a
