@@ -1,7 +1,7 @@
 """Learned per-layer noise vs the same model without noise, over seeds (issue 3).
 
-Overfitting case: MNIST-1D, a 2-layer 512-wide MLP with LayerNorm (the setting where regularization visibly matters on a CPU):
-cross-reg should raise sigma from its start and beat sigma = 0 on test accuracy.
+Overfitting case: MNIST-1D, a 2-layer 512-wide MLP with LayerNorm (where regularization
+visibly matters on a CPU): cross-reg should raise sigma from its start and beat sigma = 0 on test accuracy.
 Underfitting case: a narrow 1-layer MLP (width 16) on the same data: it cannot even fit the
 training split, so noise only hurts and cross-reg should push sigma down.
 
