@@ -39,25 +39,40 @@ def mnist1d_arrays(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
     return arrays
 
 
+def cache_dir() -> str:
+    """Where generated data is kept between processes when a config names no ``data_dir``:
+    ``$CROSSREG_CACHE``, else ``~/.cache/crossreg-harness``."""
+    return os.environ.get("CROSSREG_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                            "crossreg-harness")
+
+
 def _load_mnist1d(
     data_dir: str | None, download: bool, num_samples: int = 5000, seed: int = 42
 ) -> RawDataset:
     """MNIST-1D (Greydanus 2020): 4000 train / 1000 test sequences of length 40 by default.
 
-    Generation takes a few seconds; it is cached in-process and, when ``data_dir`` is given,
-    on disk as ``<data_dir>/mnist1d/mnist1d_n<num_samples>_seed<seed>.npz``.
+    Generation takes seconds, and every trial is a process of its own under Ray, so the
+    arrays are cached in-process and on disk as
+    ``<data_dir or cache_dir()>/mnist1d/mnist1d_n<num_samples>_seed<seed>.npz`` (the same
+    arrays: generation is seeded). A cache that cannot be written is skipped, not an error.
     """
     arrays: tuple[np.ndarray, ...] | None = None
-    path = None
-    if data_dir is not None:
-        path = os.path.join(data_dir, "mnist1d", f"mnist1d_n{num_samples}_seed{seed}.npz")
-        if os.path.isfile(path):
+    path = os.path.join(data_dir or cache_dir(), "mnist1d", f"mnist1d_n{num_samples}_seed{seed}.npz")
+    if os.path.isfile(path):
+        try:
             with np.load(path) as f:
                 arrays = (f["x"], f["y"], f["x_test"], f["y_test"])
+        except (OSError, ValueError, KeyError):  # a damaged cache: generate again
+            arrays = None
+        if arrays is not None:
+            freeze(*arrays)
     if arrays is None:
         arrays = mnist1d_arrays(num_samples, seed)
-        if path is not None:
+        try:
             _atomic_savez(path, *arrays)
+        except OSError:
+            if data_dir is not None:  # the user's own directory must be writable
+                raise
     x, y, xt, yt = arrays
     return RawDataset(
         x[:, None, :], y, xt[:, None, :], yt, norm="channel",

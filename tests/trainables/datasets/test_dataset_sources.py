@@ -118,3 +118,20 @@ def test_declared_pool_size_classes_and_shape_are_what_it_loads(name: str) -> No
         assert spec.n_classes == int(raw.y_pool.max()) + 1
     else:
         assert spec.n_classes == 0 and raw.y_pool.dtype.kind == "f"
+
+
+def test_mnist1d_is_cached_on_disk_between_processes(tmp_path, monkeypatch) -> None:
+    """Every Ray trial is a new process: the generated arrays are kept on disk, unchanged."""
+    from trainables.datasets.mnist1d_local import _load_mnist1d
+
+    monkeypatch.setenv("CROSSREG_CACHE", str(tmp_path))
+    generated = _load_mnist1d(None, False)
+    (cached_file,) = (tmp_path / "mnist1d").glob("*.npz")
+    mnist1d_arrays.cache_clear()  # as in a fresh process
+    cached = _load_mnist1d(None, False)
+    for a, b in zip((generated.x_pool, generated.y_pool, generated.x_test, generated.y_test),
+                    (cached.x_pool, cached.y_pool, cached.x_test, cached.y_test)):
+        assert np.array_equal(a, b)
+    cached_file.write_bytes(b"damaged")  # a broken cache is regenerated, not an error
+    mnist1d_arrays.cache_clear()
+    assert np.array_equal(_load_mnist1d(None, False).y_pool, generated.y_pool)
