@@ -78,6 +78,14 @@ def _pooling(pool: str, ratio: float | None) -> nn.Module:
     return FractionalMaxPool2d(math.sqrt(2) if ratio is None else ratio)
 
 
+def _pooling_ratio(pool: nn.Module) -> float:
+    return pool.ratio if isinstance(pool, FractionalMaxPool2d) else 2.0
+
+
+def _pooled_side(pool: nn.Module, side: int) -> int:
+    return pool.output_size(side) if isinstance(pool, FractionalMaxPool2d) else side // 2
+
+
 class ConvNet(nn.Module):
     """Conv blocks [Conv -> BatchNorm -> noise -> ReLU -> Dropout] -> Flatten -> Linear.
 
@@ -117,6 +125,7 @@ class ConvNet(nn.Module):
                 "load the data with flatten=False")
         blocks = []
         c_in = int(input_shape[0])
+        sides = [int(side) for side in input_shape[1:]]  # a pooled network's feature map
         for k, s in zip(kernels, strides):
             layers: list[tuple[str, nn.Module]] = [
                 ("conv", conv(c_in, channels, k, stride=1 if pool != "none" else s, padding=1)),
@@ -126,6 +135,11 @@ class ConvNet(nn.Module):
             ]
             if pool != "none" and s == 2:
                 layers.append(("pool", _pooling(pool, pool_ratio)))
+                sides = [_pooled_side(layers[-1][1], side) for side in sides]
+                if min(sides) < 1:
+                    raise ValueError(f"cnn with depth {depth} and pool={pool!r} shrinks input "
+                                     f"{input_shape} to nothing (each pooling divides the sides "
+                                     f"by {_pooling_ratio(layers[-1][1])}); use fewer layers")
             layers.append(("drop", nn.Dropout(dropout)))
             blocks.append(nn.Sequential(OrderedDict(layers)))
             c_in = channels
