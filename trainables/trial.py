@@ -29,6 +29,7 @@ from . import families
 from .calibration import fit_temperature, scale_probs
 from .config import ConfigError, TrialConfig
 from .engine import Counters, Engine, FlopMeter
+from .joint import train_joint_epoch
 from .regularizers import Regularizer
 
 if TYPE_CHECKING:
@@ -219,6 +220,12 @@ class Trial:
     optimisers and generators, so each is exactly the plain trial of its seed. Its rows
     report the ensemble (the mean probability of the members, or their mean output for
     regression) and the sum of the members' costs.
+
+    A family of several networks (``Family.networks = N > 1``, e.g. ``pair``) builds N members
+    the same way (seeds `member_seeds(seed, N)`) but trains them together
+    (`trainables.joint`): every step all of them take the same batch, in member 0's batch
+    order, and one gradient of their summed losses plus the family's coupling term updates
+    them all. Rows, predictions, costs and checkpoints are those of an ensemble.
     """
 
     def __init__(self, config: Mapping[str, Any] | TrialConfig) -> None:
@@ -234,9 +241,12 @@ class Trial:
         except DataError as exc:
             raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
         meter = FlopMeter()
-        ensemble = cfg.members > 1
-        self.members = [Member(cfg, seed, self.splits, self.device, meter, own_global_rng=ensemble)
-                        for seed in member_seeds(cfg.seed, cfg.members)]
+        networks = families.get(cfg.family).networks
+        #: whether the networks train together (a family of several, e.g. pair: `trainables.joint`)
+        self.joint = networks > 1
+        count = networks if self.joint else cfg.members
+        self.members = [Member(cfg, seed, self.splits, self.device, meter, own_global_rng=count > 1)
+                        for seed in member_seeds(cfg.seed, count)]
         self.epoch = 0
         self.diverged = False
         #: the (mean) predictions of the last evaluation: {"val": ..., "test": ...}, on the device
@@ -269,15 +279,22 @@ class Trial:
         reg = splits.reg
         counters = Counters()
         losses, accs = [], []
-        for member in self.members:
-            with member.turn():
-                stats = member.engine.train_epoch(splits.train.x, splits.train.y,
-                                                  reg.x if reg is not None else None,
-                                                  reg.y if reg is not None else None)
-            counters.add(stats.counters)
-            losses.append(stats.loss)
-            accs.append(stats.acc)
-            self.diverged = self.diverged or stats.diverged
+        if self.joint:
+            joint = train_joint_epoch([m.engine for m in self.members],
+                                      [m.turn for m in self.members], splits.train.x, splits.train.y)
+            counters.add(joint.counters)
+            losses, accs = joint.losses, joint.accs
+            self.diverged = self.diverged or joint.diverged
+        else:
+            for member in self.members:
+                with member.turn():
+                    stats = member.engine.train_epoch(splits.train.x, splits.train.y,
+                                                      reg.x if reg is not None else None,
+                                                      reg.y if reg is not None else None)
+                counters.add(stats.counters)
+                losses.append(stats.loss)
+                accs.append(stats.acc)
+                self.diverged = self.diverged or stats.diverged
         self.epoch += 1
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": _mean(losses),
                                "train_acc": _mean(accs)}
