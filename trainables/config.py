@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODES = ("cross_reg", "fixed")
+#: cross_reg learns rho on the regularization split by its partial gradient; fixed freezes it;
+#: t1t2 learns it by the hypergradient through the last theta step (Luketina et al. 2016,
+#: `trainables.engine`), on the same split and schedule
+MODES = ("cross_reg", "fixed", "t1t2")
 #: Fields each search strategy sets per trial (mode, rho, seeds, folds, labels): an experiment
 #: declares everything else once and every strategy derives its trials from it.
 #: ``members`` is the deep-ensemble strategy's (any other strategy's trials are single networks)
@@ -86,6 +89,9 @@ class TrialConfig:
     epochs: int = 20
     batch_size: int = 128
     eval_batch_size: int = 1024
+    # TrivialAugmentWide (Mueller & Hutter 2021) on every training batch, image datasets only
+    # (`trainables.trivial_augment`); the trivial_augment strategy turns it on
+    trivial_augment: bool = False
     # run
     seed: int = 0
     members: int = 1  # a deep ensemble of this many networks in one trial (mode='fixed' only)
@@ -129,7 +135,8 @@ class TrialConfig:
 
     @property
     def learned(self) -> bool:
-        return self.mode == "cross_reg"
+        """rho has its own optimiser on the regularization split (cross_reg, t1t2)."""
+        return self.mode in ("cross_reg", "t1t2")
 
     @property
     def checkpoint_interval(self) -> int:
@@ -165,7 +172,7 @@ class TrialConfig:
             need(self.family == "pair" or getattr(self, key) == default, key,
                  "applies to family='pair' only; leave it at its default otherwise")
         need(not (self.learned and self.fold == -1), "fold",
-             "mode='cross_reg' needs a regularization split (fold=-1, a refit, has none)")
+             f"mode={self.mode!r} needs a regularization split (fold=-1, a refit, has none)")
         for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
                     "n_folds", "members"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
