@@ -78,6 +78,13 @@ class Regularizer(nn.Module):
         batch; None adds nothing (see `trainables.joint`)."""
         return None
 
+    def train_penalty(self, n_train: int) -> torch.Tensor | None:
+        """A term added to the training loss of every theta step (never to a rho step's loss
+        or to the reported ``train_loss``), e.g. a weight-decay coefficient that is rho
+        (``l2_penalty``) or concrete dropout's KL term; ``n_train`` is the size of the
+        training split (the N of a per-example objective). None (the default) adds nothing."""
+        return None
+
     @torch.no_grad()
     def after_theta_step(self) -> None:
         """Retraction after theta moved (norm families keep R(v) = rho)."""
@@ -136,6 +143,13 @@ class Family:
     domain: Domain = nonnegative
     #: how many networks a trial of this family trains together on the same batches (``pair``: 2)
     networks: int = 1
+    #: whether mode='t1t2' can learn rho (the training gradient depends on it, Luketina et al.
+    #: 2016); None: as ``learnable``. A penalty weight outside the forward pass (``l2_penalty``)
+    #: is t1t2-learnable but not cross_reg-learnable
+    t1t2_learnable: bool | None = None
+    #: rho is optimised with theta on the training objective in every mode (``concrete_dropout``'s
+    #: rates): the configured rho is where it starts, and the rows report where it went
+    learned_with_theta: bool = False
 
     def __post_init__(self) -> None:
         if self.search_range is not None:
@@ -148,14 +162,22 @@ class Family:
 
     def check(self, config: TrialConfig) -> None:
         """The family's rules on a config, before any model exists: one ConfigError each."""
-        if config.learned and not self.learnable:
+        if config.mode == "cross_reg" and not self.learnable:
             raise ConfigError(
                 f"family={config.family!r}: {self.name!r} has no rho that cross_reg can learn; "
                 "use mode='fixed' or a learnable family")
+        t1t2 = self.learnable if self.t1t2_learnable is None else self.t1t2_learnable
+        if config.mode == "t1t2" and not t1t2:
+            raise ConfigError(
+                f"family={config.family!r}: {self.name!r} has no rho that t1t2 can learn (the "
+                "training gradient does not depend on it); use mode='fixed' or another family")
         if self.networks > 1 and config.members != 1:
             raise ConfigError(f"members={config.members}: family {self.name!r} trains "
                               f"{self.networks} networks together in one trial; a deep ensemble "
                               "of them is not supported (leave members at 1)")
+        if self.networks > 1 and config.trivial_augment:
+            raise ConfigError(f"trivial_augment=True: family {self.name!r} trains its networks "
+                              "together (trainables.joint), which does not augment; leave it off")
         values = config.rho.items() if isinstance(config.rho, Mapping) else [(None, config.rho)]
         for key, value in values:
             reason = self.domain(float(value), config.learned)
