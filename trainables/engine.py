@@ -18,6 +18,17 @@ Choices the paper leaves open, made here:
 * The rho loss of a stochastic family is the NLL of the mean predictive probability over K
   samples (the mean prediction for regression): with a single sample, or with the
   deterministic prediction, dL/dsigma would carry no signal about generalisation.
+* ``hypergradient=True`` (mode='t1t2', Luketina et al. ICML 2016) replaces the partial
+  gradient by the hypergradient through the theta step just before the rho step: with g the
+  gradient of that step's training objective (same batch, same noise draw) and theta' =
+  theta - lr * g (a plain SGD step at the theta optimiser's lr, whatever the optimiser: the
+  paper's derivation), the rho gradient is d L_val(theta') / d rho = -lr (dL_val/dtheta')^T
+  dg/drho, L_val being the same rho loss as above on the same draw of the regularization
+  split. rho reaches L_val only through theta' (as in the paper: the validation cost is a
+  function of the weights), so a penalty weight outside the forward pass is learnable too.
+* A regularizer's `Regularizer.train_penalty` is added to every theta step's objective (not to the
+  reported ``train_loss``); a ``train_transform`` (TrivialAugment) changes each theta step's
+  inputs before the regularizer sees them, from a generator of its own.
 
 Cost accounting, two ways, both per epoch (`Counters`):
 * Sample-forward passes (``fwd_*``), exact: a forward of a batch of B rows counts B, a rho
@@ -35,18 +46,25 @@ Cost accounting, two ways, both per epoch (`Counters`):
   kernels, so a fixed run at rho=0 stays bit for bit plain training), and multiplied by the
   step counts from then on (`FlopMeter`). A model whose cost depends on the data rather
   than on the shape is counted at its first batch's cost.
+* A t1t2 rho step counts, like a cross_reg one, its K x B forward of the regularization
+  batch in ``fwd_reg``; its ``flops_reg`` are that forward, its backward to every theta' (weights
+  and inputs) and the double backward through the theta step's gradient (kind ``t1t2``,
+  keyed by both batch shapes). The theta step it differentiates is an ordinary theta step
+  whose gradient keeps its graph: counted once, in ``fwd_train``/``flops_train``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
 from .regularizers import Regularizer
@@ -159,6 +177,17 @@ def mean_prediction(outputs: torch.Tensor, n_rows: int, n_samples: int, task: st
     return out.mean(dim=0).squeeze(-1)
 
 
+class InputTransform(Protocol):
+    """A transform of a theta step's inputs that draws only from a generator of its own,
+    whose state it checkpoints (`trainables.trivial_augment.TrivialAugment`)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 class Engine:
     """Alternates theta and rho steps and counts every forward pass."""
 
@@ -180,6 +209,8 @@ class Engine:
         channels_last: bool = False,
         reg_full_batch: bool = False,
         flop_meter: FlopMeter | None = None,
+        hypergradient: bool = False,
+        train_transform: InputTransform | None = None,
     ) -> None:
         self.model = model
         self.regularizer = regularizer
@@ -196,9 +227,13 @@ class Engine:
         self.channels_last = channels_last
         self.reg_full_batch = reg_full_batch
         self.flop_meter = flop_meter if flop_meter is not None else FlopMeter()
+        self.hypergradient = hypergradient  # t1t2: rho steps through the last theta step
+        self.train_transform = train_transform
         self.step = 0  # theta steps over the whole run: decides when a rho step is due
         rho_ids = {id(p) for p in regularizer.parameters()}
         self.theta_params = [p for p in model.parameters() if p.requires_grad and id(p) not in rho_ids]
+        names = {id(p): name for name, p in model.named_parameters()}
+        self.theta_names = [names[id(p)] for p in self.theta_params]  # t1t2's functional step
         self.rho_params = regularizer.rho_parameters()
 
     @property
@@ -209,13 +244,14 @@ class Engine:
     def rho_samples(self) -> int:
         return self.K if self.regularizer.stochastic else 1
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The model on ``x``; with ``params``, on those tensors in place of its own (by name)."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         ctx = (torch.autocast(x.device.type, dtype=self.autocast_dtype)
                if self.autocast_dtype is not None else contextlib.nullcontext())
         with ctx:
-            return self.model(x)
+            return self.model(x) if params is None else functional_call(self.model, params, (x,))
 
     def train_epoch(self, train_x: torch.Tensor, train_y: torch.Tensor,
                     reg_x: torch.Tensor | None = None, reg_y: torch.Tensor | None = None) -> EpochStats:
@@ -230,12 +266,24 @@ class Engine:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             xb, yb = train_x[idx], train_y[idx]
+            if self.train_transform is not None:
+                xb = self.train_transform(xb)
+            rho_due = (self.learning_rho and reg_x is not None and reg_y is not None
+                       and (self.step + 1) % self.r == 0)
+            unrolled = rho_due and self.hypergradient  # t1t2 differentiates this step's gradient
             with self.flop_meter.measure("train", xb.shape, 1):
                 self.regularizer.refresh()
                 inputs, targets = self.regularizer.transform_batch(xb, yb)
                 outputs = self._forward(inputs)
                 loss = sample_loss(outputs, targets, 1, self.task)
-                grads = torch.autograd.grad(loss, self.theta_params, allow_unused=True)
+                penalty = self.regularizer.train_penalty(n)
+                objective = loss if penalty is None else loss + penalty
+                grads = torch.autograd.grad(objective, self.theta_params, allow_unused=True,
+                                            create_graph=unrolled)
+            if unrolled:
+                assert reg_x is not None and reg_y is not None  # rho_due
+                hyper_cost = self._hypergradient(grads, xb.shape, reg_x, reg_y)
+                grads = tuple(None if g is None else g.detach() for g in grads)
             for p, g in zip(self.theta_params, grads):
                 p.grad = g
             self.theta_optimizer.step()
@@ -248,8 +296,13 @@ class Engine:
             if self.task == "classification":
                 labels = targets.argmax(dim=-1) if targets.is_floating_point() else targets
                 correct += (outputs.detach().argmax(dim=-1) == labels).sum()
-            if self.learning_rho and reg_x is not None and reg_y is not None and self.step % self.r == 0:
-                fwd, flops = self._rho_step(reg_x, reg_y)
+            if rho_due:
+                assert reg_x is not None and reg_y is not None
+                if unrolled:
+                    fwd, flops = hyper_cost
+                    self._step_rho()
+                else:
+                    fwd, flops = self._rho_step(reg_x, reg_y)
                 counters.fwd_reg += fwd
                 counters.flops_reg += flops
                 rho_steps += 1
@@ -263,15 +316,26 @@ class Engine:
             counters=counters,
         )
 
+    def _reg_batch(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A rho step's batch: drawn with replacement from the run's generator, or the whole
+        split in order (``reg_full_batch``)."""
+        if self.reg_full_batch:
+            return reg_x, reg_y
+        n_reg = len(reg_x)
+        idx = torch.randint(n_reg, (min(self.reg_batch_size, n_reg),),
+                            generator=self.reg_generator).to(reg_x.device)
+        return reg_x[idx], reg_y[idx]
+
+    def _step_rho(self) -> None:
+        """Apply the rho gradients set on ``rho_params``, then keep rho in its domain."""
+        assert self.rho_optimizer is not None  # learning_rho: the only callers check it
+        self.rho_optimizer.step()
+        self.regularizer.after_rho_step()
+
     def _rho_step(self, reg_x: torch.Tensor, reg_y: torch.Tensor) -> tuple[int, int]:
         """One partial-gradient step on rho; returns its cost: (sample-forward passes, FLOPs)."""
-        n_reg = len(reg_x)
-        if self.reg_full_batch:
-            size, xr, yr = n_reg, reg_x, reg_y
-        else:
-            size = min(self.reg_batch_size, n_reg)
-            idx = torch.randint(n_reg, (size,), generator=self.reg_generator).to(reg_x.device)
-            xr, yr = reg_x[idx], reg_y[idx]
+        xr, yr = self._reg_batch(reg_x, reg_y)
+        size = len(xr)
         k = self.rho_samples
         self.model.eval()
         with self.flop_meter.measure("reg", xr.shape, k):
@@ -281,11 +345,36 @@ class Engine:
             grads = torch.autograd.grad(loss, self.rho_params, allow_unused=True)
         for p, g in zip(self.rho_params, grads):
             p.grad = g
-        assert self.rho_optimizer is not None  # learning_rho: the only caller checks it
-        self.rho_optimizer.step()
-        self.regularizer.after_rho_step()
+        self._step_rho()
         self.model.train()
         return k * size, self.flop_meter.flops("reg", xr.shape, k)
+
+    def _hypergradient(self, grads: Sequence[torch.Tensor | None], train_shape: torch.Size,
+                       reg_x: torch.Tensor, reg_y: torch.Tensor) -> tuple[int, int]:
+        """T1-T2's rho gradient (module doc), set on ``rho_params``; ``grads`` are the theta
+        step's gradients with their graph. Returns its cost: (sample-forward passes, FLOPs)."""
+        xr, yr = self._reg_batch(reg_x, reg_y)
+        k = self.rho_samples
+        lr = float(self.theta_optimizer.param_groups[0]["lr"])
+        moved = [(name, p, g) for name, p, g in zip(self.theta_names, self.theta_params, grads)
+                 if g is not None]
+        key = (*xr.shape, *train_shape)
+        self.model.eval()
+        with self.flop_meter.measure("t1t2", key, k):
+            stepped = {name: (p.detach() - lr * g.detach()).requires_grad_() for name, p, g in moved}
+            self.regularizer.refresh()
+            outputs = self._forward(self.regularizer.transform_inputs(xr, k), stepped)
+            loss = sample_loss(outputs, yr, k, self.task)
+            dtheta = torch.autograd.grad(loss, list(stepped.values()), allow_unused=True)
+            linked = [(g, d) for (_, _, g), d in zip(moved, dtheta) if d is not None and g.requires_grad]
+            hyper: Sequence[torch.Tensor | None] = [None] * len(self.rho_params)
+            if linked:
+                hyper = torch.autograd.grad([g for g, _ in linked], self.rho_params,
+                                            grad_outputs=[d for _, d in linked], allow_unused=True)
+        for p, h in zip(self.rho_params, hyper):
+            p.grad = None if h is None else -lr * h
+        self.model.train()
+        return k * len(xr), self.flop_meter.flops("t1t2", key, k)
 
     def _rho_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.regularizer.parameters())
@@ -315,6 +404,8 @@ class Engine:
             "rho_optimizer": self.rho_optimizer.state_dict() if self.rho_optimizer else None,
             "shuffle_generator": self.shuffle_generator.get_state(),
             "reg_generator": self.reg_generator.get_state(),
+            "train_transform": (self.train_transform.state_dict()
+                                if self.train_transform is not None else None),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -324,3 +415,5 @@ class Engine:
             self.rho_optimizer.load_state_dict(state["rho_optimizer"])
         self.shuffle_generator.set_state(state["shuffle_generator"])
         self.reg_generator.set_state(state["reg_generator"])
+        if self.train_transform is not None and state.get("train_transform") is not None:
+            self.train_transform.load_state_dict(state["train_transform"])
