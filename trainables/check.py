@@ -23,6 +23,7 @@ from . import families
 from .config import ConfigError, TrialConfig
 from .datasets import DataError, DatasetSpec, check_dataset
 from .trial import build_network, build_regularizer, resolve_device
+from .trivial_augment import check_images
 
 
 def _dataset(cfg: TrialConfig, files: bool) -> DatasetSpec:
@@ -55,6 +56,8 @@ def check_config(config: Mapping[str, Any] | TrialConfig, *, files: bool = True,
     """
     cfg = TrialConfig.from_dict(config)
     spec = _dataset(cfg, files)
+    if cfg.trivial_augment:
+        check_images(cfg.dataset, spec.input_shape)
     if device:
         resolve_device(cfg.device)
     model = _cpu_model(cfg, spec)

@@ -31,6 +31,7 @@ from .config import ConfigError, TrialConfig
 from .engine import Counters, Engine, FlopMeter
 from .joint import train_joint_epoch
 from .regularizers import Regularizer
+from .trivial_augment import TrivialAugment
 
 if TYPE_CHECKING:
     from .datasets import Splits
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 _STREAM_SHUFFLE, _STREAM_REG, _STREAM_NOISE = 1, 2, 3
 #: the stream of the model's own random modules (fractional max-pooling)
 _STREAM_MODEL = 4
+#: the stream TrivialAugment draws from (trivial_augment=True)
+_STREAM_AUGMENT = 5
 
 
 def resolve_device(name: str) -> torch.device:
@@ -145,6 +148,9 @@ class Member:
             autocast_dtype=torch.bfloat16 if cfg.bf16 else None,
             channels_last=cfg.channels_last,
             flop_meter=flop_meter,
+            hypergradient=cfg.mode == "t1t2",
+            train_transform=TrivialAugment(splits, _generator(torch.device("cpu"), seed, _STREAM_AUGMENT))
+            if cfg.trivial_augment else None,
         )
         self.device = device
         # A single network uses the process's global generators as they are (its state is
