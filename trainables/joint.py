@@ -11,8 +11,11 @@ network trained alone would, so with no coupling term each network's updates are
 its plain run on the same batch order, bit for bit (`trainables.trial` builds the networks;
 the tests compare against plain runs).
 
-Only theta steps are joint: the families using it are fixed only (their coupling weight is
-not in the forward pass, so the rho step has nothing to differentiate), so no rho step runs.
+Only theta steps are joint, and no rho step runs: the families using it are fixed only (their
+coupling weight is not in the forward pass, so cross_reg's rho step has nothing to
+differentiate; a hypergradient through the joint step, as mode='t1t2' takes through a single
+network's, is not built here). Each network's `Regularizer.train_penalty` joins the total.
+Inputs are not augmented (``trivial_augment`` is refused for such families).
 Cost: every network's forward counts (``fwd_train`` is the number of networks times the
 batch), and the FLOPs of the whole joint step (every forward and the one backward through
 all the networks) are measured once per batch shape, under the key ("train", shape, number
@@ -75,6 +78,10 @@ def train_joint_epoch(engines: Sequence[Engine],
             total = losses[0]
             for loss in losses[1:]:
                 total = total + loss
+            for engine in engines:  # each network's own training penalty, as when trained alone
+                extra = engine.regularizer.train_penalty(n)
+                if extra is not None:
+                    total = total + extra
             coupling = lead.regularizer.coupling(outputs, losses, task)
             if coupling is not None:
                 total = total + coupling

@@ -37,8 +37,9 @@ worse than the other, and vanishes when they do equally well.
 
 rho ``weight`` >= 0. Not learnable by cross_reg: the weight multiplies a term of the training
 loss only; it is not in the forward pass, so with the weights held fixed the loss on the
-regularization split does not depend on it. (A hypergradient through one training step,
-as the t1t2 rival computes, can learn it.) At weight 0 no penalty is computed and the two
+regularization split does not depend on it. A hypergradient through one training step, as
+the t1t2 rival computes for a single network, could learn it; through the joint step of two
+networks that is not built (mode='t1t2' is refused). At weight 0 no penalty is computed and the two
 networks train exactly as two plain runs on the same batch order (tested).
 """
 
