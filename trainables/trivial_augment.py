@@ -14,12 +14,13 @@ What is done to a batch, which arrives normalised (float, the training split's s
    linearly onto 0..255 and rounded to uint8, [lo, hi] being the training split's pixel range
    (TrivialAugmentWide's posterize and solarize are defined on uint8 images). For the uint8
    datasets (CIFAR, SVHN) that range is 0..1 after the loader's /255, so this is the original
-   bytes; for ``digits`` (values 0..16) it is 17 grey levels spread over 0..255.
+   bytes; for ``digits`` (values 0..16) it is 17 grey levels spread over 0..255, each
+   rounded by at most half a level (about 0.005 of a standard deviation once normalised).
 2. an image smaller than 32 pixels (``digits``: 8x8) is enlarged by the integer factor
    f = ceil(32 / min(H, W)) with nearest neighbours before the transform and average-pooled by
    f afterwards, so the geometric magnitudes, given in pixels of the 32x32 images the space
-   was designed on (translations up to 32 px), keep their size relative to the image; the
-   identity operation round-trips exactly.
+   was designed on (translations up to 32 px), keep their size relative to the image
+   (enlarging and pooling alone give the image back exactly).
 3. each image goes through `TrivialAugmentWide` on its own (called on a batch it would apply
    one operation to all of them), then the batch is normalised again.
 

@@ -1,0 +1,125 @@
+"""mode='t1t2' (Luketina et al., ICML 2016): rho learned by the hypergradient through the last
+theta step. On ridge with a weight-decay rho and one SGD step the engine's gradient is the
+closed form; on MNIST-1D noise rises where a wide MLP overfits, as under cross_reg; the rho
+step costs what cross_reg's does in forward passes and more in FLOPs; a restored run continues
+identically; families whose training gradient does not depend on rho are refused."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from trainables import ConfigError, check_config, run_trial
+from trainables.engine import Engine
+from trainables.families.l2_penalty import L2Penalty
+from trainables.trial import Trial
+
+SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 16, "depth": 2, "epochs": 2,
+         "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 256, "seed": 3, "K": 2,
+         "device": "cpu"}
+
+
+def test_hypergradient_of_weight_decay_through_one_sgd_step_is_the_closed_form() -> None:
+    """L_train = mean (x.w + b - y)^2 + (rho/2)|w|^2 on one batch, one SGD step of lr, then
+    L_val(w', b') = mean (x.w' + b' - y)^2 on the whole regularization split:
+    dL_val/drho = -lr grad_w' L_val . w (the bias is not decayed), and the engine learns
+    log rho, so its gradient is rho times that. Float64 data and weights; the engine's losses
+    are float32 (`sample_loss`), hence the relative 1e-6 (measured: 7e-8)."""
+    gen = torch.Generator().manual_seed(0)
+    d, n_tr, n_val, lr, rho = 6, 24, 11, 0.05, 0.3
+    x_tr, x_val = torch.randn(n_tr, d, generator=gen, dtype=torch.float64), torch.randn(
+        n_val, d, generator=gen, dtype=torch.float64)
+    w_true = torch.randn(d, generator=gen, dtype=torch.float64)
+    y_tr = x_tr @ w_true + 0.5 * torch.randn(n_tr, generator=gen, dtype=torch.float64)
+    y_val = x_val @ w_true + 0.5 * torch.randn(n_val, generator=gen, dtype=torch.float64)
+    model = nn.Linear(d, 1).double()
+    w0, b0 = model.weight.detach().clone().reshape(-1), model.bias.detach().clone()
+    reg = L2Penalty([model], [rho], ["wd_0"], learned=True).double()
+    engine = Engine(model, reg, task="regression",
+                    theta_optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0),
+                    rho_optimizer=torch.optim.SGD(reg.rho_parameters(), lr=0.0),
+                    r=1, K=1, batch_size=n_tr, reg_batch_size=n_val,
+                    shuffle_generator=torch.Generator().manual_seed(1),
+                    reg_generator=torch.Generator().manual_seed(2), reg_full_batch=True,
+                    hypergradient=True)
+    stats = engine.train_epoch(x_tr, y_tr, x_val, y_val)
+    assert (stats.theta_steps, stats.rho_steps) == (1, 1)
+
+    resid = x_tr @ w0 + b0 - y_tr
+    w1 = w0 - lr * (2.0 / n_tr * x_tr.T @ resid + rho * w0)
+    b1 = b0 - lr * (2.0 / n_tr * resid.sum())
+    resid_val = x_val @ w1 + b1 - y_val
+    d_rho = (2.0 / n_val * x_val.T @ resid_val) @ (-lr * w0)
+    # the SGD step the engine took is the one the hypergradient differentiates
+    assert torch.allclose(model.weight.detach().reshape(-1), w1, rtol=1e-6, atol=0)
+    assert torch.allclose(model.bias.detach(), b1, rtol=1e-6, atol=0)
+    got = float(reg.log_wd.grad[0])
+    assert got == pytest.approx(rho * float(d_rho), rel=1e-6, abs=1e-12)
+    assert abs(got) > 1e-4  # not a vacuous zero
+
+
+def test_rho_step_costs_cross_regs_forwards_and_more_flops() -> None:
+    config = {**SMALL, "family": "noise", "rho": 0.2, "r": 3, "epochs": 1}
+    (t1t2,) = run_trial({**config, "mode": "t1t2"})
+    (cross,) = run_trial({**config, "mode": "cross_reg"})
+    steps = -(-(200 - 20) // 32)  # theta steps in the epoch
+    assert t1t2["fwd_reg"] == cross["fwd_reg"] == (steps // 3) * 16 * 2  # B_reg x K per rho step
+    assert t1t2["fwd_train"] == cross["fwd_train"] and t1t2["flops_train"] == cross["flops_train"]
+    # its rho step also back-propagates to every weight and through the theta step's gradient
+    assert t1t2["flops_reg"] > 1.5 * cross["flops_reg"] > 0
+    assert t1t2["rho/sigma_0"] != pytest.approx(0.2, rel=1e-6)
+
+
+def test_penalty_weight_outside_the_forward_pass_is_learned() -> None:
+    rows = run_trial({**SMALL, "family": "l2_penalty", "mode": "t1t2", "rho": 1e-3,
+                      "optimizer": "sgd", "lr": 0.1, "rho_lr": 0.05})
+    assert [k for k in rows[-1] if k.startswith("rho/")] == ["rho/wd_0", "rho/wd_1", "rho/wd_2"]
+    assert any(rows[-1][f"rho/wd_{i}"] != pytest.approx(1e-3, rel=1e-4) for i in range(3))
+    assert rows[-1]["fwd_reg"] > 0
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"family": "l2_penalty", "mode": "cross_reg", "rho": 1e-3},
+     r"'l2_penalty' has no rho that cross_reg can learn"),
+    ({"family": "dropout", "mode": "t1t2", "rho": 0.1}, r"'dropout' has no rho that t1t2 can learn"),
+    ({"family": "noise", "mode": "t1t2", "rho": 0.0}, r"rho=0.0: cross_reg learns it in log space"),
+    ({"family": "noise", "mode": "t1t2", "rho": 0.1, "n_folds": 2, "fold": -1},
+     r"fold=-1: mode='t1t2' needs a regularization split"),
+])
+def test_refusals_are_one_clear_error(config, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_config({**SMALL, **config})
+
+
+def test_restore_at_epoch_2_continues_identically() -> None:
+    config = {**SMALL, "family": "noise", "mode": "t1t2", "rho": 0.3, "epochs": 4, "r": 2}
+    straight = Trial(config)
+    straight_rows = [straight.run_epoch() for _ in range(4)]
+    first = Trial(config)
+    rows = [first.run_epoch() for _ in range(2)]
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    torch.manual_seed(12345)  # a restored process starts from unrelated global RNG state
+    second = Trial(config)
+    second.load_state_dict(torch.load(buffer, weights_only=True))
+    rows += [second.run_epoch() for _ in range(2)]
+    keys = ("train_loss", "val_loss", "test_loss", "rho/sigma_0", "rho/sigma_1")
+    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
+
+
+@pytest.mark.slow
+def test_sigma_rises_where_a_wide_mlp_overfits_as_under_cross_reg() -> None:
+    """The noise direction test's setting (test_noise_direction.py), shortened: both learn
+    sigma_0 up from 0.1 once the 2x512 MLP overfits 900 MNIST-1D rows (t1t2 at seeds 0-2 after
+    10 epochs: 0.136, 0.132, 0.135; cross_reg at seed 0: 0.133)."""
+    base = {"dataset": "mnist1d", "model": "mlp", "width": 512, "depth": 2, "n_train": 1000,
+            "batch_size": 100, "reg_batch_size": 100, "family": "noise", "K": 4, "r": 1,
+            "rho_lr": 1e-2, "rho": 0.1, "epochs": 10, "seed": 0}
+    t1t2 = run_trial({**base, "mode": "t1t2"})
+    cross = run_trial({**base, "mode": "cross_reg"})
+    assert t1t2[-1]["train_acc"] > t1t2[-1]["val_acc"] + 0.2  # it does overfit
+    assert t1t2[-1]["rho/sigma_0"] > 0.12 and cross[-1]["rho/sigma_0"] > 0.12  # both up from 0.1
