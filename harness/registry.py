@@ -128,9 +128,26 @@ _CATALOGUE: tuple[ExperimentSpec, ...] = (
                "(searched only)", SEARCHED, (0.05, 0.2, 0.4), model="resmlp"),
     _catalogue("cutout", "MNIST-1D, 2x512 MLP, cutout segment length (searched only)",
                SEARCHED, (2.0, 6.0, 12.0)),
+    _catalogue("mixup", "MNIST-1D, 2x512 MLP, mixup's Beta(alpha, alpha) (searched only)",
+               SEARCHED, (0.1, 0.4, 1.0)),
+    _catalogue("pair", "MNIST-1D, two 2x512 MLPs with an output-agreement penalty "
+               "(pair_direction=diverse for the opposite; searched only)",
+               SEARCHED, (0.03, 0.3, 3.0), pair_penalty="l2", pair_direction="agree"),
 )
 
-EXPERIMENTS: dict[str, ExperimentSpec] = {e.name: e for e in (*_EXPERIMENTS, *_CATALOGUE)}
+# fractional max-pooling is a model option, not a family: digits images through the 2-D CNN
+_POOLING = ExperimentSpec.from_fields(
+    name="digits-cnn-fractional",
+    description="digits 8x8 images, 2-D CNN with fractional max-pooling (ratio sqrt 2), "
+                "per-layer noise",
+    dataset="digits", n_train=1000, model="cnn", depth=2, pool="fractional", family="noise",
+    epochs=40, batch_size=64, reg_batch_size=64, K=4, r=1, rho_lr=1e-2, rho_init=0.1,
+    strategies=LEARNED, seeds=3, pbt_population=4, pbt_interval=2, asha_samples=8,
+    asha_grace_period=2, grid_values=(0.01, 0.1, 1.0), cv_folds=3,
+)
+
+EXPERIMENTS: dict[str, ExperimentSpec] = {
+    e.name: e for e in (*_EXPERIMENTS, *_CATALOGUE, _POOLING)}
 DEFAULT_EXPERIMENT = "quick"
 
 
