@@ -268,7 +268,7 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
             stopped += e < epochs
             members = params.get("members", 1)
             rho = params["rho"] if isinstance(params["rho"], dict) else {"*": params["rho"]}
-            learned = params["mode"] == "cross_reg"
+            learned = params["mode"] in ("cross_reg", "t1t2")  # both take rho steps every r
             k_eval = K if learned or any(v > 0 for v in rho.values()) else 1
             steps = math.ceil(n_tr / B)
             rho_steps = (e * steps) // r if learned else 0  # r counts steps over the run
