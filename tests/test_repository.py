@@ -64,3 +64,9 @@ def test_mypy_is_clean():
     proc = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                           text=True, check=False, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by basename (rootdir, no packages): a duplicate stops the run."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
