@@ -1,0 +1,110 @@
+"""The headline (issue 9) and the rivals table (issue 12), printed from run directories.
+
+    crossreg run mnist1d-noise --seeds 10 --concurrent --strategies cross_reg fixed pbt \\
+        grid_cv asha deep_ensemble random hyperband pb2 tpe --storage runs/headline
+    crossreg run mnist1d-noise --seeds 10 --concurrent --strategies t1t2 concrete_dropout \\
+        --storage runs/rivals
+    crossreg sweep mnist1d-noise --seeds 3 --concurrent --strategies cross_reg pbt grid_cv asha \\
+        --storage runs/sweep
+    python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN] [--plot docs/headline.png]
+
+Prints, in markdown: the comparison table of every strategy (all runs pooled: they are runs of
+the same experiment on the same seeds and splits, so their seeds pair); the paired tests of
+cross_reg against each strategy on test accuracy and on ECE; and, from a sweep, the variants'
+table, the cost-to-match table on sample-forward passes and on FLOPs, and cross-reg's (r, K)
+curve. `--plot` writes the accuracy-vs-cost figure of every method's curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+import warnings
+
+import pandas as pd
+
+
+def _pooled(paths: list[str]) -> pd.DataFrame:
+    """The runs as one experiment: their seeds are the same splits, so they pair."""
+    import analysis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = analysis.load_results(paths)
+    metadata = df.attrs.get("metadata")
+    df = df.assign(run="pooled")
+    df["run"] = df["run"].astype("category")
+    df.attrs["metadata"] = {"pooled": {**next(iter(metadata.values())),
+                                       "completed": {k: v for m in metadata.values()
+                                                     for k, v in m.get("completed", {}).items()},
+                                       "driver_seconds": {k: v for m in metadata.values()
+                                                          for k, v in m.get("driver_seconds", {}).items()},
+                                       "strategies": sorted({s for m in metadata.values()
+                                                             for s in m.get("strategies", [])})}}
+    return df
+
+
+def _tests(df: pd.DataFrame, metric: str) -> str:
+    import analysis
+
+    others = sorted(set(df["strategy"].astype(str)) - {"cross_reg"})
+    rows = []
+    for other in others:
+        c = analysis.compare(df, "cross_reg", other, metric).iloc[0]
+        scale = 100.0
+        rows.append(f"| {other} | {int(c['n_pairs'])} | {scale * c['mean_a']:.2f} | "
+                    f"{scale * c['mean_b']:.2f} | {scale * c['mean_diff']:+.2f} | "
+                    f"{c['ttest_p']:.3g} | {c['wilcoxon_p']:.3g} | {_ci(c, scale)} |")
+    head = (f"| vs | pairs | cross_reg {metric} % | other % | difference (pp) | paired t p | "
+            f"Wilcoxon p | bootstrap 95% CI (pp) |\n|---|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(rows)
+
+
+def _ci(c: pd.Series, scale: float) -> str:
+    if pd.isna(c.get("ci_low")):
+        return str(c.get("ci_method", "withheld"))
+    return f"[{scale * c['ci_low']:+.2f}, {scale * c['ci_high']:+.2f}]"
+
+
+def main() -> None:
+    import analysis
+    from analysis.summary import format_sweep, format_table, sweep_summary
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--sweep")
+    p.add_argument("--plot")
+    args = p.parse_args()
+    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, "
+          f"python benchmarks/report_headline.py {' '.join(args.runs)}"
+          f"{' --sweep ' + args.sweep if args.sweep else ''} -->")
+    df = _pooled(args.runs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        print("```\n" + format_table(analysis.summarize(df)) + "\n```\n")
+        print("Paired tests over seeds, cross_reg against each (test accuracy):\n")
+        print(_tests(df, "test_acc") + "\n")
+        print("The same on test ECE (lower is better):\n")
+        print(_tests(df, "test_ece") + "\n")
+        if not args.sweep:
+            return
+        sweep_df = analysis.load_results(args.sweep)
+        print("```\n" + format_sweep(sweep_df, cost="fwd") + "\n```\n")
+        print("```\n" + format_sweep(sweep_df, cost="flops") + "\n```\n")
+        table = sweep_summary(sweep_df)
+        curve = table[table["method"].astype(str) == "cross_reg"].sort_values("fwd_total")
+        print("Cross-reg's (r, K) curve (mean over seeds):\n")
+        print("| variant | test acc % | ECE % | fwd / seed | GFLOPs / seed |\n|---|---|---|---|---|")
+        for r in curve.itertuples():
+            print(f"| {r.strategy} | {100 * r.test_acc_mean:.2f} | {100 * r.test_ece_mean:.2f} | "
+                  f"{r.fwd_total:.3g} | {r.flops_total / 1e9:.0f} |")
+        if args.plot:
+            from analysis.plots import sweep_figure
+
+            sweep_figure(sweep_df, cost="fwd").savefig(args.plot, dpi=110, bbox_inches="tight")
+            print(f"\nplot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
