@@ -336,6 +336,84 @@ class NormFamily(Regularizer):
         return project_l1_sphere(v, radius)
 
 
+def linear_norm_family(penalty: str, description: str) -> Family:
+    """The family whose rho ``<penalty>_i`` is the absolute norm of the i-th nn.Linear weight
+    (registration order; a linear model has exactly one), learned or held in the level-set
+    form of `NormFamily`: theta steps move along R(w) = rho, rho steps across it. An absolute
+    norm's useful scale grows with the layer's size: override the range per experiment."""
+
+    def layers(model: nn.Module) -> list[nn.Module]:
+        return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+    def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
+        n = len(layers(model))
+        if n == 0:
+            raise ConfigError(f"family={penalty!r} needs a model with nn.Linear layers")
+        return tuple(f"{penalty}_{i}" for i in range(n))
+
+    def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
+              generator: torch.Generator | None) -> NormFamily:
+        names = rho_names(model, input_shape)
+        return NormFamily(layers(model), penalty, expand_rho(config.rho, names, penalty),
+                          config.learned, names=names)
+
+    return Family(name=penalty, description=description, learnable=True, stochastic=False,
+                  search_range=(1e-2, 3.0), rho_names=rho_names, build=build,
+                  domain=positive_when_learned)
+
+
+class HookedNoise(Regularizer):
+    """One noise std per hooked module, applied by a forward hook: learned in log space
+    (positive, multiplicative steps), or frozen as floats (no device sync per forward; a
+    frozen 0 leaves the module's output untouched and draws no random numbers). A subclass
+    says what the noise does to the output (`perturb`) and names itself (`family`)."""
+
+    stochastic = True
+    family = "noise"
+    fixed_std: torch.Tensor
+
+    def __init__(self, modules: Sequence[nn.Module], std: Sequence[float], names: Sequence[str],
+                 learned: bool, generator: torch.Generator | None) -> None:
+        super().__init__(learned)
+        self.names = list(names)
+        if len(self.names) != len(modules) or len(std) != len(modules):
+            raise ValueError(f"{self.family}: {len(std)} std values and {len(self.names)} "
+                             f"names for {len(modules)} modules")
+        values = torch.tensor([float(s) for s in std], dtype=torch.float32)
+        if learned:
+            self.log_std = nn.Parameter(values.log())
+        else:
+            self.register_buffer("fixed_std", values)
+        self._fixed = values.tolist()
+        self.generator = generator
+        for i, module in enumerate(modules):
+            module.register_forward_hook(self._hook(i))
+
+    def _hook(self, index: int) -> Callable[..., torch.Tensor | None]:
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            if self.learned:
+                std: torch.Tensor | float = self.log_std[index].exp()  # a fresh graph per forward
+            else:
+                std = self._fixed[index]
+                if std == 0.0:
+                    return None
+            return self.perturb(module, inputs, output, std)
+        return hook
+
+    def perturb(self, module: nn.Module, inputs: tuple, output: torch.Tensor,
+                std: torch.Tensor | float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def std(self) -> torch.Tensor:
+        return self.log_std.exp() if self.learned else self.fixed_std
+
+    def rho_values(self) -> dict[str, float]:
+        return {n: float(s) for n, s in zip(self.names, self.std().detach().cpu())}
+
+    def eval_samples(self, K: int) -> int:
+        return K if self.learned or any(s > 0 for s in self._fixed) else 1
+
+
 def expand_rho(rho: float | Mapping[str, float], names: Sequence[str], family: str) -> list[float]:
     """Per-parameter rho values from a scalar (broadcast) or a dict keyed by rho name."""
     if isinstance(rho, Mapping):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
-from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_of,
     count_sweep,
     sampled_search,
     search_range_configs,
@@ -37,16 +37,13 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return sampled_search(ctx, scheduler(ctx), ctx.spec.asha_samples)
 
 
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.asha_samples
-
 
 STRATEGY = Strategy(
     name=NAME,
     description="N sampled per-layer configs under asynchronous successive halving",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("asha_samples"),
     budget_fields=("asha_samples",),
     sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),

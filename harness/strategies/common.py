@@ -172,6 +172,13 @@ def sampled_search(ctx: StrategyContext, scheduler: Any, num_samples: int,
     )
 
 
+def count_of(field: str) -> Callable[[ExperimentSpec], int]:
+    """`expected_trials` of a search whose number of trials is one spec field."""
+    def expected(spec: ExperimentSpec) -> int:
+        return int(getattr(spec, field))
+    return expected
+
+
 def count_sweep(field: str, label: str, default: tuple[int, ...]
                 ) -> Callable[[ExperimentSpec, Mapping[str, Sequence[Any]]], list[tuple[str, dict[str, Any]]]]:
     """Sweep points of a budget that is one count (a population, a number of samples):

@@ -19,11 +19,11 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import HyperBandScheduler
 
-from harness.experiments import ExperimentSpec
 from harness.results_io import SCHEDULER_STOP_FILE
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_of,
     count_sweep,
     sampled_search,
     search_range_configs,
@@ -68,16 +68,13 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return sampled_search(ctx, scheduler(ctx), ctx.spec.asha_samples, checkpoint_every=1)
 
 
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.asha_samples
-
 
 STRATEGY = Strategy(
     name=NAME,
     description="synchronous HyperBand brackets over ASHA's space and samples",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("asha_samples"),
     budget_fields=("asha_samples",),
     sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),

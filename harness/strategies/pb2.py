@@ -17,17 +17,16 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers.pb2 import PB2
 
-from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
     SeededScheduler,
     Strategy,
     StrategyContext,
+    count_of,
     count_sweep,
-    sampled_search,
     search_range_configs,
 )
-from harness.strategies.pbt import PBT_CHECKPOINTS_KEPT
+from harness.strategies.pbt import population_search
 
 NAME = "pb2"
 
@@ -61,13 +60,8 @@ def scheduler(ctx: StrategyContext) -> PB2:
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
-    return sampled_search(ctx, scheduler(ctx), ctx.spec.pbt_population,
-                          checkpoints_kept=PBT_CHECKPOINTS_KEPT,
-                          checkpoint_every=ctx.spec.perturbation_interval)
+    return population_search(ctx, scheduler(ctx))
 
-
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.pbt_population
 
 
 STRATEGY = Strategy(
@@ -75,7 +69,7 @@ STRATEGY = Strategy(
     description="population based bandits: PBT with a GP-bandit explore step",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("pbt_population"),
     budget_fields=("pbt_population",),
     sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
     restorable=False,  # a synchronous PBT scheduler: Tuner.restore hangs in Ray 2.60

@@ -14,15 +14,17 @@ last epoch.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
-from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
     SeededScheduler,
     Strategy,
     StrategyContext,
+    count_of,
     count_sweep,
     log_uniform_rho,
     sampled_search,
@@ -60,14 +62,17 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
     )
 
 
-def build(ctx: StrategyContext) -> tune.Tuner:
-    return sampled_search(ctx, scheduler(ctx), ctx.spec.pbt_population,
+def population_search(ctx: StrategyContext, population_scheduler: Any) -> tune.Tuner:
+    """A PBT-like search: the population under `population_scheduler`, checkpointing at each
+    perturbation interval (exploit restores a donor there) and keeping a few more."""
+    return sampled_search(ctx, population_scheduler, ctx.spec.pbt_population,
                           checkpoints_kept=PBT_CHECKPOINTS_KEPT,
                           checkpoint_every=ctx.spec.perturbation_interval)
 
 
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.pbt_population
+def build(ctx: StrategyContext) -> tune.Tuner:
+    return population_search(ctx, scheduler(ctx))
+
 
 
 STRATEGY = Strategy(
@@ -75,7 +80,7 @@ STRATEGY = Strategy(
     description="population based training over per-layer rho (synchronous)",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("pbt_population"),
     budget_fields=("pbt_population",),
     sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
     # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ray import tune
 
-from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
     StrategyContext,
+    count_of,
     count_sweep,
     sampled_search,
     search_range_configs,
@@ -24,16 +24,13 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return sampled_search(ctx, None, ctx.spec.random_samples)
 
 
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.random_samples
-
 
 STRATEGY = Strategy(
     name=NAME,
     description="N sampled per-layer configs, each run to the end, best by validation",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("random_samples"),
     budget_fields=("random_samples",),
     sweep_points=count_sweep("random_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),

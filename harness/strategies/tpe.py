@@ -24,6 +24,7 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     base_config,
+    count_of,
     count_sweep,
     log_uniform_rho,
     run_config,
@@ -64,9 +65,6 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     )
 
 
-def expected_trials(spec: ExperimentSpec) -> int:
-    return spec.asha_samples
-
 
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     try:
@@ -81,7 +79,7 @@ STRATEGY = Strategy(
     description="Optuna's TPE sampler with ASHA early stopping, ASHA's space and samples",
     learns_rho=False,
     build=build,
-    expected_trials=expected_trials,
+    expected_trials=count_of("asha_samples"),
     budget_fields=("asha_samples",),
     sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=preflight_configs,

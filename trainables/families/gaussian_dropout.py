@@ -18,57 +18,21 @@ the output untouched, so the fixed twin at std = 0 is plain training bit for bit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
-
 import torch
 from torch import nn
 
 from ..config import TrialConfig
-from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+from ..regularizers import Family, HookedNoise, expand_rho, positive_when_learned
 from .dropout import dropout_sites, refuse_model_dropout
 
 
-class GaussianDropoutFamily(Regularizer):
+class GaussianDropoutFamily(HookedNoise):
     """``x * (1 + std_i * eps)`` at each site, in train and eval mode (see the module doc)."""
 
-    stochastic = True
-    fixed_std: torch.Tensor
+    family = "gaussian_dropout"
 
-    def __init__(self, sites: Sequence[nn.Module], std: Sequence[float], names: Sequence[str],
-                 learned: bool, generator: torch.Generator | None) -> None:
-        super().__init__(learned)
-        self.names = list(names)
-        if len(self.names) != len(sites) or len(std) != len(sites):
-            raise ValueError(f"gaussian_dropout: {len(std)} std values and {len(self.names)} "
-                             f"names for {len(sites)} sites")
-        values = torch.tensor([float(s) for s in std], dtype=torch.float32)
-        if learned:
-            self.log_std = nn.Parameter(values.log())
-        else:
-            self.register_buffer("fixed_std", values)
-        self._fixed = values.tolist()  # frozen values as floats: no device sync per forward
-        self.generator = generator
-        for i, site in enumerate(sites):
-            site.register_forward_hook(partial(self._noise, i))
-
-    def std(self) -> torch.Tensor:
-        return self.log_std.exp() if self.learned else self.fixed_std
-
-    def rho_values(self) -> dict[str, float]:
-        return {n: float(s) for n, s in zip(self.names, self.std().detach().cpu())}
-
-    def eval_samples(self, K: int) -> int:
-        return K if self.learned or any(s > 0 for s in self._fixed) else 1
-
-    def _noise(self, index: int, module: nn.Module, inputs: tuple, output: torch.Tensor
-               ) -> torch.Tensor | None:
-        if self.learned:
-            std: torch.Tensor | float = self.log_std[index].exp()  # a fresh graph per forward
-        else:
-            std = self._fixed[index]
-            if std == 0.0:
-                return None  # the site's own output, untouched; no random numbers drawn
+    def perturb(self, module: nn.Module, inputs: tuple, output: torch.Tensor,
+                std: torch.Tensor | float) -> torch.Tensor:
         eps = torch.randn(output.shape, generator=self.generator, device=output.device,
                           dtype=output.dtype)
         return output * (1.0 + std * eps)

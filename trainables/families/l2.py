@@ -1,45 +1,9 @@
-"""``l2``: the L2 norm of every Linear weight matrix, one rho per matrix.
-
-rho ``l2_i`` is the absolute L2 norm of the i-th nn.Linear weight (registration order; a
-linear model has exactly one), learned or held in the level-set form of `NormFamily`: theta
-steps move along the level set R(w) = rho, rho steps move across it.
-"""
+"""``l2``: the L2 norm of every Linear weight matrix, one rho per matrix: ridge in the
+level-set form w = rho v/|v| (`trainables.regularizers.linear_norm_family`)."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from ..regularizers import linear_norm_family
 
-from ..config import ConfigError, TrialConfig
-from ..regularizers import Family, NormFamily, expand_rho, positive_when_learned
-
-
-def _layers(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, nn.Linear)]
-
-
-def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
-    n = len(_layers(model))
-    if n == 0:
-        raise ConfigError("family='l2' needs a model with nn.Linear layers")
-    return tuple(f"l2_{i}" for i in range(n))
-
-
-def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
-          generator: torch.Generator | None) -> NormFamily:
-    names = rho_names(model, input_shape)
-    return NormFamily(_layers(model), "l2", expand_rho(config.rho, names, "l2"), config.learned,
-                      names=names)
-
-
-FAMILY = Family(
-    name="l2",
-    description="the L2 norm of every Linear weight (ridge in level-set form: w = rho v/|v|)",
-    learnable=True,
-    stochastic=False,
-    # an absolute norm: its useful scale grows with the layer's size (override per experiment)
-    search_range=(1e-2, 3.0),
-    rho_names=rho_names,
-    build=build,
-    domain=positive_when_learned,
-)
+FAMILY = linear_norm_family(
+    "l2", "the L2 norm of every Linear weight (ridge in level-set form: w = rho v/|v|)")

@@ -19,15 +19,12 @@ and leaves the output untouched: the fixed twin at std = 0 is plain training bit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import TrialConfig
-from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+from ..regularizers import Family, HookedNoise, expand_rho, positive_when_learned
 from .dropconnect import weight_layers, weight_of
 
 
@@ -39,46 +36,13 @@ def output_variance(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return layer._conv_forward(x * x, w2, None)  # type: ignore[operator]
 
 
-class WeightNoiseFamily(Regularizer):
+class WeightNoiseFamily(HookedNoise):
     """Per-layer std of multiplicative weight noise, sampled per output (see the module doc)."""
 
-    stochastic = True
-    fixed_std: torch.Tensor
+    family = "weight_noise"
 
-    def __init__(self, layers: Sequence[nn.Module], std: Sequence[float], names: Sequence[str],
-                 learned: bool, generator: torch.Generator | None) -> None:
-        super().__init__(learned)
-        self.names = list(names)
-        if len(self.names) != len(layers) or len(std) != len(layers):
-            raise ValueError(f"weight_noise: {len(std)} std values and {len(self.names)} names "
-                             f"for {len(layers)} layers")
-        values = torch.tensor([float(s) for s in std], dtype=torch.float32)
-        if learned:
-            self.log_std = nn.Parameter(values.log())
-        else:
-            self.register_buffer("fixed_std", values)
-        self._fixed = values.tolist()  # frozen values as floats: no device sync per forward
-        self.generator = generator
-        for i, layer in enumerate(layers):
-            layer.register_forward_hook(partial(self._noise, i))
-
-    def std(self) -> torch.Tensor:
-        return self.log_std.exp() if self.learned else self.fixed_std
-
-    def rho_values(self) -> dict[str, float]:
-        return {n: float(s) for n, s in zip(self.names, self.std().detach().cpu())}
-
-    def eval_samples(self, K: int) -> int:
-        return K if self.learned or any(s > 0 for s in self._fixed) else 1
-
-    def _noise(self, index: int, module: nn.Module, inputs: tuple, output: torch.Tensor
-               ) -> torch.Tensor | None:
-        if self.learned:
-            std: torch.Tensor | float = self.log_std[index].exp()  # a fresh graph per forward
-        else:
-            std = self._fixed[index]
-            if std == 0.0:
-                return None  # the layer's own output, untouched; no random numbers drawn
+    def perturb(self, module: nn.Module, inputs: tuple, output: torch.Tensor,
+                std: torch.Tensor | float) -> torch.Tensor:
         # clamped before the root: sqrt's gradient at an all-zero input row would be infinite
         scale = output_variance(module, inputs[0]).clamp_min(1e-12).sqrt()
         eps = torch.randn(output.shape, generator=self.generator, device=output.device,
