@@ -5,7 +5,7 @@ checkpoint older than its last report (a retry after a failure between checkpoin
 driver killed between two experiment-state snapshots), the epochs after that checkpoint are
 trained and reported again, and the file holds two rows for them. The later rows are the
 ones whose state the trial continued from, so `dedupe_results` keeps the last row for each
-`training_iteration` in result.json and moves the superseded ones to `rerun.json` beside it:
+epoch in result.json and moves the superseded ones to `rerun.json` beside it:
 the analysis counts them as cost (they were computed) and nowhere else. A killed driver can
 also leave a trial directory that the restored experiment state never heard of (created
 after the last snapshot); its trial is re-created under a new id, so `retire_orphans` moves
@@ -80,7 +80,7 @@ def cut_partial_lines(experiment: Storage) -> list[str]:
 
 
 def dedupe_results(experiment: Storage) -> int:
-    """Keep the last row per training_iteration in every result.json, move the superseded
+    """Keep the last row per epoch (or training_iteration) in every result.json, move the superseded
     rows to rerun.json and drop lines that are not rows (a truncated last line would
     otherwise sit in the middle of the file once Tune appends to it); return the rows moved."""
     moved = 0
@@ -88,15 +88,23 @@ def dedupe_results(experiment: Storage) -> int:
         rows, broken = _parse(experiment, trial)
         last: dict[Any, int] = {}
         for i, row in enumerate(rows):
-            last[row.get("training_iteration", i)] = i
+            last[_step(row, i)] = i
         keep = set(last.values())
         if len(keep) == len(rows) and not broken:
             continue
-        kept = sorted((rows[i] for i in keep), key=lambda r: r.get("training_iteration", 0))
+        kept = [rows[i] for i in sorted(keep, key=lambda i: _step(rows[i], i))]
         _append_rerun(experiment, trial, [r for i, r in enumerate(rows) if i not in keep])
         experiment.write_text(posixpath.join(trial, RESULT_FILE), _lines(kept))
         moved += len(rows) - len(kept)
     return moved
+
+
+def _step(row: dict[str, Any], position: int) -> Any:
+    """What a row is the report of: its epoch where it has one, else its iteration. After
+    `Tuner.restore` Tune goes on counting `training_iteration` from the last report while
+    the trial re-trains the epochs after its checkpoint, so a re-run epoch comes back under a
+    new iteration number: only the epoch says which rows it supersedes."""
+    return row.get("epoch", row.get("training_iteration", position))
 
 
 def retire_orphans(experiment: Storage, known_trial_paths: Iterable[str]) -> list[str]:

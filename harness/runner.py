@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from harness import metadata, overrides, preflight, sweep
+from harness import metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
 from harness.errors import HarnessError, Interrupted, TrialsFailed
@@ -138,6 +138,8 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
                               trainable=trainable,
                               verbose=options.verbose, extra_config=dict(options.extra_config))
         tuner = strategy.build(ctx)
+    if not restore:  # a restored Tuner keeps the staging folder of its first start
+        staging.wait_for_turn(name)
     t0 = time.perf_counter()
     with signals.fitting() if signals is not None else contextlib.nullcontext():
         grid = tuner.fit()

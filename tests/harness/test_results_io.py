@@ -47,6 +47,22 @@ def test_a_rerun_epoch_keeps_its_last_row_and_its_cost(tmp_path):
     assert dedupe_results(exp) == 0  # idempotent
 
 
+def test_epochs_rerun_after_a_restore_are_superseded_though_tune_counts_on(tmp_path):
+    # Tuner.restore from the epoch-3 checkpoint after epoch 5: Tune numbers the re-run
+    # epochs 4 and 5 as iterations 6 and 7
+    rows = [_row(i) for i in range(1, 6)] + [{**_row(6), "epoch": 4, "tag": "new"},
+                                              {**_row(7), "epoch": 5, "tag": "new"},
+                                              {**_row(8), "epoch": 6}]
+    _write(tmp_path, "t1", rows)
+    exp = Storage(str(tmp_path))
+    assert dedupe_results(exp) == 2
+    kept = read_rows(exp, "t1")
+    assert [r["epoch"] for r in kept] == [1, 2, 3, 4, 5, 6]
+    assert [r["tag"] for r in kept] == ["", "", "", "new", "new", ""]
+    assert [r["epoch"] for r in rerun_rows(exp)] == [4, 5]
+    assert total_forward(kept) + total_forward(rerun_rows(exp)) == total_forward(rows)
+
+
 def test_an_orphaned_trial_keeps_its_cost_out_of_the_results(tmp_path):
     _write(tmp_path, "known", [_row(1), _row(2)])
     _write(tmp_path, "orphan", [_row(1, fwd=50)])
