@@ -23,24 +23,21 @@ LOCAL = [name for name in registry.names()
 
 
 @pytest.fixture(scope="module")
-def quick_output(tmp_path_factory) -> tuple[Path, list[str]]:
-    storage = tmp_path_factory.mktemp("quick")
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "quick", "--smoke",
-                           "--storage", str(storage)], check=False, capture_output=True,
-                          text=True, timeout=600)
-    lines = (proc.stdout + proc.stderr).splitlines()
-    assert proc.returncode == 0, "\n".join(lines[-40:])
-    return next(storage.glob("quick-smoke-*")), lines
-
-
-@pytest.fixture(scope="module")
-def smoke_runs(ray_session, tmp_path_factory, quick_output) -> dict[str, Path]:
-    """Every other local experiment's `--smoke` run, three at a time in this Ray session: a
-    Tuner spends most of its seconds starting trial processes, so they overlap well."""
+def smoke(ray_session, tmp_path_factory) -> tuple[dict[str, Path], list[str]]:
+    """Every local experiment's `--smoke` run and the main job's output. `quick` runs as a
+    user runs it (the console script, in a subprocess of its own) while the others run,
+    three at a time, in this module's Ray session (a smoke trial trains for a fraction of a
+    second: its Tuner's time goes to starting processes and to Tune's loop, which overlap)."""
     import argparse
     from concurrent.futures import ThreadPoolExecutor
 
-    def smoke(name: str) -> Path:
+    storage = tmp_path_factory.mktemp("quick")
+    log = (storage / "output.txt").open("w+")  # a file, not a pipe: nothing waits to be read
+    quick = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "quick", "--smoke",
+                              "--storage", str(storage)], stdout=log, stderr=subprocess.STDOUT,
+                             text=True)
+
+    def run(name: str) -> Path:
         args = argparse.Namespace(config=None, experiment=name, sets=[], gpus_per_trial=None,
                                   cpus_per_trial=None, strategies=None, seeds=None, smoke=True)
         options = runner.RunOptions(storage=str(tmp_path_factory.mktemp(name)), verbose=0,
@@ -48,9 +45,27 @@ def smoke_runs(ray_session, tmp_path_factory, quick_output) -> dict[str, Path]:
         return Path(runner.start(resolve_spec(args), options))
 
     others = [name for name in LOCAL if name != "quick"]
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        runs = dict(zip(others, pool.map(smoke, others)))
-    return {"quick": quick_output[0], **runs}
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            runs = dict(zip(others, pool.map(run, others)))
+        quick.wait(timeout=600)
+    finally:
+        if quick.poll() is None:
+            quick.kill()
+        log.close()
+    lines = (storage / "output.txt").read_text().splitlines()
+    assert quick.returncode == 0, "\n".join(lines[-40:])
+    return {"quick": next(storage.glob("quick-smoke-*")), **runs}, lines
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(smoke) -> dict[str, Path]:
+    return smoke[0]
+
+
+@pytest.fixture(scope="module")
+def quick_output(smoke) -> tuple[Path, list[str]]:
+    return smoke[0]["quick"], smoke[1]
 
 
 def test_the_local_experiments_are_the_cpu_ones():

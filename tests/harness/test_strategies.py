@@ -245,7 +245,7 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
         pbt_interval=2, asha_samples=4, asha_grace_period=1, asha_reduction_factor=2,
         random_samples=2, grid_values=(0.01, 0.3), cv_folds=k, ensemble_members=2)
     run = Path(runner.start(spec, runner.RunOptions(storage=str(tmp_path), verbose=0,
-                                                    echo=lambda s: None)))
+                                                    concurrent=True, echo=lambda s: None)))
     assert json.loads((run / "metadata.json").read_text())["status"] == "finished"
     n_reg = math.floor(0.1 * pool + 0.5)  # the regularization split rounds half up
     fold_sizes = sorted(pool // k + (i < pool % k) for i in range(k))  # uneven: 101, 100, 100

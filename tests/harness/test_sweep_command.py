@@ -45,7 +45,7 @@ def test_budget_overrides_and_their_errors():
 @pytest.mark.slow
 def test_sweep_quick_smoke_end_to_end(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "quick", "--smoke",
-                           "--storage", str(tmp_path)], check=False, capture_output=True,
+                           "--concurrent", "--storage", str(tmp_path)], check=False, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run,) = tmp_path.glob("quick-smoke-*")

@@ -95,7 +95,7 @@ def _run(root: Path, toml: str, tag: str) -> tuple[Path, str]:
     config.write_text(toml)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--config", str(config),
-                           "--smoke", "--storage", str(root / tag)], check=False, env=env,
+                           "--smoke", "--concurrent", "--storage", str(root / tag)], check=False, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return next((root / tag).glob("*-smoke-*")), proc.stdout
