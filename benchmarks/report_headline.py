@@ -51,7 +51,11 @@ def _tests(df: pd.DataFrame, metric: str) -> str:
     others = sorted(set(df["strategy"].astype(str)) - {"cross_reg"})
     rows = []
     for other in others:
-        c = analysis.compare(df, "cross_reg", other, metric).iloc[0]
+        try:
+            c = analysis.compare(df, "cross_reg", other, metric).iloc[0]
+        except ValueError as e:  # no seed where both have a final model (not run yet)
+            rows.append(f"| {other} | 0 | {e} | | | | | |")
+            continue
         scale = 100.0
         rows.append(f"| {other} | {int(c['n_pairs'])} | {scale * c['mean_a']:.2f} | "
                     f"{scale * c['mean_b']:.2f} | {scale * c['mean_diff']:+.2f} | "

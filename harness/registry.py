@@ -91,8 +91,11 @@ _EXPERIMENTS: tuple[ExperimentSpec, ...] = (
     ),
 )
 
-LEARNED = ("cross_reg", "fixed", "pbt", "grid_cv", "asha")
-SEARCHED = ("fixed", "pbt", "grid_cv", "asha")  # a family cross-reg cannot learn
+# The catalogue's question per family: no regularizer (`fixed` at rho = 0 is mnist1d-noise's),
+# the value grid CV picks, and the value cross-reg learns where it can. PBT, ASHA and the rest
+# are one `--strategies` away; the headline compares them on mnist1d-noise.
+LEARNED = ("cross_reg", "fixed", "grid_cv")
+SEARCHED = ("fixed", "grid_cv")  # a family cross-reg cannot learn
 
 
 def _catalogue(family: str, description: str, strategies: tuple[str, ...],

@@ -69,8 +69,8 @@ def connect(address: str | None, verbose: bool = False) -> None:
     try:
         if address:
             ray.init(address=address, **output)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **output)
+        else:  # "local": never attach to a cluster that `ray start` left on this machine
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **output)
     except (ConnectionError, TimeoutError) as e:
         raise HarnessError(f"cannot reach a Ray cluster at {address}: {e}") from None
 

@@ -97,7 +97,7 @@ def test_sigint_to_a_crossreg_run_interrupts_it_and_resume_finishes_it(tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["grid_cv", "asha"])
+@pytest.mark.parametrize("strategy", ["grid_cv"])
 def test_a_search_interrupted_midway_continues_without_rerunning_ended_trials(
         ray_session, start_driver, strategy):
     driver = start_driver(strategy, epochs=EPOCHS, sleep_s=0.3)
