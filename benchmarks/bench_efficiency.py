@@ -47,7 +47,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for run in args.runs:
         e = efficiency(Path(run), args.cores)
-        print(f"| {Path(run).name} | {e['wall_s']:.0f} | {e['trial_s']:.0f} | {e['fitted_s']:.0f} | "
+        label = f"{Path(run).parent.name}/{Path(run).name}"  # the storage says which code ran
+        print(f"| {label} | {e['wall_s']:.0f} | {e['trial_s']:.0f} | {e['fitted_s']:.0f} | "
               f"{e['efficiency']:.2f} |")
 
 

@@ -88,14 +88,17 @@ def test_job_submission_matches_a_local_run(tmp_path, capsys):
     if ray.is_initialized():
         ray.shutdown()
     temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Unix socket path limit
-    port, dash = _free_port(), _free_port()
+    # every port on its own: the job agent's default (52365) may be held by another Ray on
+    # the machine (a second test process), and then no agent ever takes the job
+    port, dash, agent = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
     ray_bin = _ray_bin()
     subprocess.run([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2",
                     "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-                    f"--dashboard-port={dash}", f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                    f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
+                    f"--temp-dir={temp_dir}", "--disable-usage-stats"],
                    env=env, check=True, capture_output=True, timeout=180)
     try:
         remote_storage = tmp_path / "remote"

@@ -81,12 +81,13 @@ def test_ensemble_is_its_members_run_alone():
     assert rows[-1]["test_nll"] < np.mean([r[-1]["test_nll"] for r in single_rows])
 
 
-def test_ensemble_train_seconds_add_up_over_members():
-    """The members train one after the other: a three-member epoch takes about three times
-    a single one (loosely: this machine is shared)."""
+def test_ensemble_epochs_count_every_members_training():
+    """The members train one after the other, and a row counts all of them: three members'
+    training passes are three single runs' (a count, not a clock: the machine is shared)."""
     one = run_trial({**BASE, "epochs": 2})
     three = run_trial({**BASE, "epochs": 2, "members": 3})
-    assert three[-1]["train_seconds"] > 1.5 * one[-1]["train_seconds"]
+    assert [r["fwd_train"] for r in three] == [3 * r["fwd_train"] for r in one]
+    assert all(r["train_seconds"] > 0 for r in three)
 
 
 def _roundtrip(state):
