@@ -14,6 +14,7 @@ a per-user lock file per name in the temporary directory holds the time of its l
 from __future__ import annotations
 
 import getpass
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,8 +25,15 @@ from filelock import FileLock
 SPACING_S = 2.0
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's user id may have no passwd entry (KubeRay pods)
+        return str(os.getuid())
+
+
 def _folder() -> Path:
-    folder = Path(tempfile.gettempdir(), f"crossreg-tune-starts-{getpass.getuser()}")
+    folder = Path(tempfile.gettempdir(), f"crossreg-tune-starts-{_user()}")
     folder.mkdir(exist_ok=True)
     return folder
 
