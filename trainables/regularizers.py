@@ -24,8 +24,9 @@ the sign projection. After every step v is retracted onto the level set ``R(v) =
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,15 @@ class Regularizer(nn.Module):
         their losses in a joint theta step, from every network's outputs and loss on the same
         batch; None adds nothing (see `trainables.joint`)."""
         return None
+
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        """The model without this regularizer's perturbation of its forward pass (the noise of
+        a stochastic family), for T1-T2's validation cost, which is the unregularized loss
+        (Luketina et al. 2016). The default has nothing to switch off: a penalty never enters
+        a validation loss and an input transform is applied only by whoever calls
+        `transform_inputs` / `transform_batch`."""
+        yield
 
     def train_penalty(self, n_train: int) -> torch.Tensor | None:
         """A term added to the training loss of every theta step (never to a rho step's loss
@@ -385,12 +395,15 @@ class HookedNoise(Regularizer):
         else:
             self.register_buffer("fixed_std", values)
         self._fixed = values.tolist()
+        self._on = True  # False inside `off`
         self.generator = generator
         for i, module in enumerate(modules):
             module.register_forward_hook(self._hook(i))
 
     def _hook(self, index: int) -> Callable[..., torch.Tensor | None]:
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            if not self._on:
+                return None
             if self.learned:
                 std: torch.Tensor | float = self.log_std[index].exp()  # a fresh graph per forward
             else:
@@ -403,6 +416,14 @@ class HookedNoise(Regularizer):
     def perturb(self, module: nn.Module, inputs: tuple, output: torch.Tensor,
                 std: torch.Tensor | float) -> torch.Tensor:
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        self._on = False
+        try:
+            yield
+        finally:
+            self._on = True
 
     def std(self) -> torch.Tensor:
         return self.log_std.exp() if self.learned else self.fixed_std

@@ -3,15 +3,16 @@
 Regularization Hyperparameters", ICML 2016), the single-run method closest to cross-reg.
 
 Its trial is cross_reg's with mode='t1t2' (`trainables.engine`): the same regularization
-split, the same rho step every r theta steps on the same draw of the split, the same rho loss
-(K samples for a stochastic family), rho optimiser and learning rate, and the same starting
-rho (the spec's `rho_init`); only the gradient differs. cross_reg takes the partial
-dL_val/drho with theta fixed; t1t2 takes -lr (dL_val/dtheta')^T dg/drho, g being the last theta
-step's gradient and theta' = theta - lr g (the paper's one-step SGD approximation), so rho acts
-only through the weights it moves. That is why it also learns a penalty weight outside the
-forward pass (family ``l2_penalty``), and why its rho step costs more FLOPs: a backward to
-every weight of theta' and a double backward through the theta step (``flops_reg``; its
-forward passes, ``fwd_reg``, equal cross_reg's).
+split, the same rho step every r theta steps on the same draw of the split, the same rho
+optimiser and learning rate, and the same starting rho (the spec's `rho_init`). The gradient
+and its loss differ. cross_reg takes the partial dL_val/drho with theta fixed, L_val the loss
+of the regularized (noisy, K-sample) model; t1t2 takes -lr (dL_val/dtheta')^T dg/drho, g being
+the last theta step's gradient, theta' = theta - lr g (the paper's one-step SGD
+approximation) and L_val the unregularized loss of theta' (one clean forward, as in the
+paper), so rho acts only through the weights it moves. That is why it also learns a penalty
+weight outside the forward pass (family ``l2_penalty``), and why its rho step costs more
+FLOPs than cross_reg's: a backward to every weight of theta' and a double backward through
+the theta step (``flops_reg``), though fewer forward passes (``fwd_reg``: B, not K x B).
 
 Pinned: everything as cross_reg (the spec's r, K, rho_lr, rho_optimizer, rho_init); the inner
 step's learning rate is the theta optimiser's `lr`, whatever the optimiser. Sweeps vary (r, K)

@@ -77,7 +77,8 @@ def test_each_rivals_cost_is_the_sum_over_its_trial_recomputed_from_the_spec(smo
         epochs = len(rows)
         rho_steps = epochs * steps // trial.r if params["mode"] == "t1t2" else 0
         k_eval = 1 if s == "trivial_augment" else trial.K  # noise at 0 is deterministic
-        fwd = epochs * (n_tr + n_reg * k_eval) + rho_steps * min(trial.reg_batch_size, n_reg) * trial.K
+        # t1t2's rho step: one clean forward of the regularization batch
+        fwd = epochs * (n_tr + n_reg * k_eval) + rho_steps * min(trial.reg_batch_size, n_reg)
         assert summary.loc[s, "fwd_total"] == fwd, s
         assert sum(r["fwd_train"] + r["fwd_reg"] + r["fwd_eval"] for r in rows) == fwd, s
         flops = sum(r["flops_train"] + r["flops_reg"] + r["flops_eval"] for r in rows)

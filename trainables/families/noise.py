@@ -10,7 +10,8 @@ pre-activation; one sample is drawn for a theta step and K for a rho step and fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -50,6 +51,7 @@ class NoiseFamily(Regularizer):
             self.log_sigma = nn.Parameter(values.log())
         else:
             self.register_buffer("fixed_sigma", values)
+        self._on = True  # False inside `off`
         self.generator = generator
         for p in self.points:
             p.generator = generator
@@ -67,8 +69,21 @@ class NoiseFamily(Regularizer):
     def eval_samples(self, K: int) -> int:
         return K if bool((self.sigma() > 0).any()) else 1
 
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        held = [p.sigma for p in self.points]
+        for p in self.points:
+            p.sigma = None
+        self._on = False  # `refresh` must not switch the points back on
+        try:
+            yield
+        finally:
+            self._on = True
+            for p, sigma in zip(self.points, held):
+                p.sigma = sigma
+
     def refresh(self) -> None:
-        if self.learned:  # a fresh graph from log sigma for every forward pass
+        if self.learned and self._on:  # a fresh graph from log sigma for every forward pass
             sigma = self.log_sigma.exp()
             for i, p in enumerate(self.points):
                 p.sigma = sigma[i]

@@ -7,9 +7,11 @@ import math
 import pkgutil
 
 import pytest
+import torch
 
 import trainables.families as families_pkg
 from trainables import ConfigError, check_config, families, rho_names, run_trial
+from trainables.regularizers import Regularizer
 from trainables.trial import Trial
 
 #: one config every family can run on: digits images through a small MLP
@@ -87,3 +89,32 @@ def test_cross_reg_learns_rho_exactly_when_learnable(name: str) -> None:
     names = _names_or_skip(config)
     rows = run_trial(config)
     assert any(rows[-1][f"rho/{n}"] != pytest.approx(start, rel=1e-6) for n in names)
+
+
+@pytest.mark.parametrize("name", families.names())
+def test_switched_off_the_model_draws_nothing(name: str) -> None:
+    """`Regularizer.off` (t1t2's clean validation loss): inside it two forward passes of one
+    batch agree exactly for every family t1t2 can learn, so no noise leaks into that loss;
+    outside it a family whose model itself draws (noise points, hooks) differs, so the check
+    can see noise. (An input transform, augment's, is not in the model: t1t2 never calls it.)"""
+    family = families.get(name)
+    config = {**BASE, "family": name, "mode": "t1t2", "rho": _middle(family) or 0.5}
+    _names_or_skip(config)  # a family t1t2 cannot learn is refused there
+    trial = Trial(config)
+    model, regularizer = trial.model, trial.regularizer
+    x = trial.splits.test.x[:8].to(trial.device)
+    model.eval()
+
+    def twice() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            regularizer.refresh()
+            first = model(x)
+            regularizer.refresh()
+            return first, model(x)
+
+    with regularizer.off():
+        first, second = twice()
+    assert torch.equal(first, second)
+    draws_in_model = type(regularizer).transform_inputs is Regularizer.transform_inputs
+    if family.stochastic and draws_in_model:
+        assert not torch.equal(*twice())
