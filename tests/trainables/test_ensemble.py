@@ -5,12 +5,12 @@ every member and a restored ensemble continues identically."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
 import torch
+from restoring import restored_run, same_weights
 
 from analysis.metrics import classification_metrics
 from trainables import ConfigError, run_trial
@@ -90,29 +90,11 @@ def test_ensemble_epochs_count_every_members_training():
     assert all(r["train_seconds"] > 0 for r in three)
 
 
-def _roundtrip(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
 def test_restored_ensemble_continues_identically():
-    cfg = {**BASE, "members": 2, "epochs": 4}
-    straight = Trial(cfg)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-    first = Trial(cfg)
-    rows = [first.run_epoch() for _ in range(2)]
-    state = _roundtrip(first.state_dict())
-    assert len(state["members"]) == 2
-    torch.manual_seed(999)  # a fresh process: unrelated global generator state
-    second = Trial(cfg)
-    second.load_state_dict(state)
-    rows += [second.run_epoch() for _ in range(2)]
-    assert _stable(rows) == _stable(straight_rows)
-    for a, b in zip(straight.members, second.members):
-        for name, tensor in a.model.state_dict().items():
-            assert torch.equal(tensor, b.model.state_dict()[name]), name
+    run = restored_run({**BASE, "members": 2, "epochs": 4}, stop=2)
+    assert len(run.state["members"]) == 2
+    assert _stable(run.rows) == _stable(run.straight_rows)
+    assert same_weights(run.straight, run.resumed)
 
 
 def test_a_checkpoint_with_other_members_is_refused():

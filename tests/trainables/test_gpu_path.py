@@ -4,11 +4,11 @@ a checkpoint saves."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
 import torch
+from restoring import roundtrip
 from torch import nn
 
 from trainables.trial import Trial
@@ -64,13 +64,6 @@ def test_bf16_forward_runs_in_bfloat16(bf16, dtype):
     assert all(p.dtype == torch.float32 for p in trial.model.parameters())  # master weights
 
 
-def _roundtrip(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True, map_location="cpu")  # as train_fn loads it
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(),
                     reason="needs CUDA: the CUDA generator states (the noise generator on the GPU, "
                            "torch's CUDA default generator for dropout) exist only on a GPU")
@@ -82,7 +75,7 @@ def test_cuda_generator_states_round_trip(members):
     straight_rows = [straight.run_epoch() for _ in range(3)]
     first = Trial(cfg)
     first.run_epoch()
-    state = _roundtrip(first.state_dict())
+    state = roundtrip(first.state_dict(), map_location="cpu")  # as train_fn loads it
     member_states = state.get("members", [state])
     assert all(s["cuda_rng"] is not None and s["noise_rng"] is not None for s in member_states)
 

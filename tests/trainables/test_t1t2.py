@@ -7,10 +7,9 @@ identically; families whose training gradient does not depend on rho are refused
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
+from restoring import columns, restored_run
 from torch import nn
 
 from trainables import ConfigError, check_config, run_trial
@@ -18,7 +17,6 @@ from trainables.engine import Engine
 from trainables.families.l2_penalty import L2Penalty
 from trainables.families.noise import NoiseFamily
 from trainables.models.noise import NoiseInjection
-from trainables.trial import Trial
 
 SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 16, "depth": 2, "epochs": 2,
          "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 256, "seed": 3, "K": 2,
@@ -141,20 +139,10 @@ def test_refusals_are_one_clear_error(config, match) -> None:
 
 
 def test_restore_at_epoch_2_continues_identically() -> None:
-    config = {**SMALL, "family": "noise", "mode": "t1t2", "rho": 0.3, "epochs": 4, "r": 2}
-    straight = Trial(config)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-    first = Trial(config)
-    rows = [first.run_epoch() for _ in range(2)]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    torch.manual_seed(12345)  # a restored process starts from unrelated global RNG state
-    second = Trial(config)
-    second.load_state_dict(torch.load(buffer, weights_only=True))
-    rows += [second.run_epoch() for _ in range(2)]
+    run = restored_run({**SMALL, "family": "noise", "mode": "t1t2", "rho": 0.3, "epochs": 4, "r": 2},
+                       stop=2)
     keys = ("train_loss", "val_loss", "test_loss", "rho/sigma_0", "rho/sigma_1")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
+    assert columns(run.rows, keys) == columns(run.straight_rows, keys)
 
 
 @pytest.mark.slow

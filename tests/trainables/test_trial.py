@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from restoring import restored_run, same_weights
 
 from trainables import ConfigError, run_trial
 from trainables.trial import _STREAM_SHUFFLE, Trial, _generator
@@ -95,13 +95,6 @@ def test_deterministic_family_rho_step_costs_one_sample():
     assert rows[0]["fwd_eval"] == rows[0]["n_reg"]
 
 
-def _roundtrip(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
 @pytest.mark.parametrize("overrides", [
     {"family": "noise", "mode": "cross_reg", "rho": 0.3, "K": 2},
     {"family": "noise", "mode": "fixed", "rho": 0.5, "dropout": 0.2},
@@ -110,21 +103,9 @@ def _roundtrip(state):
     {"family": "weight_norm", "mode": "cross_reg", "rho": 1.0, "norm": False},
 ])
 def test_restore_at_epoch_e_continues_identically(overrides):
-    cfg = {**SMALL, **overrides, "epochs": 4}
-    straight = Trial(cfg)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-
-    first = Trial(cfg)
-    rows = [first.run_epoch() for _ in range(2)]
-    state = _roundtrip(first.state_dict())
-    torch.manual_seed(12345)  # a restored process starts from unrelated global RNG state
-    second = Trial(cfg)
-    second.load_state_dict(state)
-    rows += [second.run_epoch() for _ in range(2)]
-
-    assert _stable(rows) == _stable(straight_rows)
-    for name, tensor in _weights(straight).items():
-        assert torch.equal(tensor, _weights(second)[name]), name
+    run = restored_run({**SMALL, **overrides, "epochs": 4}, stop=2)
+    assert _stable(run.rows) == _stable(run.straight_rows)
+    assert same_weights(run.straight, run.resumed)
 
 
 def test_learned_rho_moves_and_only_on_the_regularization_split():

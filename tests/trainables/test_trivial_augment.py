@@ -5,14 +5,12 @@ and a dataset that is not images is one clear error."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
+from restoring import columns, restored_run
 
 from trainables import ConfigError, check_config, run_trial
 from trainables.datasets import load_splits
-from trainables.trial import Trial
 from trainables.trivial_augment import TrivialAugment
 
 SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 16, "depth": 2, "epochs": 2,
@@ -65,19 +63,8 @@ def test_a_run_is_deterministic_given_its_seed_and_differs_from_plain_training()
 
 
 def test_restore_at_epoch_1_continues_identically() -> None:
-    config = {**SMALL, "epochs": 3}
-    straight = Trial(config)
-    straight_rows = [straight.run_epoch() for _ in range(3)]
-    first = Trial(config)
-    rows = [first.run_epoch()]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    torch.manual_seed(12345)
-    second = Trial(config)
-    second.load_state_dict(torch.load(buffer, weights_only=True))
-    rows += [second.run_epoch() for _ in range(2)]
-    assert [{k: r[k] for k in COMPARED} for r in rows] == [{k: r[k] for k in COMPARED} for r in straight_rows]
+    run = restored_run({**SMALL, "epochs": 3}, stop=1)
+    assert columns(run.rows, COMPARED) == columns(run.straight_rows, COMPARED)
 
 
 @pytest.mark.parametrize("config, match", [

@@ -5,12 +5,12 @@ identically."""
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
 import torch
+from restoring import columns, restored_run
 from torch import nn
 
 from trainables import ConfigError, check_config, families, rho_names, run_trial
@@ -119,17 +119,6 @@ def test_bad_values_are_one_clear_error(config, match) -> None:
 
 
 def test_restore_at_epoch_2_continues_identically() -> None:
-    config = {**SMALL, "epochs": 4}
-    straight = Trial(config)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-    first = Trial(config)
-    rows = [first.run_epoch() for _ in range(2)]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    torch.manual_seed(12345)
-    second = Trial(config)
-    second.load_state_dict(torch.load(buffer, weights_only=True))
-    rows += [second.run_epoch() for _ in range(2)]
+    run = restored_run({**SMALL, "epochs": 4}, stop=2)
     keys = ("train_loss", "val_loss", "test_loss", "rho/p_0", "rho/p_1", "rho/p_2")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
+    assert columns(run.rows, keys) == columns(run.straight_rows, keys)

@@ -4,15 +4,13 @@ exact plain training at alpha 0; clean evaluation; restore; its domain."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
+from restoring import columns, restored_run
 
 from trainables import ConfigError, check_config, families, rho_names, run_trial
 from trainables.families.mixup import MixupFamily, beta_quantile
-from trainables.trial import Trial
 
 SMALL = {"dataset": "digits", "n_train": 150, "model": "mlp", "width": 16, "depth": 1, "epochs": 2,
          "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 256, "seed": 3,
@@ -86,20 +84,9 @@ def test_alpha_zero_draws_nothing_and_evaluation_sees_clean_inputs() -> None:
 
 
 def test_restore_at_epoch_2_continues_identically() -> None:
-    config = {**SMALL, "rho": 0.5, "epochs": 4, "device": "cpu"}
-    straight = Trial(config)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-    first = Trial(config)
-    rows = [first.run_epoch() for _ in range(2)]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    torch.manual_seed(12345)
-    second = Trial(config)
-    second.load_state_dict(torch.load(buffer, weights_only=True))
-    rows += [second.run_epoch() for _ in range(2)]
+    run = restored_run({**SMALL, "rho": 0.5, "epochs": 4, "device": "cpu"}, stop=2)
     keys = ("train_loss", "train_acc", "test_loss", "rho/alpha")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
+    assert columns(run.rows, keys) == columns(run.straight_rows, keys)
 
 
 @pytest.mark.parametrize("config, match", [

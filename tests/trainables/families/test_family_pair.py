@@ -5,10 +5,9 @@ distance in opposite directions; restore; its domain."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
+from restoring import columns, restored_run, same_weights
 
 from analysis.metrics import classification_metrics
 from trainables import ConfigError, check_config, families, rho_names, run_trial
@@ -168,25 +167,12 @@ def test_agree_and_diverse_move_the_output_distance_in_opposite_directions(
 
 
 def test_restore_at_epoch_2_continues_identically() -> None:
-    config = {**SMALL, "rho": 0.3, "pair_penalty": "adaptive_l2", "epochs": 4, "dropout": 0.1}
-    straight = Trial(config)
-    straight_rows = [straight.run_epoch() for _ in range(4)]
-    first = Trial(config)
-    rows = [first.run_epoch() for _ in range(2)]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    state = torch.load(buffer, weights_only=True)
-    assert len(state["members"]) == 2
-    torch.manual_seed(12345)
-    second = Trial(config)
-    second.load_state_dict(state)
-    rows += [second.run_epoch() for _ in range(2)]
+    run = restored_run({**SMALL, "rho": 0.3, "pair_penalty": "adaptive_l2", "epochs": 4,
+                        "dropout": 0.1}, stop=2)
+    assert len(run.state["members"]) == 2
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "rho/weight")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
-    for a, b in zip(straight.members, second.members):
-        for name, tensor in a.model.state_dict().items():
-            assert torch.equal(tensor, b.model.state_dict()[name]), name
+    assert columns(run.rows, keys) == columns(run.straight_rows, keys)
+    assert same_weights(run.straight, run.resumed)
 
 
 @pytest.mark.parametrize("config, match", [

@@ -4,12 +4,12 @@ trial; at pool_ratio 2 fractional pooling is max-pooling to the bit; restore; re
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from restoring import columns, restored_run, same_weights
 
 from trainables import ConfigError, check_config, rho_names
 from trainables.models import FractionalMaxPool2d, attach_generator, build_model
@@ -99,21 +99,10 @@ def test_the_trial_attaches_a_stream_of_its_seed() -> None:
 
 
 def test_restore_at_epoch_2_continues_identically() -> None:
-    config = {**SMALL, "pool": "fractional", "epochs": 4}
-    straight, straight_rows = _train(config)
-    first = Trial(config)
-    rows = [first.run_epoch() for _ in range(2)]
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    torch.manual_seed(12345)
-    second = Trial(config)
-    second.load_state_dict(torch.load(buffer, weights_only=True))
-    rows += [second.run_epoch() for _ in range(2)]
+    run = restored_run({**SMALL, "pool": "fractional", "epochs": 4}, stop=2)
     keys = ("train_loss", "train_acc", "test_loss", "test_acc")
-    assert [{k: r[k] for k in keys} for r in rows] == [{k: r[k] for k in keys} for r in straight_rows]
-    for name, tensor in straight.model.state_dict().items():
-        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert columns(run.rows, keys) == columns(run.straight_rows, keys)
+    assert same_weights(run.straight, run.resumed)
 
 
 @pytest.mark.parametrize("config, match", [
