@@ -13,7 +13,7 @@ from restoring import columns, restored_run
 from torch import nn
 
 from trainables import ConfigError, check_config, run_trial
-from trainables.engine import Engine
+from trainables.engine import Engine, EpochStats
 from trainables.families.l2_penalty import L2Penalty
 from trainables.families.noise import NoiseFamily
 from trainables.models.noise import NoiseInjection
@@ -21,6 +21,22 @@ from trainables.models.noise import NoiseInjection
 SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 16, "depth": 2, "epochs": 2,
          "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 256, "seed": 3, "K": 2,
          "device": "cpu"}
+
+
+def _one_sgd_step_and_rho_step(model: nn.Module, reg: nn.Module, lr: float, K: int,
+                               train: tuple[torch.Tensor, torch.Tensor],
+                               val: tuple[torch.Tensor, torch.Tensor]) -> EpochStats:
+    """One epoch of one full-batch plain-SGD theta step followed by one t1t2 rho step on the
+    whole validation set, rho's own step of size 0 (so only its gradient is read)."""
+    theta = [p for p in model.parameters() if all(p is not q for q in reg.parameters())]
+    engine = Engine(model, reg, task="regression",
+                    theta_optimizer=torch.optim.SGD(theta, lr=lr, momentum=0.0),
+                    rho_optimizer=torch.optim.SGD(reg.rho_parameters(), lr=0.0),
+                    r=1, K=K, batch_size=len(train[0]), reg_batch_size=len(val[0]),
+                    shuffle_generator=torch.Generator().manual_seed(1),
+                    reg_generator=torch.Generator().manual_seed(2), reg_full_batch=True,
+                    hypergradient=True)
+    return engine.train_epoch(*train, *val)
 
 
 def test_hypergradient_of_weight_decay_through_one_sgd_step_is_the_closed_form() -> None:
@@ -39,14 +55,7 @@ def test_hypergradient_of_weight_decay_through_one_sgd_step_is_the_closed_form()
     model = nn.Linear(d, 1).double()
     w0, b0 = model.weight.detach().clone().reshape(-1), model.bias.detach().clone()
     reg = L2Penalty([model], [rho], ["wd_0"], learned=True).double()
-    engine = Engine(model, reg, task="regression",
-                    theta_optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0),
-                    rho_optimizer=torch.optim.SGD(reg.rho_parameters(), lr=0.0),
-                    r=1, K=1, batch_size=n_tr, reg_batch_size=n_val,
-                    shuffle_generator=torch.Generator().manual_seed(1),
-                    reg_generator=torch.Generator().manual_seed(2), reg_full_batch=True,
-                    hypergradient=True)
-    stats = engine.train_epoch(x_tr, y_tr, x_val, y_val)
+    stats = _one_sgd_step_and_rho_step(model, reg, lr, 1, (x_tr, y_tr), (x_val, y_val))
     assert (stats.theta_steps, stats.rho_steps) == (1, 1)
 
     resid = x_tr @ w0 + b0 - y_tr
@@ -78,14 +87,7 @@ def test_hypergradient_of_input_noise_is_the_closed_form_with_a_clean_validation
     w0, b0 = linear.weight.detach().clone().reshape(-1), linear.bias.detach().clone()
     reg = NoiseFamily([point], {"sigma_0": sigma}, learned=True,
                       generator=torch.Generator().manual_seed(7)).double()
-    engine = Engine(model, reg, task="regression",
-                    theta_optimizer=torch.optim.SGD(linear.parameters(), lr=lr, momentum=0.0),
-                    rho_optimizer=torch.optim.SGD(reg.rho_parameters(), lr=0.0),
-                    r=1, K=3, batch_size=n_tr, reg_batch_size=n_val,
-                    shuffle_generator=torch.Generator().manual_seed(1),
-                    reg_generator=torch.Generator().manual_seed(2), reg_full_batch=True,
-                    hypergradient=True)
-    stats = engine.train_epoch(x_tr, y_tr, x_val, y_val)
+    stats = _one_sgd_step_and_rho_step(model, reg, lr, 3, (x_tr, y_tr), (x_val, y_val))
     assert (stats.theta_steps, stats.rho_steps) == (1, 1)
     assert stats.counters.fwd_reg == n_val  # one clean forward, not K noisy ones
 
