@@ -39,7 +39,10 @@ from .summary import (
 from .summary.costs import AXIS_LABELS, check_axis
 
 COLORS = {"cross_reg": "#d62728", "pbt": "#1f77b4", "grid_cv": "#2ca02c", "asha": "#ff7f0e"}
-_OTHER = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+#: the other strategies, in the order a figure meets them (12 before a colour repeats: the
+#: headline figure has 12 methods)
+_OTHER = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+          "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#000000"]
 _REL = re.compile(r"^rel/(count|conf|acc)_(\d+)$")
 
 

@@ -45,6 +45,22 @@ def _pooled(paths: list[str]) -> pd.DataFrame:
     return df
 
 
+def _with_points(curves: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's curves plus, as one-budget methods, the pooled runs' strategies the sweep
+    did not vary (each at its own seeds), the Pareto front taken over all of them: every
+    method of the headline in one accuracy-vs-cost figure."""
+    from analysis.summary import pareto_front
+
+    swept = set(curves["method"].astype(str))
+    extra = points[~points["strategy"].astype(str).isin(swept)].copy()
+    extra.insert(3, "method", extra["strategy"].astype(str))
+    extra.insert(4, "budget", [f"{n} seeds" for n in extra["n_seeds"]])
+    extra["is_reference"] = False
+    rows = pd.concat([curves, extra], ignore_index=True)
+    rows["pareto"] = rows.index.isin(pareto_front(rows, cost="fwd").index)
+    return rows
+
+
 def _tests(df: pd.DataFrame, metric: str) -> str:
     import analysis
 
@@ -106,7 +122,8 @@ def main() -> None:
         if args.plot:
             from analysis.plots import sweep_figure
 
-            sweep_figure(sweep_df, cost="fwd").savefig(args.plot, dpi=110, bbox_inches="tight")
+            figure_rows = _with_points(table, analysis.summarize(df, cost="fwd"))
+            sweep_figure(figure_rows, cost="fwd").savefig(args.plot, dpi=110, bbox_inches="tight")
             print(f"\nplot: {args.plot}")
 
 
