@@ -170,14 +170,18 @@ class Family:
         if self.networks < 1:
             raise ValueError(f"family {self.name!r}: networks must be >= 1, got {self.networks}")
 
+    @property
+    def t1t2_can_learn(self) -> bool:
+        """Whether mode='t1t2' can learn this family's rho (``t1t2_learnable``, else ``learnable``)."""
+        return self.learnable if self.t1t2_learnable is None else self.t1t2_learnable
+
     def check(self, config: TrialConfig) -> None:
         """The family's rules on a config, before any model exists: one ConfigError each."""
         if config.mode == "cross_reg" and not self.learnable:
             raise ConfigError(
                 f"family={config.family!r}: {self.name!r} has no rho that cross_reg can learn; "
                 "use mode='fixed' or a learnable family")
-        t1t2 = self.learnable if self.t1t2_learnable is None else self.t1t2_learnable
-        if config.mode == "t1t2" and not t1t2:
+        if config.mode == "t1t2" and not self.t1t2_can_learn:
             raise ConfigError(
                 f"family={config.family!r}: {self.name!r} has no rho that t1t2 can learn (the "
                 "training gradient does not depend on it); use mode='fixed' or another family")
