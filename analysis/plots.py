@@ -137,7 +137,7 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = "fwd") -> Figure:
     col = total_column(check_axis(cost))
     s = df_or_summary if "test_acc_mean" in df_or_summary else summarize(df_or_summary, cost=cost)
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
-    fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
+    fig = Figure(figsize=(9.5, 4.2 * max(1, len(groups))), layout="constrained")
     if not groups:
         return _note(fig, "accuracy vs cost: no summary rows")
     seen: dict[str, str] = {}
@@ -169,7 +169,7 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = "fwd") -> Figure:
         _cap(ax, "test_acc")
         ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: no point hidden
     return fig
 
 
@@ -303,7 +303,7 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = "fwd", metric: str = "
     col = total_column(check_axis(cost))
     s = df_or_summary if "method" in df_or_summary else sweep_summary(df_or_summary, cost=cost, metric=metric)
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
-    fig = Figure(figsize=(8.5, 4.8 * max(1, len(groups))), layout="constrained")
+    fig = Figure(figsize=(10.5, 4.8 * max(1, len(groups))), layout="constrained")
     if not groups:
         return _note(fig, "budget sweep: no summary rows")
     k = _scale(metric)
@@ -337,7 +337,7 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = "fwd", metric: str = "
         _cap(ax, metric)
         ax.set_title(f"Budget sweep · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: no point hidden
     return fig
 
 
