@@ -6,7 +6,7 @@
         --storage runs/rivals
     crossreg sweep mnist1d-noise --seeds 3 --concurrent --strategies cross_reg pbt grid_cv asha \\
         --storage runs/sweep
-    python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN] [--plot docs/headline.png]
+    python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN ...] [--plot docs/headline.png]
 
 Prints, in markdown: the comparison table of every strategy (all runs pooled: they are runs of
 the same experiment on the same seeds and splits, so their seeds pair); the paired tests of
@@ -93,12 +93,13 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+")
-    p.add_argument("--sweep")
+    p.add_argument("--sweep", nargs="+", default=[],
+                   help="sweep run directories (one per `crossreg sweep`), read together")
     p.add_argument("--plot")
     args = p.parse_args()
     print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, "
           f"python benchmarks/report_headline.py {' '.join(args.runs)}"
-          f"{' --sweep ' + args.sweep if args.sweep else ''} -->")
+          f"{' --sweep ' + ' '.join(args.sweep) if args.sweep else ''} -->")
     df = _pooled(args.runs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
