@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -132,7 +133,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     else:
         if exp.exists():  # killed before Tune saved state, or not restorable: start clean
             note = ("restarted: Ray cannot restore a synchronous PBT" if not strategy.restorable
-                    else "restarted: no saved Tune state")
+                    else "restarted: no readable saved Tune state")
             run.delete_dir(name)
         ctx = StrategyContext(strategy=strategy, spec=spec, seed=seed, storage_path=run_root,
                               trainable=trainable,
@@ -164,13 +165,23 @@ def _silent(line: str) -> None:
 
 
 def _has_state(exp: Storage) -> bool:
-    """Whether Tune left enough to restore: its tuner.pkl *and* an experiment-state
-    snapshot (a driver killed between writing the two leaves only the first, and
-    `Tuner.restore` would then restart with an empty config)."""
+    """Whether Tune left enough to restore: its tuner.pkl *and* a readable experiment-state
+    snapshot, the newest by name being the one `Tuner.restore` reads. A driver killed
+    between writing the two leaves only the first (`Tuner.restore` would restart with an
+    empty config); one killed while Tune copied the snapshot to storage leaves it empty
+    (seen under load: `Tuner.restore` then fails on it and the resume with it)."""
     from ray import tune
 
-    return tune.Tuner.can_restore(exp.root) and any(
-        n.startswith("experiment_state-") and n.endswith(".json") for n in exp.list_files())
+    if not tune.Tuner.can_restore(exp.root):
+        return False
+    states = [n for n in exp.list_files() if n.startswith("experiment_state-") and n.endswith(".json")]
+    if not states:
+        return False
+    try:
+        json.loads(exp.read_text(max(states)))
+    except ValueError:  # empty or cut short
+        return False
+    return True
 
 
 # --- a whole experiment -----------------------------------------------------------------

@@ -155,3 +155,21 @@ def test_trials_failing_past_their_retries_are_retried_by_resume(ray_session, tm
     assert meta["completed"] == {"fixed-seed0": "finished"} and meta["status"] == "finished"
     (rows,) = _rows(run / "fixed-seed0").values()
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]  # continued from the epoch-2 checkpoint
+
+
+def test_a_snapshot_cut_short_by_a_kill_is_no_state_to_restore(tmp_path):
+    """A driver killed while Tune copied its experiment snapshot to storage leaves the newest
+    snapshot empty (seen in CI under load); `Tuner.restore` would fail on it, so the runner
+    must not try: the (strategy, seed) restarts clean instead."""
+    from harness.runner import _has_state
+    from harness.storage import Storage
+
+    exp = tmp_path / "grid_cv-seed0"
+    exp.mkdir()
+    (exp / "tuner.pkl").write_bytes(b"tuner")
+    (exp / "experiment_state-2026-11-26_06-00-00.json").write_text('{"trial_data": []}')
+    assert _has_state(Storage(str(exp)))
+    (exp / "experiment_state-2026-11-26_06-35-28.json").write_text("")  # newer, cut short
+    assert not _has_state(Storage(str(exp)))
+    (exp / "experiment_state-2026-11-26_06-35-28.json").write_text('{"trial_data": [')
+    assert not _has_state(Storage(str(exp)))
