@@ -26,7 +26,8 @@ import pandas as pd
 
 
 def _pooled(paths: list[str]) -> pd.DataFrame:
-    """The runs as one experiment: their seeds are the same splits, so they pair."""
+    """The runs as one experiment: their seeds are the same splits, so they pair (sweeps:
+    the variants of all of them)."""
     import analysis
 
     with warnings.catch_warnings():
@@ -41,7 +42,10 @@ def _pooled(paths: list[str]) -> pd.DataFrame:
                                        "driver_seconds": {k: v for m in metadata.values()
                                                           for k, v in m.get("driver_seconds", {}).items()},
                                        "strategies": sorted({s for m in metadata.values()
-                                                             for s in m.get("strategies", [])})}}
+                                                             for s in m.get("strategies", [])}),
+                                       # several sweeps (one per `crossreg sweep`): every variant
+                                       "sweep": {k: v for m in metadata.values()
+                                                 for k, v in (m.get("sweep") or {}).items()} or None}}
     return df
 
 
@@ -110,7 +114,7 @@ def main() -> None:
         print(_tests(df, "test_ece") + "\n")
         if not args.sweep:
             return
-        sweep_df = analysis.load_results(args.sweep)
+        sweep_df = _pooled(args.sweep)  # their seeds pair, across sweeps too
         print("```\n" + format_sweep(sweep_df, cost="fwd") + "\n```\n")
         print("```\n" + format_sweep(sweep_df, cost="flops") + "\n```\n")
         table = sweep_summary(sweep_df)
