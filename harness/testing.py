@@ -75,7 +75,7 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
-    epochs = int(config["epochs"])
+    epochs = int(config.get("quit_after_epochs") or config["epochs"])  # a trial ending short
     checkpoint_every = checkpoint_interval(int(config.get("checkpoint_every", 0)), epochs)
     seed = int(config["seed"])
     rho = _rho_values(config["rho"])

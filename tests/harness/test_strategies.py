@@ -316,3 +316,19 @@ def test_pbt_draws_come_from_the_runs_seed_and_leave_global_state_alone():
     assert draws(3) == draws(3) != draws(4)
     assert len(set(draws(3))) == 4
     assert random.getstate() == before[0] and np.array_equal(np.random.get_state()[1], before[1])
+
+
+def test_a_run_ended_short_without_a_signal_names_what_did_not_finish(ray_session, tmp_path):
+    """No Ctrl-C, yet a (strategy, seed) ended short (here its trial quits after 2 of 6
+    epochs without an error): the run is recorded interrupted and the message names what did
+    not finish, instead of claiming an interruption nobody made."""
+    from harness.errors import Interrupted
+
+    spec = _spec().replace(name="short", strategies=("cross_reg",))
+    with pytest.raises(Interrupted, match=r"^cross_reg-seed0 did not finish; continue with: "
+                                          r"crossreg resume "):
+        runner.start(spec, runner.RunOptions(storage=str(tmp_path), trainable=SYNTHETIC, verbose=0,
+                                             extra_config={"quit_after_epochs": 2},
+                                             echo=lambda s: None))
+    (run,) = tmp_path.iterdir()
+    assert json.loads((run / "metadata.json").read_text())["status"] == "interrupted"
