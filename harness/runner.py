@@ -319,14 +319,12 @@ def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options:
             finally:
                 _add_driver_seconds(meta, name, time.perf_counter() - t0)
             _record(run, meta, outcome, spec, progress)
-    complete = all(meta["completed"].get(_dir(work, *p)) in (FINISHED, "errored")
-                   for p in plan(meta))
-    _finish(run, meta, "finished" if complete and not signals.stopped else "interrupted")
+    short = sorted(name for name in (_dir(work, *p) for p in plan(meta))
+                   if meta["completed"].get(name) not in (FINISHED, "errored"))
+    _finish(run, meta, "finished" if not short and not signals.stopped else "interrupted")
     if signals.stopped:
         raise Interrupted(f"experiment interrupted; continue it with: crossreg resume {run.root}")
-    if not complete:  # no signal: something ended a (strategy, seed) short (its lines above say what)
-        short = sorted(_dir(work, *p) for p in plan(meta)
-                       if meta["completed"].get(_dir(work, *p)) not in (FINISHED, "errored"))
+    if short:  # no signal: something ended a (strategy, seed) short (its lines above say what)
         raise Interrupted(f"{', '.join(short)} did not finish; continue with: "
                           f"crossreg resume {run.root}")
     errored = sorted(k for k, v in meta["completed"].items() if v == "errored")
