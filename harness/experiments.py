@@ -179,7 +179,7 @@ class ExperimentSpec:
             epochs=min(self.epochs, 3),
             n_train=min(self.trial.n_train or 300, 300),
             pbt_population=min(self.pbt_population, 2),
-            pbt_interval=1,
+            pbt_interval=2,  # one exploit round: each round restarts the members' processes
             asha_samples=min(self.asha_samples, 2),
             random_samples=min(self.random_samples, 2),
             ensemble_members=min(self.ensemble_members, 2),
