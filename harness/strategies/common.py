@@ -95,12 +95,13 @@ def log_uniform_rho(ctx: StrategyContext) -> Any:
     return {n: tune.loguniform(*spec.search_range()) for n in names}
 
 
-def seeded_sampler(ctx: StrategyContext) -> Any:
-    """Tune's random sampler seeded from the run's seed (never module-level random state),
-    so the configurations a search draws are reproducible across runs and clusters."""
+def seeded_sampler(ctx: StrategyContext, kind: type | None = None) -> Any:
+    """Tune's random sampler (or the subclass `kind`) seeded from the run's seed (never
+    module-level random state), so the configurations a search draws are reproducible
+    across runs and clusters."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=SAMPLER_SEED_OFFSET + ctx.seed)
+    return (kind or BasicVariantGenerator)(random_state=SAMPLER_SEED_OFFSET + ctx.seed)
 
 
 class SeededScheduler:
@@ -153,9 +154,11 @@ def single_run(ctx: StrategyContext, **overrides: Any) -> tune.Tuner:
 
 
 def sampled_search(ctx: StrategyContext, scheduler: Any, num_samples: int,
-                   checkpoints_kept: int = CHECKPOINTS_KEPT, **overrides: Any) -> tune.Tuner:
-    """`num_samples` per-layer log-uniform rho draws from the run's seeded sampler under a
-    trial scheduler (pbt, asha), selected by the spec's validation metric."""
+                   checkpoints_kept: int = CHECKPOINTS_KEPT, sampler_kind: type | None = None,
+                   **overrides: Any) -> tune.Tuner:
+    """`num_samples` per-layer log-uniform rho draws from the run's seeded sampler (of
+    `sampler_kind`) under a trial scheduler (pbt, asha), selected by the spec's validation
+    metric."""
     spec = ctx.spec
     return tune.Tuner(
         ctx.trainable,
@@ -164,7 +167,7 @@ def sampled_search(ctx: StrategyContext, scheduler: Any, num_samples: int,
             metric=spec.metric,
             mode=spec.mode,
             scheduler=scheduler,
-            search_alg=seeded_sampler(ctx),
+            search_alg=seeded_sampler(ctx, sampler_kind),
             num_samples=num_samples,
             reuse_actors=True,
         ),

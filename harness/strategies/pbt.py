@@ -7,9 +7,9 @@ perturbation factors (1.2, 0.8). Trials checkpoint at every interval so exploit 
 donor checkpoint at the current iteration; `synch=True` makes the whole population reach
 each interval before anyone is cloned, so iteration numbers stay aligned and a clone's
 epochs are never counted twice; `reuse_actors=True` (5x faster here: no new process per
-exploit). Exploit and explore draw from the run's seed (`SeededPBT`), not from Python's
-global random state. The final model is the member with the best validation metric at its
-last epoch.
+exploit) with `KeepMembers` (nor per barrier: harness/strategies/_keep_members.py).
+Exploit and explore draw from the run's seed (`SeededPBT`), not from Python's global random
+state. The final model is the member with the best validation metric at its last epoch.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
+from harness.strategies._keep_members import KeepMembers, PopulationSampler
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
     SeededScheduler,
@@ -38,8 +39,9 @@ PBT_CHECKPOINTS_KEPT = 4
 PERTURBATION_FACTORS = (1.2, 0.8)
 
 
-class SeededPBT(SeededScheduler, PopulationBasedTraining):
-    """PBT whose exploit and explore draws come from the run's seed.
+class SeededPBT(KeepMembers, SeededScheduler, PopulationBasedTraining):
+    """PBT whose exploit and explore draws come from the run's seed, and whose members keep
+    their processes across barriers (`KeepMembers`).
 
     Ray's PBT draws the donor, the resample coin and the perturbation factor from Python's
     global `random` (and a resampled value from numpy's global generator), all inside
@@ -63,10 +65,11 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
 
 
 def population_search(ctx: StrategyContext, population_scheduler: Any) -> tune.Tuner:
-    """A PBT-like search: the population under `population_scheduler`, checkpointing at each
-    perturbation interval (exploit restores a donor there) and keeping a few more."""
+    """A PBT-like search: the population under `population_scheduler` (a `KeepMembers`),
+    checkpointing at each perturbation interval (exploit restores a donor there) and
+    keeping a few more."""
     return sampled_search(ctx, population_scheduler, ctx.spec.pbt_population,
-                          checkpoints_kept=PBT_CHECKPOINTS_KEPT,
+                          checkpoints_kept=PBT_CHECKPOINTS_KEPT, sampler_kind=PopulationSampler,
                           checkpoint_every=ctx.spec.perturbation_interval)
 
 
