@@ -6,7 +6,8 @@
         --storage runs/rivals
     crossreg sweep mnist1d-noise --seeds 3 --concurrent --strategies cross_reg pbt grid_cv asha \\
         --storage runs/sweep
-    python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN ...] [--plot docs/headline.png]
+    python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN ...] \
+        [--as-variant pbt=pbt.P8 grid_cv=grid_cv.G5] [--plot docs/headline.png]
 
 Prints, in markdown: the comparison table of every strategy (all runs pooled: they are runs of
 the same experiment on the same seeds and splits, so their seeds pair); the paired tests of
@@ -47,6 +48,44 @@ def _pooled(paths: list[str]) -> pd.DataFrame:
                                        "sweep": {k: v for m in metadata.values()
                                                  for k, v in (m.get("sweep") or {}).items()} or None}}
     return df
+
+
+def _as_variants(sweep_df: pd.DataFrame, runs_df: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+    """The sweep plus, as budget points of its curves, the pooled runs' own strategies
+    (`pbt=pbt.P8`: the headline's PBT, at the spec's population, on the sweep's seeds): a
+    budget the headline already ran need not run again in the sweep. Its budget is read
+    from the runs' spec (grid CV: its own grid values)."""
+    from harness import strategies
+
+    seeds = set(sweep_df["seed"])
+    meta = dict(sweep_df.attrs["metadata"]["pooled"])
+    spec = next(iter(runs_df.attrs["metadata"].values()))["spec"]
+    runs_meta = next(iter(runs_df.attrs["metadata"].values()))
+    sweep, completed = dict(meta.get("sweep") or {}), dict(meta.get("completed", {}))
+    driver = dict(meta.get("driver_seconds", {}))
+    added = []
+    for item in items:
+        strategy, _, variant = item.partition("=")
+        fields = strategies.get(strategy).budget_fields
+        budget = {("grid_values" if f == "grid_size" else f):
+                  spec["grid_values" if f == "grid_size" else f] for f in fields}
+        sweep[variant] = {"strategy": strategy, "budget": budget}
+        rows = runs_df[(runs_df["strategy"].astype(str) == strategy) & runs_df["seed"].isin(seeds)]
+        added.append(rows.assign(strategy=variant))
+        for seed in sorted(seeds):
+            key = f"{strategy}-seed{seed}"
+            if key in runs_meta.get("completed", {}):
+                completed[f"{variant}-seed{seed}"] = runs_meta["completed"][key]
+            if key in runs_meta.get("driver_seconds", {}):
+                driver[f"{variant}-seed{seed}"] = runs_meta["driver_seconds"][key]
+    out = pd.concat([sweep_df.assign(strategy=sweep_df["strategy"].astype(str)), *added],
+                    ignore_index=True)
+    out["strategy"] = out["strategy"].astype("category")
+    out["run"] = out["run"].astype(str).astype("category")
+    out.attrs["metadata"] = {"pooled": {**meta, "sweep": sweep, "completed": completed,
+                                        "driver_seconds": driver,
+                                        "strategies": sorted(set(out["strategy"].astype(str)))}}
+    return out
 
 
 def _with_points(curves: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
@@ -99,11 +138,15 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--sweep", nargs="+", default=[],
                    help="sweep run directories (one per `crossreg sweep`), read together")
+    p.add_argument("--as-variant", nargs="+", default=[], metavar="STRATEGY=VARIANT",
+                   help="a strategy of RUN as a budget point of the sweep's curve "
+                        "(pbt=pbt.P8: the headline's PBT at the spec's population)")
     p.add_argument("--plot")
     args = p.parse_args()
     print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, "
           f"python benchmarks/report_headline.py {' '.join(args.runs)}"
-          f"{' --sweep ' + ' '.join(args.sweep) if args.sweep else ''} -->")
+          f"{' --sweep ' + ' '.join(args.sweep) if args.sweep else ''}"
+          f"{' --as-variant ' + ' '.join(args.as_variant) if args.as_variant else ''} -->")
     df = _pooled(args.runs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -115,6 +158,8 @@ def main() -> None:
         if not args.sweep:
             return
         sweep_df = _pooled(args.sweep)  # their seeds pair, across sweeps too
+        if args.as_variant:
+            sweep_df = _as_variants(sweep_df, df, args.as_variant)
         print("```\n" + format_sweep(sweep_df, cost="fwd") + "\n```\n")
         print("```\n" + format_sweep(sweep_df, cost="flops") + "\n```\n")
         table = sweep_summary(sweep_df)
