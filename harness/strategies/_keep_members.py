@@ -17,7 +17,8 @@ Two pieces, both needed:
   checkpoint: the path PBT's own exploit takes with `reuse_actors=True`.
 
 The reservation goes through `TuneController._actor_cache` (`increase_max` /
-`decrease_max`), an internal of the Ray version pyproject pins;
+`decrease_max`), an internal of the Ray version pyproject pins, reached past the wrapper Tune
+hands schedulers (which logs a warning for any attribute off its list);
 tests/harness/test_keep_members.py fails if a barrier starts new processes again.
 """
 
@@ -38,6 +39,11 @@ class PopulationSampler(BasicVariantGenerator):
         return bool(super().is_finished()) and not self._live_trials
 
 
+def _actor_cache(tune_controller: Any) -> Any:
+    controller = getattr(tune_controller, "_tune_controller", tune_controller)  # unwrapped
+    return controller._actor_cache
+
+
 class KeepMembers:
     """Mixin for a synchronous population scheduler: each member it pauses keeps a place in
     Tune's actor cache until the scheduler picks it to run again."""
@@ -50,11 +56,11 @@ class KeepMembers:
         # reserve before deciding: an exploit inside the decision may pause the trial itself
         reserved = trial.trial_id not in self._kept
         if reserved:
-            tune_controller._actor_cache.increase_max(trial.placement_group_factory)
+            _actor_cache(tune_controller).increase_max(trial.placement_group_factory)
         decision: str = super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
         if decision == TrialScheduler.CONTINUE and trial.status != Trial.PAUSED:
             if reserved:
-                tune_controller._actor_cache.decrease_max(trial.placement_group_factory)
+                _actor_cache(tune_controller).decrease_max(trial.placement_group_factory)
         else:
             self._kept.add(trial.trial_id)
         return decision
@@ -63,7 +69,7 @@ class KeepMembers:
         trial = super().choose_trial_to_run(tune_controller)  # type: ignore[misc]
         if trial is not None and trial.trial_id in self._kept:
             self._kept.discard(trial.trial_id)
-            tune_controller._actor_cache.decrease_max(trial.placement_group_factory)
+            _actor_cache(tune_controller).decrease_max(trial.placement_group_factory)
         return trial
 
 
