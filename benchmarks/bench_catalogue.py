@@ -6,34 +6,62 @@ and the 2-D CNN on digits images with and without fractional max-pooling (a mode
     python benchmarks/bench_catalogue.py --seeds 3 --storage /path/to/runs [--families ...]
 
 Each family runs its registered experiment (`mnist1d-<family>`, `crossreg list`) through the
-harness with `grid_cv` (3 folds here, to keep the whole catalogue to about an hour on two CPU
-cores) and, for a family cross-reg can learn, `cross_reg`; "none" is the `fixed` strategy of
-mnist1d-noise at sigma = 0 (the same network with no regularizer). Prints one markdown table:
-test accuracy, ECE (mean ± t-interval half-width over seeds) and cost (sample-forward passes
-and FLOPs per seed) per (family, method), with the command, machine and date.
+harness with `grid_cv` (3 folds here; even so the whole catalogue takes two to three hours on
+two CPU cores: a second call reuses every finished run in `--storage`) and, for a family
+cross-reg can learn, `cross_reg`; "none" is the `fixed` strategy of mnist1d-noise at sigma = 0
+(the same network with no regularizer). Prints one markdown table: test accuracy, ECE (mean ±
+t-interval half-width over seeds) and cost (sample-forward passes and FLOPs per seed) per
+(family, method), with the command, machine and date.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 FAMILIES = ("gaussian_dropout", "weight_noise", "orthogonal", "l1_net", "weight_norm", "noise",
             "dropout", "dropconnect", "stochastic_depth", "cutout", "mixup")
 
 
-def _run(spec: Any, storage: str) -> str:
+def _finished(spec: Any, storage: str) -> str | None:
+    """A finished run of this spec already in `storage` (same name and seeds), if any: the
+    catalogue takes hours on two cores, so a second call goes on where the first stopped."""
+    for meta_path in sorted(Path(storage).glob(f"{spec.name}-*/metadata.json"), reverse=True):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("status") == "finished" and meta.get("seeds") == list(range(spec.seeds)):
+            return str(meta_path.parent)
+    return None
+
+
+#: `--finished-only`: print what `--storage` holds, run nothing
+FINISHED_ONLY = False
+
+
+def _run(spec: Any, storage: str) -> str | None:
     from harness import runner
 
-    return runner.start(spec, runner.RunOptions(storage=storage, concurrent=True,
+    done = _finished(spec, storage)
+    if done:
+        print(f"# {spec.name}: reusing {done}", flush=True)
+        return done
+    if FINISHED_ONLY:
+        print(f"# {spec.name}: not run yet", flush=True)
+        return None
+    path = runner.start(spec, runner.RunOptions(storage=storage, concurrent=True,
                                                 echo=lambda s: None))
+    print(f"# {spec.name}: {path}", flush=True)
+    return path
 
 
-def _rows(path: str, family: str) -> list[dict[str, Any]]:
+def _rows(path: str | None, family: str) -> list[dict[str, Any]]:
     import analysis
 
+    if path is None:
+        return []
     table = analysis.summarize(analysis.load_results(path), cost="flops")
     out = []
     for r in table.itertuples():
@@ -56,7 +84,11 @@ def main() -> None:
                    help="skip pair (both directions) vs a 2-member deep ensemble")
     p.add_argument("--no-pooling", dest="pooling", action="store_false",
                    help="skip the digits CNN with and without fractional max-pooling")
+    p.add_argument("--finished-only", action="store_true",
+                   help="print the table of the runs --storage already holds; run nothing")
     args = p.parse_args()
+    global FINISHED_ONLY
+    FINISHED_ONLY = args.finished_only
     started = time.time()
     rows: list[dict[str, Any]] = []
     none = registry.get("mnist1d-noise").replace(
