@@ -17,6 +17,7 @@ t-interval half-width over seeds) and cost (sample-forward passes and FLOPs per 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -37,18 +38,16 @@ def _finished(spec: Any, storage: str) -> str | None:
     return None
 
 
-#: `--finished-only`: print what `--storage` holds, run nothing
-FINISHED_ONLY = False
-
-
-def _run(spec: Any, storage: str) -> str | None:
+def _run(spec: Any, storage: str, finished_only: bool) -> str | None:
+    """The run of `spec`: a finished one `storage` holds, else a new one (none when
+    `finished_only`: the table then says what is there)."""
     from harness import runner
 
     done = _finished(spec, storage)
     if done:
         print(f"# {spec.name}: reusing {done}", flush=True)
         return done
-    if FINISHED_ONLY:
+    if finished_only:
         print(f"# {spec.name}: not run yet", flush=True)
         return None
     path = runner.start(spec, runner.RunOptions(storage=storage, concurrent=True,
@@ -87,14 +86,13 @@ def main() -> None:
     p.add_argument("--finished-only", action="store_true",
                    help="print the table of the runs --storage already holds; run nothing")
     args = p.parse_args()
-    global FINISHED_ONLY
-    FINISHED_ONLY = args.finished_only
+    run = functools.partial(_run, storage=args.storage, finished_only=args.finished_only)
     started = time.time()
     rows: list[dict[str, Any]] = []
     none = registry.get("mnist1d-noise").replace(
         name="catalogue-none", epochs=40, seeds=args.seeds, strategies=("fixed",), fixed_rho=0.0,
         pbt_interval=2)
-    for r in _rows(_run(none, args.storage), "none"):
+    for r in _rows(run(none), "none"):
         rows.append({**r, "method": "none"})
     for family in args.families:
         name = "mnist1d-noise" if family == "noise" else f"mnist1d-{family.replace('_', '-')}"
@@ -103,18 +101,18 @@ def main() -> None:
         chosen = ("grid_cv", "cross_reg") if learnable else ("grid_cv",)
         spec = base.replace(name=f"catalogue-{family}", epochs=40, seeds=args.seeds,
                             strategies=chosen, cv_folds=args.folds)
-        rows += _rows(_run(spec, args.storage), family)
+        rows += _rows(run(spec), family)
     if args.pair:  # the two-network penalty, both directions, against a 2-member ensemble
         for direction in ("agree", "diverse"):
             spec = registry.get("mnist1d-pair").replace(
                 name=f"catalogue-pair-{direction}", epochs=40, seeds=args.seeds,
                 strategies=("grid_cv",), cv_folds=args.folds, pair_direction=direction)
             rows += [{**r, "method": f"grid_cv ({direction})"}
-                     for r in _rows(_run(spec, args.storage), "pair")]
+                     for r in _rows(run(spec), "pair")]
         ensemble = none.replace(name="catalogue-ensemble2", strategies=("deep_ensemble",),
                                 ensemble_members=2)
         rows += [{**r, "method": "deep_ensemble (M=2)"}
-                 for r in _rows(_run(ensemble, args.storage), "pair")]
+                 for r in _rows(run(ensemble), "pair")]
     if args.pooling:  # a model option: the digits 2-D CNN with and without fractional pooling
         base = registry.get("digits-cnn-fractional")
         for pool in ("none", "max", "fractional"):
@@ -122,7 +120,7 @@ def main() -> None:
                                 strategies=("fixed",), pool=pool,
                                 pool_ratio=None if pool != "fractional" else 2 ** 0.5)
             rows += [{**r, "method": f"pool={pool}"}
-                     for r in _rows(_run(spec, args.storage), "cnn pooling (digits)")]
+                     for r in _rows(run(spec), "cnn pooling (digits)")]
     print(f"# catalogue: MNIST-1D, 2x512 MLP (resmlp for stochastic_depth), 40 epochs, "
           f"{args.seeds} seeds; grid CV {args.folds} folds")
     print(f"# command: python benchmarks/bench_catalogue.py --seeds {args.seeds}; machine: "

@@ -59,16 +59,16 @@ def _as_variants(sweep_df: pd.DataFrame, runs_df: pd.DataFrame, items: list[str]
 
     seeds = set(sweep_df["seed"])
     meta = dict(sweep_df.attrs["metadata"]["pooled"])
-    spec = next(iter(runs_df.attrs["metadata"].values()))["spec"]
     runs_meta = next(iter(runs_df.attrs["metadata"].values()))
+    spec = runs_meta["spec"]
     sweep, completed = dict(meta.get("sweep") or {}), dict(meta.get("completed", {}))
     driver = dict(meta.get("driver_seconds", {}))
     added = []
     for item in items:
         strategy, _, variant = item.partition("=")
-        fields = strategies.get(strategy).budget_fields
-        budget = {("grid_values" if f == "grid_size" else f):
-                  spec["grid_values" if f == "grid_size" else f] for f in fields}
+        # a grid's budget is its values (the sweep's `grid_size` makes them)
+        keys = ["grid_values" if f == "grid_size" else f for f in strategies.get(strategy).budget_fields]
+        budget = {k: spec[k] for k in keys}
         sweep[variant] = {"strategy": strategy, "budget": budget}
         rows = runs_df[(runs_df["strategy"].astype(str) == strategy) & runs_df["seed"].isin(seeds)]
         added.append(rows.assign(strategy=variant))
