@@ -19,11 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import ray
-import torch
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
-
-from .trial import Trial
 
 STATE_FILE = "trial_state.pt"
 
@@ -56,6 +53,10 @@ def train_fn(config: dict[str, Any]) -> None:
 
     ``device_share`` is filled in from the trial's resources (`device_share`) unless the
     config pins it, so each row's ``device_seconds`` is its time x the device it held."""
+    import torch  # here, not at the top: a Tuner's driver process imports this module too
+
+    from .trial import Trial
+
     if config.get("device_share") is None:
         config = {**config, "device_share": device_share()}
     trial = Trial(config)
