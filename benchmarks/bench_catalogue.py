@@ -29,11 +29,13 @@ FAMILIES = ("gaussian_dropout", "weight_noise", "orthogonal", "l1_net", "weight_
 
 
 def _finished(spec: Any, storage: str) -> str | None:
-    """A finished run of this spec already in `storage` (same name and seeds), if any: the
-    catalogue takes hours on two cores, so a second call goes on where the first stopped."""
+    """A finished run of this spec already in `storage` (same name and seeds, every (strategy,
+    seed) finished: none errored), if any: the catalogue takes hours on two cores, so a
+    second call goes on where the first stopped."""
     for meta_path in sorted(Path(storage).glob(f"{spec.name}-*/metadata.json"), reverse=True):
         meta = json.loads(meta_path.read_text())
-        if meta.get("status") == "finished" and meta.get("seeds") == list(range(spec.seeds)):
+        whole = all(v == "finished" for v in meta.get("completed", {}).values())
+        if meta.get("status") == "finished" and whole and meta.get("seeds") == list(range(spec.seeds)):
             return str(meta_path.parent)
     return None
 
