@@ -15,3 +15,27 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported before this file (a plugin): set it directly
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+#: The longest test modules, longest first (seconds in one full run on a 2-core machine,
+#: 2026-11-26). pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands modules to its
+#: processes in collection order; run last, the registered-experiment smoke runs (~700 s)
+#: kept one process busy for minutes after the other had finished. Longest first, the short
+#: modules fill in beside them. A module missing here only runs in its usual place.
+SLOWEST_FIRST = (
+    "tests/harness/test_registered_experiments.py",  # 700
+    "tests/harness/test_strategies.py",  # 360
+    "tests/harness/test_interrupt.py",  # 300
+    "tests/harness/test_user_extensions.py",  # 185
+    "tests/harness/test_sweep_command.py",  # 135
+    "tests/harness/test_resume.py",  # 110
+    "tests/harness/test_own_tuner.py",  # 110
+    "tests/harness/test_single_run_rivals.py",  # 75
+    "tests/harness/test_deep_ensemble.py",  # 60
+    "tests/harness/test_job_submit.py",  # 55
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    root = config.rootpath
+    rank = {root / module: i for i, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the rest keep order

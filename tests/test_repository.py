@@ -70,3 +70,10 @@ def test_test_modules_have_unique_names():
     """pytest imports test modules by basename (rootdir, no packages): a duplicate stops the run."""
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
+
+
+def test_the_slowest_first_modules_exist():
+    """A renamed module would silently lose its early place in the run (tests/conftest.py)."""
+    from conftest import SLOWEST_FIRST
+
+    assert [m for m in SLOWEST_FIRST if not (ROOT / m).is_file()] == []
