@@ -9,7 +9,8 @@ Each family runs its registered experiment (`mnist1d-<family>`, `crossreg list`)
 harness with `grid_cv` (3 folds here; even so the whole catalogue takes two to three hours on
 two CPU cores: a second call reuses every finished run in `--storage`) and, for a family
 cross-reg can learn, `cross_reg`; "none" is the `fixed` strategy of mnist1d-noise at sigma = 0
-(the same network with no regularizer). Prints one markdown table: test accuracy, ECE (mean ±
+(the same network with no regularizer), and a family on another network (stochastic_depth's
+residual MLP) has its own "none": its `fixed` twin at rho = 0. Prints one markdown table: test accuracy, ECE (mean ±
 t-interval half-width over seeds) and cost (sample-forward passes and FLOPs per seed) per
 (family, method), with the command, machine and date.
 """
@@ -104,6 +105,11 @@ def main() -> None:
         spec = base.replace(name=f"catalogue-{family}", epochs=40, seeds=args.seeds,
                             strategies=chosen, cv_folds=args.folds)
         rows += _rows(run(spec), family)
+        if base.trial.model != none.trial.model:  # its own network with no regularizer
+            plain = spec.replace(name=f"catalogue-{family}-none", strategies=("fixed",),
+                                 fixed_rho=0.0)
+            rows += [{**r, "method": f"none ({base.trial.model})"}
+                     for r in _rows(run(plain), family)]
     if args.pair:  # the two-network penalty, both directions, against a 2-member ensemble
         for direction in ("agree", "diverse"):
             spec = registry.get("mnist1d-pair").replace(
