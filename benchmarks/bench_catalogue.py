@@ -10,9 +10,9 @@ harness with `grid_cv` (3 folds here; even so the whole catalogue takes two to t
 two CPU cores: a second call reuses every finished run in `--storage`) and, for a family
 cross-reg can learn, `cross_reg`; "none" is the `fixed` strategy of mnist1d-noise at sigma = 0
 (the same network with no regularizer), and a family on another network (stochastic_depth's
-residual MLP) has its own "none": its `fixed` twin at rho = 0. Prints one markdown table: test accuracy, ECE (mean ±
-t-interval half-width over seeds) and cost (sample-forward passes and FLOPs per seed) per
-(family, method), with the command, machine and date.
+residual MLP) has its own "none": its `fixed` twin at rho = 0. Prints one markdown table:
+test accuracy, ECE (mean ± t-interval half-width over seeds) and cost (sample-forward passes
+and FLOPs per seed) per (family, method), with the command, machine and date.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _finished(spec: Any, storage: str) -> str | None:
     for meta_path in sorted(Path(storage).glob(f"{spec.name}-*/metadata.json"), reverse=True):
         meta = json.loads(meta_path.read_text())
         whole = all(v == "finished" for v in meta.get("completed", {}).values())
-        if meta.get("status") == "finished" and whole and meta.get("seeds") == list(range(spec.seeds)):
+        same_seeds = meta.get("seeds") == list(range(spec.seeds))
+        if meta.get("status") == "finished" and whole and same_seeds:
             return str(meta_path.parent)
     return None
 
