@@ -30,6 +30,15 @@ QUIET_ENV = {
 RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
 
 
+class DropTunesResumeHint(logging.Filter):
+    """Tune's warning on an interrupt, "Resume experiment with: Tuner.restore(...)": it names
+    one strategy's Tuner, while the harness's own hint (`crossreg resume DIR`) resumes the
+    whole run, every strategy and seed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
 def quiet_ray(verbose: bool) -> dict[str, Any]:
     """Silence Ray in this process unless `verbose`; return the `ray.init` arguments that
     go with it (worker logs forwarded or not)."""
@@ -42,6 +51,9 @@ def quiet_ray(verbose: bool) -> dict[str, Any]:
     # Tune's note that a restarted trial has no progress.csv in storage yet
     for name in ("ray._private.authentication", "ray.tune.logger"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    tune_logger = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, DropTunesResumeHint) for f in tune_logger.filters):
+        tune_logger.addFilter(DropTunesResumeHint())
     return {"log_to_driver": False, "logging_level": logging.WARNING}
 
 
@@ -92,4 +104,4 @@ class Progress:
                   f"{duration(time.perf_counter() - self.started)} · {self.eta()}")
 
 
-__all__ = ["QUIET_ENV", "Progress", "duration", "quiet_ray"]
+__all__ = ["QUIET_ENV", "DropTunesResumeHint", "Progress", "duration", "quiet_ray"]

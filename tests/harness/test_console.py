@@ -27,3 +27,35 @@ def test_no_eta_before_anything_ended():
 @pytest.mark.parametrize("seconds,text", [(0, "0:00"), (61.4, "1:01"), (3725, "1:02:05")])
 def test_duration(seconds, text):
     assert console.duration(seconds) == text
+
+
+def test_tunes_resume_hint_is_dropped_and_its_other_warnings_kept(monkeypatch):
+    """On an interrupt Tune suggests `Tuner.restore(...)` for one strategy; the harness
+    prints `crossreg resume DIR` for the whole run, so Tune's line goes."""
+    import logging
+
+    monkeypatch.setattr(console.os, "environ", dict(console.os.environ))
+    tune_logger = logging.getLogger("ray.tune.tune")
+    monkeypatch.setattr(tune_logger, "filters", list(tune_logger.filters))
+    levels = {n: logging.getLogger(n).level for n in console.RAY_LOGGERS}
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    tune_logger.addHandler(handler)
+    try:
+        console.quiet_ray(verbose=False)
+        console.quiet_ray(verbose=False)  # twice: one filter, not two
+        tune_logger.warning("Experiment has been interrupted, but the most recent state was "
+                            "saved.\nResume experiment with: Tuner.restore(path=\"/x\", "
+                            "trainable=...)")
+        tune_logger.warning("something else Tune has to say")
+    finally:
+        tune_logger.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert seen == ["something else Tune has to say"]
+    assert sum(isinstance(f, console.DropTunesResumeHint) for f in tune_logger.filters) == 1

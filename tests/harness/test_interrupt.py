@@ -71,6 +71,7 @@ def test_sigint_to_a_crossreg_run_interrupts_it_and_resume_finishes_it(tmp_path)
     assert "cross_reg-seed0" not in meta["completed"]
     assert not (run / "fixed-seed0").exists(), "a strategy was launched after the interrupt"
     assert any(line.startswith("crossreg:") and "crossreg resume" in line for line in out.splitlines())
+    assert "Tuner.restore" not in out, out[-2000:]  # Tune's hint for one strategy's Tuner
     truncated = read_trials(run / "cross_reg-seed0")
     assert all(len(rows) < 12 for rows in truncated.values())
 
