@@ -12,8 +12,9 @@
 
 Bad input (unknown experiment or strategy, malformed TOML, --seeds 0, an unwritable storage
 path, an unreachable --address, a run directory another driver holds) prints one line on
-stderr and exits with code 2, without a traceback; an interrupted run exits 130 and trials
-that failed past their retries exit 1; anything else is a bug and keeps its traceback.
+stderr and exits with code 2, without a traceback; an interrupted run exits 130; trials
+that failed past their retries, or a run that ended short without a signal, exit 1; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -300,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return COMMANDS[args.command](args)
-    except HarnessError as e:  # Interrupted -> 130, TrialsFailed -> 1, bad input -> 2
+    except HarnessError as e:  # Interrupted -> 130, EndedShort, TrialsFailed -> 1, bad input -> 2
         print(f"crossreg: {e}", file=sys.stderr)
         return e.exit_code
     except _user_errors() as e:

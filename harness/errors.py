@@ -24,6 +24,14 @@ class Interrupted(HarnessError):
     exit_code = 130
 
 
+class EndedShort(Interrupted):
+    """No signal, yet a (strategy, seed) ended before its epochs (a trial that returned early
+    without an error): recorded and resumed as an interruption, but exit 1, not 130, which
+    tells a shell or a batch scheduler that someone pressed Ctrl-C."""
+
+    exit_code = 1
+
+
 class TrialsFailed(HarnessError):
     """Every strategy ran, but some trials failed past their retries; `crossreg resume`
     retries them (results of the others are complete and recorded)."""
@@ -31,4 +39,4 @@ class TrialsFailed(HarnessError):
     exit_code = 1
 
 
-__all__ = ["HarnessError", "Interrupted", "SpecError", "TrialsFailed"]
+__all__ = ["EndedShort", "HarnessError", "Interrupted", "SpecError", "TrialsFailed"]

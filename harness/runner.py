@@ -30,7 +30,7 @@ from typing import Any
 from harness import metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
-from harness.errors import HarnessError, Interrupted, TrialsFailed
+from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
 from harness.interrupts import StopSignals
 from harness.lock import RunLock
@@ -325,7 +325,7 @@ def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options:
     if signals.stopped:
         raise Interrupted(f"experiment interrupted; continue it with: crossreg resume {run.root}")
     if short:  # no signal: something ended a (strategy, seed) short (its lines above say what)
-        raise Interrupted(f"{', '.join(short)} did not finish; continue with: "
+        raise EndedShort(f"{', '.join(short)} did not finish; continue with: "
                           f"crossreg resume {run.root}")
     errored = sorted(k for k, v in meta["completed"].items() if v == "errored")
     if errored:

@@ -323,13 +323,14 @@ def test_a_run_ended_short_without_a_signal_names_what_did_not_finish(ray_sessio
     """No Ctrl-C, yet a (strategy, seed) ended short (here its trial quits after 2 of 6
     epochs without an error): the run is recorded interrupted and the message names what did
     not finish, instead of claiming an interruption nobody made."""
-    from harness.errors import Interrupted
+    from harness.errors import EndedShort
 
     spec = _spec().replace(name="short", strategies=("cross_reg",))
-    with pytest.raises(Interrupted, match=r"^cross_reg-seed0 did not finish; continue with: "
-                                          r"crossreg resume "):
+    with pytest.raises(EndedShort, match=r"^cross_reg-seed0 did not finish; continue with: "
+                                         r"crossreg resume ") as ended:
         runner.start(spec, runner.RunOptions(storage=str(tmp_path), trainable=SYNTHETIC, verbose=0,
                                              extra_config={"quit_after_epochs": 2},
                                              echo=lambda s: None))
+    assert ended.value.exit_code == 1  # not 130: nobody pressed Ctrl-C
     (run,) = tmp_path.iterdir()
     assert json.loads((run / "metadata.json").read_text())["status"] == "interrupted"
