@@ -38,7 +38,9 @@ def test_trials_are_placed_on_both_nodes(two_nodes, tmp_path):
         asha_samples=4, asha_grace_period=3)  # grace = epochs: ASHA stops nobody
     run = Path(runner.start(spec, runner.RunOptions(
         storage=str(tmp_path), address=two_nodes.address, trainable=SYNTHETIC, verbose=0,
-        extra_config={"sleep_s": 0.5}, echo=lambda line: None)))
+        # 9 s a trial: under load the second node's worker took longer to start than a
+        # 1.5 s trial took to end, and Tune gave every trial to the first node's process
+        extra_config={"sleep_s": 3.0}, echo=lambda line: None)))
     node_ids = set()
     for result in (run / "asha-seed0").glob("*/result.json"):
         rows = [json.loads(x) for x in result.read_text().splitlines() if x]
