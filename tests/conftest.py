@@ -1,5 +1,7 @@
 """Settings for the whole test suite.
 
+`local_ray`: a Ray session of a test process's own (one place for what every test session needs).
+
 The suite runs in two pytest-xdist processes on a two-core machine. Torch's default of one
 intra-op thread per core in each of them oversubscribes the cores: the family tests took
 50 CPU-seconds with two threads and 32 with one, in the same wall time. One thread per test
@@ -9,8 +11,13 @@ changes where the time goes, not what is computed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported before this file (a plugin): set it directly
@@ -39,3 +46,24 @@ def pytest_collection_modifyitems(config, items) -> None:
     root = config.rootpath
     rank = {root / module: i for i, module in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the rest keep order
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Callable[..., contextlib.AbstractContextManager[Any]]:
+    """``with local_ray(num_cpus=2) as ray:`` a new Ray session declaring those resources,
+    shut down on exit. ``address="local"``: a bare ray.init() joins any cluster running on the
+    machine (the other test process's `ray start` head or two-node cluster) and then refuses
+    the resources. Skips where Ray is not installed (the GPU machine)."""
+
+    @contextlib.contextmanager
+    def session(**resources: Any) -> Iterator[Any]:
+        ray = pytest.importorskip("ray")
+        if ray.is_initialized():
+            ray.shutdown()
+        ray.init(address="local", include_dashboard=False, log_to_driver=False, **resources)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+    return session

@@ -13,16 +13,9 @@ from interrupting import DRIVER, Driver
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    # "local": a new Ray of our own even while another test process runs a cluster (a
-    # `ray start` head or cluster_utils' nodes), which a bare ray.init() would join
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+def ray_session(local_ray):
+    with local_ray(num_cpus=2) as ray:
+        yield ray
 
 
 @pytest.fixture

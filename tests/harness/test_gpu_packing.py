@@ -14,14 +14,9 @@ SYNTHETIC = "harness.testing:synthetic_train_fn"
 
 
 @pytest.fixture(scope="module")
-def fake_gpu_session():
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=4, num_gpus=1, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+def fake_gpu_session(local_ray):
+    with local_ray(num_cpus=4, num_gpus=1) as ray:
+        yield ray
 
 
 def _spans(tmp_path: Path, samples: int, cpus: float) -> list[tuple[float, float]]:

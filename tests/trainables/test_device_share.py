@@ -25,13 +25,9 @@ def test_a_share_that_is_not_positive_is_refused(share):
 
 
 @pytest.fixture(scope="module")
-def fake_gpu_session():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+def fake_gpu_session(local_ray):
+    with local_ray(num_cpus=2, num_gpus=1) as ray:
+        yield ray
 
 
 @pytest.mark.slow
