@@ -54,6 +54,30 @@ METRIC_COLUMNS = (
     "test_loss", "test_acc", "test_ece", "test_nll", "test_brier",
     "train_seconds",
 )
+#: The final model with its noise switched off (every stochastic regularizer off: one
+#: deterministic pass), beside the ``eval_samples``-sample evaluation of the ``test_*`` columns,
+#: so "a stochastic predictor" and "a regularizer" are seen apart. For a deterministic model
+#: they equal the ``test_*`` columns. Absent (NaN) in rows written before they existed.
+DET_COLUMNS = ("test_acc_det", "test_ece_det", "test_nll_det")
+#: Seconds per epoch of the observation work that is never a cost: the test-split evaluation,
+#: the temperature fit, metrics and reliability bins (``train_seconds`` and ``device_seconds``
+#: time only what is a cost: theta steps, rho steps and the validation evaluation).
+OBSERVE_COLUMNS = ("observe_seconds",)
+#: Row columns that may be absent in older runs besides the optional costs: float64, NaN there.
+OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS)
+#: Beside a trial's result.json, written at its last epoch: its per-example test predictions
+#: (numpy ``.npz``), enough to recompute every test metric and to pair two models row by row.
+#: Arrays: ``index`` (the test row), ``label``, ``pred`` (the predicted class, or the predicted
+#: value for regression), and for classification ``confidence`` (top-class probability) and
+#: ``p_true`` (probability of the true class).
+PREDICTIONS_FILE = "predictions.npz"
+PREDICTION_ARRAYS = ("index", "label", "pred", "confidence", "p_true")
+#: Which rows a final model trains theta on (metadata.json ``spec.protocol``).
+#: ``equal_rows`` (default): every final model trains on the training split (the pool minus
+#: the regularization/validation split), grid CV's refit included. ``full_pool``: the final
+#: models of methods that need no held-out rows (fixed, deep ensemble, grid CV's refit,
+#: concrete dropout, trivial augment) train on the whole pool, as a practitioner would.
+PROTOCOLS = ("equal_rows", "full_pool")
 #: Test metrics of the final model that the summary reports with intervals over seeds.
 QUALITY_COLUMNS = ("test_acc", "test_ece", "test_nll")
 #: Losses whose NaN/inf marks a diverged trial. Not val_loss: a grid-CV refit has no
@@ -207,6 +231,7 @@ __all__ = [
     "COST_AXES",
     "COST_COLUMNS",
     "COST_REFERENCES",
+    "DET_COLUMNS",
     "DEVICE_COST_COLUMNS",
     "DIVERGENCE_COLUMNS",
     "FLOPS_COLUMNS",
@@ -216,7 +241,12 @@ __all__ = [
     "KEY_COLUMNS",
     "LABEL_COLUMNS",
     "METRIC_COLUMNS",
+    "OBSERVE_COLUMNS",
+    "OPTIONAL_METRIC_COLUMNS",
     "OPTIONAL_COST_COLUMNS",
+    "PREDICTIONS_FILE",
+    "PREDICTION_ARRAYS",
+    "PROTOCOLS",
     "QUALITY_COLUMNS",
     "REFIT_ROLE",
     "RERUN_FILE",
