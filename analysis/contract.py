@@ -36,9 +36,14 @@ FLOPS_COLUMNS = (*FLOPS_COST_COLUMNS, "flops_test")
 #: trial held. NaN in older rows, as the FLOPs.
 DEVICE_COST_COLUMNS = ("device_seconds",)
 #: The cost axes: what a strategy's cost is summed from, per axis (every row of every trial,
-#: re-run rows included). ``fwd`` is the default and the only axis every run has.
+#: re-run rows included). ``fwd`` is the only axis every run has; :data:`DEFAULT_COST` the price.
 COST_AXES: dict[str, tuple[str, ...]] = {
     "fwd": COST_COLUMNS, "flops": FLOPS_COST_COLUMNS, "device_seconds": DEVICE_COST_COLUMNS}
+#: The axis every table, curve, plot and report prices in unless told otherwise: FLOPs, because
+#: forward passes misprice steps (a rho step with K=4 samples costs ~2.6 theta steps, a T1-T2 step
+#: ~2.3). Runs written before the trainables counted FLOPs have none: their totals show "-" and
+#: the tables say so (``cost="fwd"`` prices them in forward passes).
+DEFAULT_COST = "flops"
 #: Wall-clock seconds: an axis the curves, plots and sweeps offer besides the cost axes. It is
 #: not a sum over rows (parallel trials overlap) but the time the (strategy, seed) took.
 WALL_AXIS = "wall"
@@ -231,6 +236,7 @@ __all__ = [
     "COST_AXES",
     "COST_COLUMNS",
     "COST_REFERENCES",
+    "DEFAULT_COST",
     "DET_COLUMNS",
     "DEVICE_COST_COLUMNS",
     "DIVERGENCE_COLUMNS",
@@ -242,8 +248,8 @@ __all__ = [
     "LABEL_COLUMNS",
     "METRIC_COLUMNS",
     "OBSERVE_COLUMNS",
-    "OPTIONAL_METRIC_COLUMNS",
     "OPTIONAL_COST_COLUMNS",
+    "OPTIONAL_METRIC_COLUMNS",
     "PREDICTIONS_FILE",
     "PREDICTION_ARRAYS",
     "PROTOCOLS",

@@ -25,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .contract import SWEEP_KEY, metric_bounds, total_column
+from .contract import DEFAULT_COST, SWEEP_KEY, metric_bounds, total_column
 from .summary import (
     GROUP,
     REPLICATE,
@@ -78,7 +78,7 @@ def _cap(ax: Axes, metric: str) -> None:
     ax.set_ylim(max(lo, lo_b), min(hi, hi_b))
 
 
-def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200, cost: str = "fwd") -> Figure:
+def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200, cost: str = DEFAULT_COST) -> Figure:
     """Validation-selected test accuracy against cumulative compute on the ``cost`` axis, per strategy.
 
     Each seed's curve (:func:`analysis.summary.anytime_curves`) is a step
@@ -127,7 +127,7 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
     return fig
 
 
-def pareto_figure(df_or_summary: pd.DataFrame, cost: str = "fwd") -> Figure:
+def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figure:
     """Final test accuracy (mean, 95% CI over seeds) against total cost on the ``cost`` axis, log x.
 
     Accepts ``load_results``' frame or ``summarize``'s table. Points on the
@@ -290,7 +290,7 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
     return fig
 
 
-def sweep_figure(df_or_summary: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc") -> Figure:
+def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: str = "test_acc") -> Figure:
     """A budget sweep: each method's curve of final ``metric`` against cost, Pareto front marked.
 
     Accepts ``load_results``' frame or :func:`analysis.summary.sweep_summary`'s table. One
@@ -346,7 +346,7 @@ def is_sweep(df: pd.DataFrame) -> bool:
     return any(isinstance((m or {}).get(SWEEP_KEY), dict) for m in (df.attrs.get("metadata") or {}).values())
 
 
-def all_figures(df: pd.DataFrame, cost: str = "fwd") -> dict[str, Figure]:
+def all_figures(df: pd.DataFrame, cost: str = DEFAULT_COST) -> dict[str, Figure]:
     """The report's figures by title, in order; the budget sweep's first for a sweep. ``cost``:
     the x axis of the anytime, cost and sweep figures (``fwd``, ``flops``, ``device_seconds``, ``wall``)."""
     sweep = {"Budget sweep": sweep_figure(df, cost=cost)} if is_sweep(df) else {}

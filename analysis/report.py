@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
-from .contract import total_column
+from .contract import DEFAULT_COST, total_column
 from .results import ResultsWarning, load_results
 from .summary import (
     TABLE_NOTE,
@@ -115,7 +115,7 @@ def _sweep_section(df: pd.DataFrame, cost: str) -> list[str]:
 
 def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
                  out_html: str | os.PathLike[str], *, title: str | None = None,
-                 within: float = 1.0, cost: str = "fwd") -> Path:
+                 within: float = 1.0, cost: str = DEFAULT_COST) -> Path:
     """Write the comparison of the experiment(s) at ``path_or_paths`` to ``out_html``.
 
     The page holds: each run's status (a running or interrupted run is flagged

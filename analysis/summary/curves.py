@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..contract import REFIT_ROLE, WALL_AXIS, metric_mode, total_column
+from ..contract import DEFAULT_COST, REFIT_ROLE, WALL_AXIS, metric_mode, total_column
 from .costs import check_axis, row_cost
 from .selection import GROUP, REPLICATE, final_rows, labelled
 
@@ -25,7 +25,7 @@ def _elapsed(g: pd.DataFrame) -> np.ndarray:
     return ts - np.nanmin(ts - g["time_this_iter_s"].to_numpy(dtype=float))
 
 
-def anytime_curves(df: pd.DataFrame, metric: str = "test_acc", cost: str = "fwd") -> pd.DataFrame:
+def anytime_curves(df: pd.DataFrame, metric: str = "test_acc", cost: str = DEFAULT_COST) -> pd.DataFrame:
     """Best-so-far-by-validation ``metric`` against cumulative compute, per replicate.
 
     Rows of one (strategy, run, seed) are put in the order they were produced
@@ -98,7 +98,7 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc", cost: str = "fwd"
 
 
 def compute_to_quality(df: pd.DataFrame, within: float = 1.0, metric: str = "test_acc",
-                       cost: str = "fwd") -> pd.DataFrame:
+                       cost: str = DEFAULT_COST) -> pd.DataFrame:
     """Compute (on the ``cost`` axis) each strategy needed to come within ``within`` points of a target.
 
     ``within`` is in points, hundredths of the metric (percentage points of accuracy or

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from ..contract import DEFAULT_COST
 from .costs import AXIS_LABELS, AXIS_SHORT
 
 TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
@@ -19,6 +20,13 @@ TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut 
               "the device share held ('-': not recorded by the run); reruns: epochs a retry or restore re-ran "
               "(counted in every cost, nowhere else); wall s: the driver's seconds where recorded, else from "
               "Ray's timestamps; trial s = sum of train_seconds")
+
+
+def no_axis_note(axis: str) -> str:
+    """What a table says when its runs did not record the ``axis`` it is priced on (runs written
+    before the trainables counted FLOPs): the totals and ratios read "-", and how to price them."""
+    return (f"no {AXIS_LABELS[axis]} to compare: the runs did not record them (totals and ratios show '-'); "
+            "cost='fwd' (crossreg analyze --cost fwd) prices them in sample-forward passes")
 
 
 def eng(x: float) -> str:
@@ -51,20 +59,21 @@ def _num(fmt: str) -> Callable[[float], str]:
 
 def _axis(summary: pd.DataFrame) -> str:
     axes = summary["cost_axis"].dropna().astype(str).unique() if "cost_axis" in summary else []
-    return str(axes[0]) if len(axes) else "fwd"
+    return str(axes[0]) if len(axes) else DEFAULT_COST
 
 
 def _cost_column(summary: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
     """Header and values of the relative-cost column: ``x <reference>`` when the rows share one
     reference, ``x reference`` (with the name in its own column) when they do not, none without;
-    the axis in brackets when it is not forward passes (``x cross_reg (FLOPs)``)."""
+    the axis always in brackets (``x cross_reg (FLOPs)``, ``x cross_reg (fwd)``): the price
+    changed from forward passes to FLOPs, so a bare ratio would be read on the wrong axis."""
     if "cost_reference" not in summary:
         return None, None
     refs = summary["cost_reference"].dropna().astype(str).unique()
     if len(refs) == 0:
         return None, None
     axis = _axis(summary)
-    header = (f"x {refs[0]}" if len(refs) == 1 else "x reference") + ("" if axis == "fwd" else f" ({AXIS_SHORT[axis]})")
+    header = (f"x {refs[0]}" if len(refs) == 1 else "x reference") + f" ({AXIS_SHORT[axis]})"
     return header, summary["cost_vs_reference"].map(_num("{:.2f}"))
 
 
@@ -145,6 +154,6 @@ def format_table(summary: pd.DataFrame) -> str:
         axis = _axis(g)
         if axis != "fwd" and "cost_reference" in g and g["cost_reference"].notna().any() \
                 and not _any_finite(g, "cost_vs_reference"):
-            text += f"\nno {AXIS_LABELS[axis]} to compare: the runs did not record them"
+            text += f"\n{no_axis_note(axis)}"
         blocks.append(text)
     return "\n\n".join(blocks) + "\n" + textwrap.fill(TABLE_NOTE, width=100)

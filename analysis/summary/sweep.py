@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..contract import COST_REFERENCES, SWEEP_KEY, metric_mode, total_column
+from ..contract import COST_REFERENCES, DEFAULT_COST, SWEEP_KEY, metric_mode, total_column
 from .costs import check_axis
 from .selection import REPLICATE, labelled
 from .statistics import mean_interval
@@ -76,7 +76,7 @@ def _reference_of(metadata: dict[str, Any], runs: set[str], present: set[str], r
                      f"{' or '.join(COST_REFERENCES)}; pass reference=")
 
 
-def sweep_summary(df: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc",
+def sweep_summary(df: pd.DataFrame, cost: str = DEFAULT_COST, metric: str = "test_acc",
                   confidence_level: float = 0.95) -> pd.DataFrame:
     """One row per (experiment, dataset, variant): its ``method``, ``budget`` and the columns of
     :func:`analysis.summary.summarize` on the ``cost`` axis (``strategy`` is the variant),
@@ -98,7 +98,7 @@ def sweep_summary(df: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc",
                          kind="stable").reset_index(drop=True)
 
 
-def pareto_front(summary: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc") -> pd.DataFrame:
+def pareto_front(summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: str = "test_acc") -> pd.DataFrame:
     """The rows of ``summary`` (from :func:`summarize` or :func:`sweep_summary`) that no other
     row of the same (experiment, dataset) beats on both quality and cost: none has a mean
     ``metric`` at least as good (direction from the contract) at a total cost on the ``cost``
@@ -204,7 +204,7 @@ def _aggregate(ratios: np.ndarray, bounds: np.ndarray, n: int, what: str,
             "upper_bound": int(bounds[reached].sum()), "note": "; ".join(notes)}
 
 
-def cost_to_match(df: pd.DataFrame, reference: str | None = None, cost: str = "fwd", metric: str = "test_acc",
+def cost_to_match(df: pd.DataFrame, reference: str | None = None, cost: str = DEFAULT_COST, metric: str = "test_acc",
                   confidence_level: float = 0.95, per_seed: bool = False) -> pd.DataFrame:
     """The cost each method's curve needs to reach the reference's quality, and the reverse.
 

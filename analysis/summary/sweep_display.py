@@ -7,9 +7,9 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from ..contract import total_column
+from ..contract import DEFAULT_COST, total_column
 from .costs import AXIS_LABELS, AXIS_SHORT
-from .display import eng, interval_text
+from .display import eng, interval_text, no_axis_note
 from .sweep import cost_to_match, sweep_summary
 
 SWEEP_NOTE = ("cost to match: per seed, the cost at which the method's quality-vs-cost curve (its variants "
@@ -32,7 +32,7 @@ def _ratio(ratio: float, lo: float, hi: float) -> str:
 
 def display_sweep(summary: pd.DataFrame) -> pd.DataFrame:
     """:func:`analysis.summary.sweep_summary` as strings: one row per variant, by method and cost."""
-    axis = str(summary["cost_axis"].iloc[0]) if "cost_axis" in summary and len(summary) else "fwd"
+    axis = str(summary["cost_axis"].iloc[0]) if "cost_axis" in summary and len(summary) else DEFAULT_COST
     col = total_column(axis)
     mark = [("*" if p else "") + ("R" if r else "") for p, r in zip(summary["pareto"], summary["is_reference"])]
     out = pd.DataFrame({
@@ -74,7 +74,8 @@ def display_cost_to_match(table: pd.DataFrame) -> pd.DataFrame:
     }, index=table.index)
 
 
-def format_sweep(df: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc", reference: str | None = None) -> str:
+def format_sweep(df: pd.DataFrame, cost: str = DEFAULT_COST, metric: str = "test_acc",
+                 reference: str | None = None) -> str:
     """A budget sweep for a terminal: per (experiment, dataset) the variants' table and the
     cost-to-match table on the ``cost`` axis, then the note that says how they are read."""
     summary = sweep_summary(df, cost=cost, metric=metric)
@@ -91,6 +92,9 @@ def format_sweep(df: pd.DataFrame, cost: str = "fwd", metric: str = "test_acc", 
         text = f"sweep {exp} · dataset {ds} · cost: {AXIS_LABELS[cost]}\n" + display_sweep(g).to_string(index=False)
         c = ctm[(ctm["experiment"] == exp) & (ctm["dataset"] == ds)] if len(ctm) else ctm
         text += "\n\n" + (display_cost_to_match(c).to_string(index=False) if len(c) else f"no cost to match: {why}")
+        col = total_column(cost)
+        if cost != "fwd" and col in g and not np.isfinite(g[col].to_numpy(dtype=float)).any():
+            text += "\n" + no_axis_note(cost)
         blocks.append(text)
     return "\n\n".join(blocks) + "\n" + textwrap.fill(SWEEP_NOTE, width=100)
 

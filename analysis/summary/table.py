@@ -17,6 +17,7 @@ import pandas as pd
 from ..contract import (
     COST_COLUMNS,
     COST_REFERENCES,
+    DEFAULT_COST,
     FLOPS_COST_COLUMNS,
     QUALITY_COLUMNS,
     SWEEP_REFERENCE_KEY,
@@ -175,7 +176,7 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean(skipna=False)) if len(values) else math.nan
 
 
-def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = "fwd") -> pd.DataFrame:
+def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFAULT_COST) -> pd.DataFrame:
     """One row per (experiment, dataset, strategy): quality with intervals over seeds, cost, status.
 
     Columns:

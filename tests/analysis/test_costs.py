@@ -77,7 +77,8 @@ def test_every_axis_sums_every_row_of_every_trial(costed):
             assert s.loc[st, col] == pytest.approx(np.mean(per_seed), rel=1e-12), (cost, st)
             assert s.loc[st, "cost_vs_reference"] == pytest.approx(s.loc[st, col] / s.loc["cross_reg", col])
         assert (s["cost_axis"] == cost).all() and (s["cost_reference"] == "cross_reg").all()
-    s = summarize(df).set_index("strategy")
+    s = summarize(df, cost="fwd").set_index("strategy")
+    assert (summarize(df)["cost_axis"] == "flops").all()  # FLOPs are the price by default
     # FLOPs weigh the kinds apart: cross_reg's rho steps cost 6.92 forwards, not 1
     cr = s.loc["cross_reg"]
     assert cr["flops_reg"] == pytest.approx(FACTOR["flops_reg"] * cr["fwd_reg"])
@@ -92,8 +93,9 @@ def test_the_table_names_the_axis_and_shows_flops_and_device_seconds(costed):
     text = format_table(summarize(df, cost="flops"))
     header = text.splitlines()[1]
     assert "x cross_reg (FLOPs)" in header and "FLOPs" in header and "device s" in header
-    fwd_header = format_table(summarize(df)).splitlines()[1]
-    assert "x cross_reg" in fwd_header and "(FLOPs)" not in fwd_header
+    assert format_table(summarize(df)).splitlines()[1] == header  # the default axis is FLOPs
+    fwd_header = format_table(summarize(df, cost="fwd")).splitlines()[1]
+    assert "x cross_reg (fwd)" in fwd_header and "(FLOPs)" not in fwd_header
 
 
 def test_unknown_axis_is_refused(costed):
@@ -181,7 +183,7 @@ def test_rerun_rows_are_cost_and_nothing_else(rerun_exp):
     assert "reruns" in format_table(s.reset_index()).splitlines()[1] and f"{(len(old) + len(orphan)) / 3:.3g}" in line
     assert "reruns" not in format_table(summarize(df[~df["rerun"].to_numpy()])).splitlines()[1]
     # the curve counts their cost where they happened, and never shows their values
-    cur = anytime_curves(df)
+    cur = anytime_curves(df, cost="fwd")
     p0 = cur[(cur["strategy"] == "pbt") & (cur["seed"] == 0)]
     seed0 = sum(r[c] for name in ("result.json", "rerun.json") for r in _raw(exp.root, "pbt", 0, name)
                 for c in cost_columns("fwd"))
@@ -277,3 +279,25 @@ def test_a_rerun_epoch_that_diverged_is_no_diverged_trial(tmp_path):
         df = load_results(exp.root)
     assert df.loc[df["rerun"], "diverged"].all() and not df.loc[~df["rerun"], "diverged"].any()
     assert summarize(df).iloc[0]["status"] == "finished"
+
+
+def test_flops_are_the_default_price_and_a_run_without_them_says_so(tmp_path):
+    import inspect
+
+    import analysis
+    from analysis.contract import DEFAULT_COST
+    from analysis.summary import cost_to_match, sweep_summary
+    assert DEFAULT_COST == "flops"
+    for f in (analysis.summarize, analysis.compute_to_quality, analysis.anytime_curves, sweep_summary,
+              cost_to_match, analysis.pareto_front, analysis.write_report):
+        assert inspect.signature(f).parameters["cost"].default == "flops", f
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "pbt"), completed=True)  # no FLOPs: an older run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = load_results(exp.root)
+        s = analysis.summarize(df)
+    assert (s["cost_axis"] == "flops").all() and s["flops_total"].isna().all()
+    assert s["cost_vs_reference"].isna().all() and (s["fwd_total"] > 0).all()  # unknown, never 0
+    text = format_table(s)
+    assert "x cross_reg (FLOPs)" in text.splitlines()[1]
+    assert "did not record them" in text and "cost='fwd'" in text

@@ -114,14 +114,14 @@ def sweep_run(tmp_path_factory):
 
 def test_sweep_figure_draws_each_method_and_marks_the_front(sweep_run):
     df = _quiet(sweep_run)
-    fig = plots.sweep_figure(df)
+    fig = plots.sweep_figure(df, cost="fwd")
     [ax] = fig.axes
     assert ax.get_xscale() == "log"
     labels = ax.get_legend_handles_labels()[1]
     assert "cross_reg (2 budgets)" in labels and "pbt (2 budgets)" in labels and "Pareto front" in labels
     assert any(lbl.startswith("reference (cross_reg.r1K4") for lbl in labels)
     [front] = [line for line in ax.get_lines() if line.get_label() == "Pareto front"]
-    want = pareto_front(sweep_summary(df))
+    want = pareto_front(sweep_summary(df, cost="fwd"), cost="fwd")
     np.testing.assert_allclose(front.get_xdata(), want["fwd_total"])
     np.testing.assert_allclose(front.get_ydata(), want["test_acc_mean"] * 100)
     stars = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_label().startswith("reference")]

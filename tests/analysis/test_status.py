@@ -24,7 +24,7 @@ STRATEGIES = ("cross_reg", "fixed", "asha")
 def _summary(root: Path) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return summarize(load_results(root)).set_index("strategy")
+        return summarize(load_results(root), cost="fwd").set_index("strategy")
 
 
 def _line(text: str, strategy: str) -> str:

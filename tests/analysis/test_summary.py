@@ -34,7 +34,7 @@ def loaded(tmp_path_factory):
 
 def test_summary_matches_ground_truth(loaded):
     exp, df = loaded
-    s = summarize(df).set_index("strategy")
+    s = summarize(df, cost="fwd").set_index("strategy")
     assert list(s.index) == sorted(exp.strategies)  # all four strategies, one row each
     cr_total = np.mean([sum(exp.fwd_total[("cross_reg", k)].values()) for k in exp.seeds])
     bounds = {"test_acc": (0, 1), "test_ece": (0, 1), "test_nll": (0, np.inf)}
@@ -89,7 +89,7 @@ def test_wall_and_trial_seconds_from_the_raw_files(loaded):
 
 def test_one_seed_has_nan_interval(tmp_path):
     exp = write_experiment(tmp_path, seeds=(3,))
-    s = summarize(load_results(exp.root))
+    s = summarize(load_results(exp.root), cost="fwd")
     assert s["test_acc_ci_low"].isna().all() and s["test_acc_mean"].notna().all()
     lines = format_table(s).splitlines()
     rows = lines[2:next(i for i, line in enumerate(lines) if line.startswith("mean ±"))]
@@ -225,7 +225,7 @@ def test_anytime_curve_by_hand(hand_made):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResultsWarning)
         df = load_results(hand_made)
-    cur = anytime_curves(df)
+    cur = anytime_curves(df, cost="fwd")
     a = cur[cur["strategy"] == "asha"]
     np.testing.assert_allclose(a["cum_fwd"], [100, 200, 300, 400, 500])
     # A .50 | B leads (.6) .55 | A leads (.7) .65 | B .65 < A .7 still A .65 | A .9 -> .75
@@ -240,7 +240,7 @@ def test_anytime_leader_that_gets_worse_is_replaced(tmp_path):
     write_trial(run / "pbt-seed0", "B", [_row("B", 1, 2, 0.6, 0.6), _row("B", 2, 4, 0.6, 0.62)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResultsWarning)
-        cur = anytime_curves(load_results(run))
+        cur = anytime_curves(load_results(run), cost="fwd")
     np.testing.assert_allclose(cur["value"], [0.8, 0.8, 0.6, 0.62])
 
 
@@ -248,7 +248,7 @@ def test_anytime_curves_end_on_the_final_model(loaded):
     # ASHA's stopped trials lead by validation while they run (the builder makes them
     # look best), then leave the candidates when stopped: every curve ends on the final model.
     exp, df = loaded
-    cur = anytime_curves(df)
+    cur = anytime_curves(df, cost="fwd")
     last = cur.groupby(["strategy", "seed"], observed=True)["value"].last()
     for (strat, seed), v in last.items():
         assert v == pytest.approx(exp.final_test[(strat, seed)]["test_acc"]), (strat, seed)
@@ -258,12 +258,12 @@ def test_anytime_curves_end_on_the_final_model(loaded):
 
 def test_compute_to_quality_by_hand(hand_made):
     df = load_results(hand_made)
-    q = compute_to_quality(df, within=1.0).set_index("strategy")
+    q = compute_to_quality(df, within=1.0, cost="fwd").set_index("strategy")
     assert (q["best_strategy"] == "cross_reg").all()
     assert q.loc["asha", "fwd_to_own"] == 500 and math.isnan(q.loc["asha", "fwd_to_best"])
     assert q.loc["asha", "reached_best"] == 0 and q.loc["asha", "reached_own"] == 1
     assert q.loc["cross_reg", "fwd_to_own"] == 150 == q.loc["cross_reg", "fwd_to_best"]
-    q10 = compute_to_quality(df, within=10.0).set_index("strategy")
+    q10 = compute_to_quality(df, within=10.0, cost="fwd").set_index("strategy")
     assert q10.loc["asha", "fwd_to_own"] == 300  # first >= .65
     assert q10.loc["asha", "fwd_to_best"] == 500  # first >= .70
 
@@ -277,13 +277,13 @@ def test_compute_to_quality_knows_lower_is_better(hand_made):
                 r["test_nll"] = r["test_acc"]
         rewrite_rows(p, change)
     df = load_results(hand_made)
-    q = compute_to_quality(df, within=1.0, metric="test_nll").set_index("strategy")
+    q = compute_to_quality(df, within=1.0, metric="test_nll", cost="fwd").set_index("strategy")
     assert (q["best_strategy"] == "asha").all() and (q["mode"] == "min").all()
     # asha's curve .50 .55 .65 .65 .75: its own final .75 is first matched (<= .76) at the first row
     assert q.loc["asha", "fwd_to_own"] == 100 and q.loc["asha", "fwd_to_best"] == 100
     # cross_reg .4 .6 .8: within .01 of asha's .75 (<= .76) already at its first point
     assert q.loc["cross_reg", "fwd_to_best"] == 50 and q.loc["cross_reg", "fwd_to_own"] == 50
-    q_acc = compute_to_quality(df, within=1.0, metric="test_acc").set_index("strategy")
+    q_acc = compute_to_quality(df, within=1.0, metric="test_acc", cost="fwd").set_index("strategy")
     assert (q_acc["best_strategy"] == "cross_reg").all() and (q_acc["mode"] == "max").all()
 
 

@@ -104,12 +104,13 @@ def test_pareto_front_by_hand():
                       "test_acc_mean": [0.5, 0.6, 0.6, 0.55, 0.7, 0.99],
                       "test_ece_mean": [0.10, 0.05, 0.05, 0.20, 0.01, 0.0]})
     # b and c tie (neither beats the other: both stay); d is beaten by b; f has no known cost
-    assert list(pareto_front(t)["strategy"]) == ["a", "b", "c", "e"]
-    assert list(pareto_front(t, metric="test_ece")["strategy"]) == ["a", "b", "c", "e"]
+    assert list(pareto_front(t, cost="fwd")["strategy"]) == ["a", "b", "c", "e"]
+    assert list(pareto_front(t, cost="fwd", metric="test_ece")["strategy"]) == ["a", "b", "c", "e"]
+    assert pareto_front(t).empty  # FLOPs by default: this summary has none
     t.loc[4, "test_ece_mean"] = 0.3  # e now worse on ECE than a cheaper b
-    assert list(pareto_front(t, metric="test_ece")["strategy"]) == ["a", "b", "c"]
+    assert list(pareto_front(t, cost="fwd", metric="test_ece")["strategy"]) == ["a", "b", "c"]
     with pytest.raises(ValueError, match="unknown metric"):
-        pareto_front(t, metric="test_f1")
+        pareto_front(t, cost="fwd", metric="test_f1")
 
 
 def test_cost_to_match_known_answers(sweep):
@@ -140,7 +141,7 @@ def test_cost_to_match_known_answers(sweep):
     # cross_reg's own curve reaches its reference at the reference; no reverse of itself
     assert c.loc["cross_reg", "match_ratio"] == pytest.approx(1.0)
     assert c.loc["cross_reg", "reverse_note"] == "the reference's own method"
-    per = cost_to_match(sweep, per_seed=True)
+    per = cost_to_match(sweep, cost="fwd", per_seed=True)
     p = per[per["method"] == "pbt"].sort_values("seed")
     np.testing.assert_allclose(p["match_cost"], [math.sqrt(2000 * P4_COST[k]) for k in SEEDS], rtol=1e-12)
 
@@ -148,7 +149,7 @@ def test_cost_to_match_known_answers(sweep):
 def test_cost_to_match_on_other_axes_and_levels(sweep):
     # FLOPs are 3 x the forward passes for every variant: the same ratios
     f = cost_to_match(sweep, cost="flops").set_index("method")
-    w = cost_to_match(sweep).set_index("method")
+    w = cost_to_match(sweep, cost="fwd").set_index("method")
     np.testing.assert_allclose(f["match_ratio"], w["match_ratio"], rtol=1e-12)
     assert (f["cost_axis"] == "flops").all()
     # device seconds are equal for every variant: pbt's P4 is as cheap as the reference (ties: better first)
