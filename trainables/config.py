@@ -30,6 +30,10 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 POOLS = ("none", "max", "fractional")
 PAIR_PENALTIES = ("l2", "adaptive_l2", "cosine")
 PAIR_DIRECTIONS = ("agree", "diverse")
+#: where the noise family's noise enters a normalised layer: on its output, after the affine
+#: scale (``after_affine``, the default), or on the normalised pre-activation before it
+#: (``before_affine``: h = gamma * (u_hat + sigma * eps) + beta, the paper's placement)
+NOISE_AT = ("after_affine", "before_affine")
 ROLES = ("single", "member", "fold", "refit")
 
 
@@ -73,7 +77,11 @@ class TrialConfig:
     family: str = "none"  # a registered name or a user's "pkg.module:ATTR" (a Family)
     mode: str = "fixed"
     rho: float | Mapping[str, float] = 0.0  # initial (cross_reg) or frozen (fixed) values
-    K: int = 4  # samples per rho step / evaluation of a stochastic family
+    K: int = 4  # samples per rho step of a stochastic family (never the evaluation's count)
+    # noise samples averaged at every validation and test evaluation of a model that is
+    # stochastic at evaluation (1 pass for a deterministic one), the same for every strategy:
+    # apart from K, so that a cheap rho step (small K) is not also scored on fewer samples
+    eval_samples: int = 4
     r: int = 1  # one rho step every r theta steps
     rho_optimizer: str = "adam"
     rho_lr: float = 1e-2
@@ -81,6 +89,8 @@ class TrialConfig:
     # family "pair" only: the penalty on its two networks' outputs and which way it pushes them
     pair_penalty: str = "l2"  # "l2", "adaptive_l2" or "cosine"
     pair_direction: str = "agree"  # "agree" (co-regularization) or "diverse"
+    # family "noise" only: where the noise enters a normalised layer (`NOISE_AT`)
+    noise_at: str = "after_affine"
     # theta training
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -171,9 +181,12 @@ class TrialConfig:
         for key, default in (("pair_penalty", "l2"), ("pair_direction", "agree")):
             need(self.family == "pair" or getattr(self, key) == default, key,
                  "applies to family='pair' only; leave it at its default otherwise")
+        need(self.noise_at in NOISE_AT, "noise_at", f"choose one of {NOISE_AT}")
+        need(self.family == "noise" or self.noise_at == "after_affine", "noise_at",
+             "applies to family='noise' only; leave it at its default otherwise")
         need(not (self.learned and self.fold == -1), "fold",
              f"mode={self.mode!r} needs a regularization split (fold=-1, a refit, has none)")
-        for key in ("K", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
+        for key in ("K", "eval_samples", "r", "epochs", "batch_size", "reg_batch_size", "eval_batch_size",
                     "n_folds", "members"):
             need(getattr(self, key) >= 1, key, "must be >= 1")
         need(self.members == 1 or self.mode == "fixed", "members",
@@ -243,5 +256,5 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-__all__ = ["MODES", "PAIR_DIRECTIONS", "PAIR_PENALTIES", "PER_TRIAL_FIELDS", "POOLS", "ConfigError",
+__all__ = ["MODES", "NOISE_AT", "PAIR_DIRECTIONS", "PAIR_PENALTIES", "PER_TRIAL_FIELDS", "POOLS", "ConfigError",
            "TrialConfig", "checkpoint_interval"]

@@ -54,9 +54,18 @@ class Regularizer(nn.Module):
     def rho_values(self) -> dict[str, float]:
         return {}
 
-    def eval_samples(self, K: int) -> int:
-        """How many samples an evaluation averages (1 for a deterministic model)."""
-        return 1
+    def noisy_at_eval(self) -> bool:
+        """Whether the model's prediction is random at evaluation (noise on in eval mode), so
+        that an evaluation averages several draws and `off` changes what it predicts. False
+        for a family whose randomness acts in training only (dropout's masks) or on the inputs
+        of a theta or rho step only (augmentation)."""
+        return False
+
+    def eval_samples(self, samples: int) -> int:
+        """How many draws an evaluation averages: the trial's ``eval_samples`` (``samples``)
+        for a model that is random at evaluation, 1 for a deterministic one. The count comes
+        from the config, never from K, so that every strategy's models are scored alike."""
+        return samples if self.noisy_at_eval() else 1
 
     def refresh(self) -> None:
         """Push the current rho into the model before a forward pass."""
@@ -83,7 +92,8 @@ class Regularizer(nn.Module):
     def off(self) -> Iterator[None]:
         """The model without this regularizer's perturbation of its forward pass (the noise of
         a stochastic family), for T1-T2's validation cost, which is the unregularized loss
-        (Luketina et al. 2016). The default has nothing to switch off: a penalty never enters
+        (Luketina et al. 2016), and for the noise-off test metrics (``test_*_det``). The
+        default has nothing to switch off: a penalty never enters
         a validation loss and an input transform is applied only by whoever calls
         `transform_inputs` / `transform_batch`."""
         yield
@@ -435,8 +445,8 @@ class HookedNoise(Regularizer):
     def rho_values(self) -> dict[str, float]:
         return {n: float(s) for n, s in zip(self.names, self.std().detach().cpu())}
 
-    def eval_samples(self, K: int) -> int:
-        return K if self.learned or any(s > 0 for s in self._fixed) else 1
+    def noisy_at_eval(self) -> bool:
+        return self.learned or any(s > 0 for s in self._fixed)
 
 
 def expand_rho(rho: float | Mapping[str, float], names: Sequence[str], family: str) -> list[float]:

@@ -9,12 +9,22 @@ uninterrupted one.
 Every row carries the trial's cost (forward passes, matmul/conv FLOPs, `train_seconds` and
 `device_seconds` = train_seconds x `device_share`) and, where a regularization split exists,
 the test metrics after temperature scaling fitted on it (`trainables.calibration`).
+
+One evaluation rule for every strategy: a model that is random at evaluation averages
+``eval_samples`` draws (a config field, never K) at every validation and test evaluation, and
+is also scored on the test split with its noise switched off (``test_*_det``). The test-split
+observation is timed apart (``observe_seconds``), draws its noise from a stream of its own,
+and its passes count in ``fwd_test``/``flops_test``: it never changes what the trial trains or
+what it costs. At its last epoch a trial's per-example test predictions are available from
+`Trial.test_predictions` (written as ``predictions.npz`` by `trainables.tune.train_fn`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from analysis.contract import DET_COLUMNS, PREDICTIONS_FILE
 from analysis.metrics import classification_metrics, reliability_bins
 
 from . import families
@@ -42,6 +53,10 @@ _STREAM_SHUFFLE, _STREAM_REG, _STREAM_NOISE = 1, 2, 3
 _STREAM_MODEL = 4
 #: the stream TrivialAugment draws from (trivial_augment=True)
 _STREAM_AUGMENT = 5
+#: the stream the observation (test-split evaluation) draws its noise from, so that observing
+#: a model never moves the training's noise stream: a bigger test split, or another
+#: ``eval_samples``, leaves the training (and its cost) exactly as it was
+_STREAM_OBSERVE = 6
 
 
 def resolve_device(name: str) -> torch.device:
@@ -133,6 +148,8 @@ class Member:
         noise_generator = _generator(device, seed, _STREAM_NOISE)
         self.regularizer = build_regularizer(cfg, self.model, splits.input_shape,
                                              noise_generator).to(device)
+        self.observe_generator = (_generator(device, seed, _STREAM_OBSERVE)
+                                  if self.regularizer.generator is not None else None)
         theta_params = [p for p in self.model.parameters()
                         if id(p) not in {id(q) for q in self.regularizer.parameters()}]
         rho_params = self.regularizer.rho_parameters()
@@ -176,6 +193,23 @@ class Member:
             if self.cuda_rng is not None:
                 self.cuda_rng = torch.cuda.get_rng_state(self.device)
 
+    @contextlib.contextmanager
+    def observing(self) -> Iterator[None]:
+        """Inside, the regularizer's generator draws from the observation stream; on leaving,
+        both streams are where they were left (the noise stream untouched by what ran inside).
+        Swapped by state, so it works for any family that draws from ``regularizer.generator``."""
+        generator, observe = self.regularizer.generator, self.observe_generator
+        if generator is None or observe is None:
+            yield
+            return
+        held = generator.get_state()
+        generator.set_state(observe.get_state())
+        try:
+            yield
+        finally:
+            observe.set_state(generator.get_state())
+            generator.set_state(held)
+
     def state_dict(self) -> dict[str, Any]:
         generator = self.regularizer.generator
         state = {
@@ -184,6 +218,8 @@ class Member:
             "engine": self.engine.state_dict(),
             "torch_rng": self.rng if self.rng is not None else torch.random.get_rng_state(),
             "noise_rng": generator.get_state() if generator is not None else None,
+            "observe_rng": (self.observe_generator.get_state()
+                            if self.observe_generator is not None else None),
         }
         if self.model_generator is not None:
             state["model_rng"] = self.model_generator.get_state()
@@ -206,6 +242,8 @@ class Member:
         generator = self.regularizer.generator
         if state.get("noise_rng") is not None and generator is not None:
             generator.set_state(state["noise_rng"])
+        if state.get("observe_rng") is not None and self.observe_generator is not None:
+            self.observe_generator.set_state(state["observe_rng"])
         if state.get("model_rng") is not None and self.model_generator is not None:
             self.model_generator.set_state(state["model_rng"])
         if "cuda_rng" in state and self.device.type == "cuda":
@@ -279,7 +317,15 @@ class Trial:
         return self.diverged or self.epoch >= self.config.epochs
 
     def run_epoch(self) -> dict[str, Any]:
-        """Train one epoch, evaluate, and return the report row (docs/contract.md)."""
+        """Train one epoch, evaluate, and return the report row (docs/contract.md).
+
+        Two clocks. ``train_seconds`` (and ``device_seconds``) time only what a strategy pays
+        for: the theta steps, the rho steps and the validation evaluation (its forward passes,
+        loss and accuracy: what a search reads). ``observe_seconds`` times the harness's own
+        observation, done for every trial alike so that it can be reported and never a cost:
+        the test-split evaluation, the noise-off pass, the temperature fit, the test metrics
+        and the reliability bins (`_observe`). A bigger test split then costs nothing.
+        """
         cfg, splits = self.config, self.splits
         start = time.perf_counter()
         reg = splits.reg
@@ -305,50 +351,144 @@ class Trial:
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": _mean(losses),
                                "train_acc": _mean(accs)}
         self.predictions = {}
+        val_pred = None
         if self.diverged:
-            row.update({"val_loss": math.nan, "val_acc": math.nan}, **_nan_metrics("test"),
-                       **_nan_ts())
+            row.update({"val_loss": math.nan, "val_acc": math.nan})
+        elif reg is not None:
+            val_pred = self._predict(reg.x, counters, "eval")
+            val = self._metrics(val_pred, reg.y, "val_")
+            row.update({k: val[k] for k in ("val_loss", "val_acc")})
         else:
-            val_pred = None
-            if reg is not None:
-                val_pred = self._predict(reg.x, counters, "eval")
-                val = self._metrics(val_pred, reg.y, "val_")
-            else:
-                val = _nan_metrics("val")
-            test_pred = self._predict(splits.test.x, counters, "test")
-            test = self._metrics(test_pred, splits.test.y, "test_")
-            row.update({k: val[k] for k in ("val_loss", "val_acc")}, **test)
-            row.update(self._temperature_scaled(val_pred, reg.y if reg is not None else None,
-                                                test_pred, splits.test.y))
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+            row.update({"val_loss": math.nan, "val_acc": math.nan})
+        self._synchronize()
+        seconds = time.perf_counter() - start
+        observe_start = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            for member in self.members:
+                stack.enter_context(member.observing())
+            row.update(self._observe(counters, val_pred))
+        self._synchronize()
+        observe_seconds = time.perf_counter() - observe_start
         row.update({f"rho/{k}": v for k, v in self.regularizer.rho_values().items()})
         row.update(counters.as_dict())
-        seconds = time.perf_counter() - start
         share = 1.0 if cfg.device_share is None else cfg.device_share
         row.update({
             "train_seconds": seconds,
             "device_seconds": seconds * share,
+            "observe_seconds": observe_seconds,
             "n_train": len(splits.train), "n_reg": len(reg) if reg is not None else 0,
             "n_test": len(splits.test), "diverged": self.diverged,
             "experiment": cfg.experiment, "strategy": cfg.strategy, "seed": cfg.seed, "role": cfg.role,
         })
         return row
 
-    def _predict(self, x: torch.Tensor, counters: Counters, split: str) -> torch.Tensor:
-        """The (ensemble's mean) prediction on ``x``; its cost is added to ``counters`` under
-        ``fwd_eval``/``flops_eval`` (the validation split) or ``fwd_test``/``flops_test``."""
+    def _synchronize(self) -> None:
+        """Wait for the device's queued work, so that a clock read after it times that work."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _observe(self, counters: Counters, val_pred: torch.Tensor | None) -> dict[str, Any]:
+        """The observation of this epoch's model, never a cost (timed in ``observe_seconds``):
+        the test metrics with ``eval_samples`` draws and the reliability bins, the noise-off
+        test metrics (`DET_COLUMNS`) and the temperature-scaled ones. Its forward passes and
+        FLOPs go to ``fwd_test``/``flops_test``. A diverged model gets NaN throughout."""
+        splits, reg = self.splits, self.splits.reg
+        if self.diverged:
+            return {**_nan_metrics("test"), **{c: math.nan for c in DET_COLUMNS}, **_nan_ts()}
+        test_pred = self._predict(splits.test.x, counters, "test")
+        test = self._metrics(test_pred, splits.test.y, "test_")
+        return {**test, **self._noise_off(test, counters),
+                **self._temperature_scaled(val_pred, reg.y if reg is not None else None,
+                                           test_pred, splits.test.y)}
+
+    def _noisy_at_eval(self) -> bool:
+        """Whether any network's prediction is random at evaluation (a second, noise-off pass
+        then differs from the ``eval_samples``-draw one)."""
+        n = self.config.eval_samples
+        return any(m.regularizer.noisy_at_eval() or m.regularizer.eval_samples(n) > 1
+                   for m in self.members)
+
+    def _noise_off(self, test: Mapping[str, Any], counters: Counters) -> dict[str, float]:
+        """``test_acc_det``, ``test_ece_det``, ``test_nll_det``: the test split scored with every
+        stochastic regularizer switched off (`Regularizer.off`: one deterministic pass of the
+        eval-mode network), so that "a stochastic predictor" and "a regularizer" are seen
+        apart. A model that is deterministic at evaluation copies its test metrics (no second
+        pass); regression leaves them NaN, like the other accuracy-type metrics."""
+        if not self._noisy_at_eval():
+            return {c: test[c.removesuffix("_det")] for c in DET_COLUMNS}
+        pred = self._predict(self.splits.test.x, counters, "test", noise_off=True)
+        if self.splits.task != "classification":
+            return {c: math.nan for c in DET_COLUMNS}
+        m = classification_metrics(pred.cpu().numpy(), self.splits.test.y.cpu().numpy(),
+                                   prefix="test_")
+        return {c: m[c.removesuffix("_det")] for c in DET_COLUMNS}
+
+    def _predict(self, x: torch.Tensor, counters: Counters, split: str, *,
+                 noise_off: bool = False) -> torch.Tensor:
+        """The (ensemble's mean) prediction on ``x``, averaging ``eval_samples`` draws where the
+        model is random at evaluation; its cost is added to ``counters`` under
+        ``fwd_eval``/``flops_eval`` (the validation split) or ``fwd_test``/``flops_test``.
+        ``noise_off``: one pass with every regularizer switched off (`Regularizer.off`)."""
         preds = []
         for member in self.members:
-            n_samples = member.regularizer.eval_samples(self.config.K)
-            with member.turn():
+            n_samples = 1 if noise_off else member.regularizer.eval_samples(self.config.eval_samples)
+            off = member.regularizer.off() if noise_off else contextlib.nullcontext()
+            with member.turn(), off:
                 pred, fwd, flops = member.engine.predict(x, self.config.eval_batch_size, n_samples)
             preds.append(pred)
             setattr(counters, f"fwd_{split}", getattr(counters, f"fwd_{split}") + fwd)
             setattr(counters, f"flops_{split}", getattr(counters, f"flops_{split}") + flops)
         mean = preds[0] if len(preds) == 1 else torch.stack(preds).mean(dim=0)
-        self.predictions["val" if split == "eval" else split] = mean
+        key = "val" if split == "eval" else split
+        self.predictions[f"{key}_det" if noise_off else key] = mean
         return mean
+
+    def test_predictions(self) -> dict[str, np.ndarray]:
+        """The per-example test predictions of the last epoch (`PREDICTION_ARRAYS`), enough to
+        recompute every test metric and to pair two models row by row: ``index`` (the test
+        row), ``label``, ``pred`` (the predicted class; the predicted value for regression),
+        and for classification ``confidence`` (top-class probability) and ``p_true`` (the
+        probability of the true class), from the same ``eval_samples``-draw mean probability
+        as ``test_acc``. int32 / float32. A diverged model (no test evaluation) or a row with
+        a non-finite probability gets ``pred = -1`` and NaN probabilities (NaN ``pred`` for
+        regression): its metrics are NaN too."""
+        if self.epoch == 0:
+            raise RuntimeError("test_predictions: the trial has not run an epoch yet")
+        y = self.splits.test.y.cpu().numpy()
+        n = len(y)
+        index = np.arange(n, dtype=np.int32)
+        pred = self.predictions.get("test")
+        if self.splits.task != "classification":
+            values = (np.full(n, np.nan, dtype=np.float32) if pred is None
+                      else pred.float().cpu().numpy().reshape(n).astype(np.float32))
+            return {"index": index, "label": y.astype(np.float32), "pred": values}
+        label = y.astype(np.int32)
+        if pred is None:
+            probs = np.full((n, self.splits.n_classes), np.nan, dtype=np.float32)
+        else:
+            probs = pred.float().cpu().numpy().astype(np.float32)
+        finite: np.ndarray = np.asarray(np.isfinite(probs).all(axis=1))
+        top = np.where(finite, np.argmax(np.where(finite[:, None], probs, 0.0), axis=1), -1)
+        confidence = np.where(finite, probs.max(axis=1, initial=-np.inf), np.nan)
+        p_true = np.where(finite, probs[index, label], np.nan)
+        return {"index": index, "label": label, "pred": top.astype(np.int32),
+                "confidence": confidence.astype(np.float32), "p_true": p_true.astype(np.float32)}
+
+    def write_predictions(self, directory: str | os.PathLike[str]) -> str:
+        """Write `test_predictions` as ``<directory>/predictions.npz`` (`PREDICTIONS_FILE`,
+        ``numpy.savez_compressed``, through a temporary file renamed into place so that a
+        reader or a sync never sees half a file); returns the path."""
+        path = os.path.join(os.fspath(directory), PREDICTIONS_FILE)
+        fd, tmp = tempfile.mkstemp(dir=os.fspath(directory), suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **self.test_predictions())  # type: ignore[arg-type]
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return path
 
     def _metrics(self, pred: torch.Tensor, y: torch.Tensor, prefix: str) -> dict[str, Any]:
         flag: dict[str, Any] = {}

@@ -8,6 +8,14 @@ exploit or `Tuner.restore`. It sets the trial's ``device_share`` from the resour
 it. The harness's strategies are Tuners of it; so can yours be (README: "Your own Tuner"):
 `run_config` gives them the storage layout the analysis reads, retries from checkpoints, and
 `KeepLocalResults`, without which Tune loses rows of a trial it pauses and restarts.
+
+At its last epoch (``Trial.done``: every epoch run, or diverged) a trial writes its per-example
+test predictions, ``predictions.npz`` (`analysis.contract.PREDICTIONS_FILE`), into its Ray
+working directory; `run_config` turns on Tune's artifact sync, which copies that directory
+into the trial's storage directory beside ``result.json`` when the last epoch's checkpoint is
+reported (the last epoch always checkpoints), on a local disk, a shared file system or an
+object store alike. The working directory holds nothing before then, so no earlier report
+syncs anything.
 """
 
 from __future__ import annotations
@@ -71,12 +79,26 @@ def train_fn(config: dict[str, Any]) -> None:
     every = trial.config.checkpoint_interval
     while not trial.done:
         row = trial.run_epoch()
+        if trial.done:  # before the report: its checkpoint syncs the working directory
+            trial.write_predictions(_working_directory())
         if trial.done or trial.epoch % every == 0:
             with tempfile.TemporaryDirectory() as directory:
                 torch.save(trial.state_dict(), os.path.join(directory, STATE_FILE))
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(row)
+
+
+def _working_directory() -> str:
+    """The trial's Ray working directory, whose files `run_config`'s artifact sync copies into
+    the trial's storage directory (the process's working directory unless
+    RAY_CHDIR_TO_TRIAL_DIR=0 kept it elsewhere)."""
+    try:
+        directory = tune.get_context().get_storage().trial_working_directory
+    except Exception:  # not in a Tune trial, or a Ray without the storage context
+        return os.getcwd()
+    os.makedirs(directory, exist_ok=True)
+    return str(directory)
 
 
 class KeepLocalResults(JsonLoggerCallback):
@@ -105,8 +127,10 @@ def run_config(storage_path: str, name: str, *, max_failures: int = 2,
     """The RunConfig of a Tuner of `train_fn`: results under `storage_path/name` (an absolute
     path or a URI: Ray changes a trial's working directory), a failing trial retried
     `max_failures` times from its last checkpoint, the last `checkpoints_kept` checkpoints
-    kept (PBT-like schedulers need a few more: the harness keeps 4), and every reported row
-    kept in result.json (`KeepLocalResults`)."""
+    kept (PBT-like schedulers need a few more: the harness keeps 4), every reported row
+    kept in result.json (`KeepLocalResults`), and the trial's working directory synced to its
+    storage directory (``sync_artifacts``), which is how ``predictions.npz`` gets beside
+    ``result.json``."""
     if "://" not in storage_path:
         storage_path = os.path.abspath(os.path.expanduser(storage_path))
     return tune.RunConfig(
@@ -114,6 +138,7 @@ def run_config(storage_path: str, name: str, *, max_failures: int = 2,
         storage_path=storage_path,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
+        sync_config=tune.SyncConfig(sync_artifacts=True),
         verbose=verbose,
         callbacks=[KeepLocalResults(), *callbacks],
     )

@@ -21,7 +21,7 @@ from trainables.trial import Trial, member_seeds
 BASE = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 32, "depth": 2,
         "dropout": 0.2, "family": "noise", "mode": "fixed", "rho": 0.3, "K": 2, "epochs": 3,
         "batch_size": 32, "eval_batch_size": 128, "seed": 5}
-TIMES = {"train_seconds", "device_seconds"}
+TIMES = {"train_seconds", "device_seconds", "observe_seconds"}
 COSTS = ("fwd_train", "fwd_reg", "fwd_eval", "fwd_test",
          "flops_train", "flops_reg", "flops_eval", "flops_test")
 

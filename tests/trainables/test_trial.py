@@ -14,7 +14,7 @@ from trainables.trial import _STREAM_SHUFFLE, Trial, _generator
 
 SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 64, "depth": 2, "epochs": 3,
              "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 64, "seed": 3}
-VOLATILE = {"train_seconds", "device_seconds"}
+VOLATILE = {"train_seconds", "device_seconds", "observe_seconds"}
 
 
 def _stable(rows):
@@ -63,12 +63,14 @@ def test_fixed_noise_at_zero_is_plain_training_bit_for_bit():
 
 
 def test_accounting_fixed_mode_counts_the_training_split_exactly():
-    rows = run_trial({**SMALL, "family": "noise", "mode": "fixed", "rho": 0.3, "K": 3})
+    rows = run_trial({**SMALL, "family": "noise", "mode": "fixed", "rho": 0.3, "K": 3,
+                      "eval_samples": 5})
     for row in rows:
         assert row["fwd_train"] == row["n_train"]
         assert row["fwd_reg"] == 0
-        assert row["fwd_eval"] == 3 * row["n_reg"]  # noisy model: mean over K samples
-        assert row["fwd_test"] == 3 * row["n_test"]
+        assert row["fwd_eval"] == 5 * row["n_reg"]  # noisy model: mean over eval_samples, not K
+        # the test split with eval_samples draws, then the noise-off pass (one draw)
+        assert row["fwd_test"] == 5 * row["n_test"] + row["n_test"]
 
 
 @pytest.mark.parametrize("r,K,reg_batch_size", [(1, 4, 16), (3, 2, 7), (5, 1, 1000)])
@@ -84,7 +86,7 @@ def test_accounting_cross_reg_counts_rho_steps_times_k_times_batch(r, K, reg_bat
         done += steps_per_epoch
         assert row["fwd_train"] == row["n_train"]
         assert row["fwd_reg"] == rho_steps * K * rho_batch
-        assert row["fwd_eval"] == K * row["n_reg"]
+        assert row["fwd_eval"] == 4 * row["n_reg"]  # eval_samples (default 4), whatever K
 
 
 def test_deterministic_family_rho_step_costs_one_sample():

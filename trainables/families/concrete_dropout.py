@@ -35,8 +35,9 @@ predictions; ``stochastic``), like ``gaussian_dropout``.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 
 import torch
@@ -83,6 +84,7 @@ class ConcreteDropoutFamily(Regularizer):
                              f"{len(linears)} layers")
         self.names = list(names)
         self.generator = generator
+        self._on = True  # False inside `off`
         # plain attributes, not submodules: the layers belong to the model
         object.__setattr__(self, "linears", list(linears))
         for i, (layer, rate) in enumerate(zip(linears, p)):
@@ -100,10 +102,22 @@ class ConcreteDropoutFamily(Regularizer):
     def rho_values(self) -> dict[str, float]:
         return {n: float(p) for n, p in zip(self.names, self.rates().detach().cpu())}
 
-    def eval_samples(self, K: int) -> int:
-        return K
+    def noisy_at_eval(self) -> bool:
+        return True  # MC-dropout predictions: the masks are drawn in eval mode too
 
-    def _drop(self, index: int, module: nn.Module, inputs: tuple) -> tuple:
+    @contextlib.contextmanager
+    def off(self) -> Iterator[None]:
+        """No masks: every unit kept unscaled, the deterministic network (inverted dropout's
+        expected activation), for the noise-off test metrics."""
+        self._on = False
+        try:
+            yield
+        finally:
+            self._on = True
+
+    def _drop(self, index: int, module: nn.Module, inputs: tuple) -> tuple | None:
+        if not self._on:
+            return None
         (x, *rest) = inputs
         logit = getattr(module, LOGIT)
         u = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)

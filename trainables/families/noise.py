@@ -5,7 +5,11 @@ file is the only place that spells those names). The points are the model's own
 `trainables.NoiseInjection` modules (every built-in model with normalised layers has them),
 or, for a model without any, one attached after every BatchNorm / LayerNorm / GroupNorm
 (`trainables.models.noise.attach_noise_points`). The noise sits on the normalised
-pre-activation; one sample is drawn for a theta step and K for a rho step and for evaluation.
+pre-activation; one sample is drawn for a theta step, K for a rho step and ``eval_samples``
+for an evaluation. ``noise_at`` (a config key of this family only) says whether the noise
+enters a normalised layer after its affine scale (the default) or on the normalised
+pre-activation before it, the paper's ``h = gamma * (u_hat + sigma * eps) + beta``
+(`trainables.models.noise`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..models.noise import (
     attach_noise_points,
     noise_points,
     norm_layers,
+    norms_before,
 )
 from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
 
@@ -66,8 +71,8 @@ class NoiseFamily(Regularizer):
     def rho_values(self) -> dict[str, float]:
         return {n: float(s) for n, s in zip(self.names, self.sigma().detach().cpu())}
 
-    def eval_samples(self, K: int) -> int:
-        return K if bool((self.sigma() > 0).any()) else 1
+    def noisy_at_eval(self) -> bool:
+        return bool((self.sigma() > 0).any())
 
     @contextlib.contextmanager
     def off(self) -> Iterator[None]:
@@ -103,6 +108,13 @@ def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
           generator: torch.Generator | None) -> NoiseFamily:
     names = rho_names(model, input_shape)
     points = attach_noise_points(model)
+    if config.noise_at == "before_affine":
+        try:
+            norms = norms_before(model, points)
+        except ValueError as exc:
+            raise ConfigError(f"noise_at={config.noise_at!r}: {exc}") from exc
+        for point, norm in zip(points, norms):
+            point.scale_with(norm)
     sigma = dict(zip(names, expand_rho(config.rho, names, "noise")))
     return NoiseFamily(points, sigma, config.learned, generator)
 

@@ -6,6 +6,14 @@ model that has none (a user's own ``build``) gets one after every BatchNorm / La
 GroupNorm module from `attach_noise_points`: the point becomes a child of the norm module and a
 forward hook feeds it the norm's output, so the user's module tree, attribute access and
 ``state_dict`` keys stay as they were (a NoiseInjection holds no parameters or buffers).
+
+Where the noise enters a normalised layer (``noise_at``): by default on the norm's output,
+after its affine scale (``h = gamma * u_hat + beta + sigma * eps``), where theta can outgrow a
+fixed sigma by growing gamma. ``before_affine`` puts it on the normalised pre-activation
+``u_hat`` as the paper writes it, ``h = gamma * (u_hat + sigma * eps) + beta``; since that is
+``gamma * u_hat + beta + sigma * gamma * eps``, the point keeps its place after the norm and
+scales its draw by the norm's ``gamma`` (`NoiseInjection.scale_with`, `norms_before`): the same
+random numbers, the same gradients (dh/dgamma = u_hat + sigma * eps), no change to the model.
 """
 
 from __future__ import annotations
@@ -42,6 +50,25 @@ class NoiseInjection(nn.Module):
         super().__init__()
         self.sigma: torch.Tensor | float | None = None
         self.generator: torch.Generator | None = None
+        self._norm: nn.Module | None = None
+
+    def scale_with(self, norm: nn.Module | None) -> None:
+        """Scale every draw by ``norm``'s affine weight gamma (noise on the normalised
+        pre-activation, before the affine scale: see the module doc); None: unscaled. The norm
+        is held as a plain reference, not a child module, so neither ``state_dict`` nor
+        ``parameters()`` changes."""
+        object.__setattr__(self, "_norm", norm)
+
+    def _gamma(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The norm's gamma shaped to broadcast over ``x``: LayerNorm's weight covers the
+        trailing dimensions, a BatchNorm's or GroupNorm's the channel dimension (1)."""
+        norm = self._norm
+        weight = getattr(norm, "weight", None) if norm is not None else None
+        if not isinstance(weight, torch.Tensor):  # no affine scale: nothing to come before
+            return None
+        if isinstance(norm, nn.LayerNorm):
+            return weight
+        return weight.reshape(-1, *([1] * (x.dim() - 2)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sigma = self.sigma
@@ -53,6 +80,9 @@ class NoiseInjection(nn.Module):
         elif not sigma.requires_grad and not bool(torch.any(sigma != 0)):
             return x  # a learned sigma (requires grad) is positive: no per-step device sync
         noise = torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        gamma = self._gamma(x)
+        if gamma is not None:
+            noise = noise * gamma.to(x.dtype)
         return x + sigma * noise
 
     def extra_repr(self) -> str:
@@ -91,6 +121,34 @@ def attach_noise_points(model: nn.Module) -> list[NoiseInjection]:
     return noise_points(model)
 
 
+def norms_before(model: nn.Module, points: list[NoiseInjection]) -> list[nn.Module | None]:
+    """The normalisation layer right before each point: the norm an attached point is a child
+    of, or the sibling registered just before it in its parent (``LayerNorm -> noise`` in the
+    built-in MLPs, ``Sequential(bn, noise)`` from `wrap_batchnorms`, ``bn -> noise`` in the
+    cnn); None after an ``nn.Identity`` (a model built with ``norm=False``: no affine scale).
+    ValueError naming the point when anything else precedes it: "before the affine scale"
+    means nothing there."""
+    before: dict[int, nn.Module | None] = {}
+    for parent in model.modules():
+        previous: nn.Module | None = None
+        for child in parent.children():
+            if isinstance(child, NoiseInjection):
+                if isinstance(parent, NORM_LAYERS):
+                    before[id(child)] = parent
+                elif isinstance(previous, NORM_LAYERS):
+                    before[id(child)] = previous
+                elif isinstance(previous, nn.Identity):
+                    before[id(child)] = None
+            previous = child
+    out: list[nn.Module | None] = []
+    for i, point in enumerate(points):
+        if id(point) not in before:
+            raise ValueError(f"noise point {i} does not follow a BatchNorm/LayerNorm/GroupNorm "
+                             "layer, so it has no affine scale to come before")
+        out.append(before[id(point)])
+    return out
+
+
 def wrap_batchnorms(module: nn.Module) -> None:
     """Replace every BatchNorm ``bn`` below ``module`` by ``Sequential(bn, NoiseInjection())``:
     how the torchvision-based built-in models place their points (their checkpoints' keys,
@@ -104,4 +162,4 @@ def wrap_batchnorms(module: nn.Module) -> None:
 
 
 __all__ = ["NORM_LAYERS", "NoiseInjection", "attach_noise_points", "noise_points", "norm_layers",
-           "wrap_batchnorms"]
+           "norms_before", "wrap_batchnorms"]
