@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..contract import FWD_COLUMNS, LABEL_COLUMNS, METRIC_COLUMNS, OPTIONAL_COST_COLUMNS
+from ..contract import FWD_COLUMNS, LABEL_COLUMNS, METRIC_COLUMNS, OPTIONAL_COST_COLUMNS, OPTIONAL_METRIC_COLUMNS
 from . import listing
 from .assemble import FLAG_COLUMNS, assemble
 from .collect import Run, TrialFile, collect_run, read_metadata
@@ -51,7 +51,9 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     rows', else the trial config's, else metadata.json's, else ``"unknown"``), int64 ``seed``,
     ``iteration`` (Ray's ``training_iteration``; else ``epoch``; else line
     number), ``epoch`` and forward-pass deltas ``fwd_*``; float64 metrics and
-    ``rho/*``; booleans ``final_trial`` (every row of the trial each strategy and seed
+    ``rho/*``; float64 optional columns (``flops_*``, ``device_seconds``, the noise-off
+    ``test_*_det`` and ``observe_seconds``: NaN where a run did not record them);
+    booleans ``final_trial`` (every row of the trial each strategy and seed
     returns as its model, rule in :func:`analysis.contract.final_trial`),
     ``final_epoch`` (that trial's last epoch row: one per strategy and seed),
     ``diverged`` (the row's own flag, or a NaN/inf train_loss or test_loss on a trial
@@ -106,7 +108,8 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
 def _empty_frame() -> pd.DataFrame:
     cols: dict[str, Any] = {c: pd.Series(dtype="category") for c in [*LABEL_COLUMNS, "completion"]}
     cols.update({c: pd.Series(dtype="int64") for c in ["seed", "iteration", "epoch", *FWD_COLUMNS]})
-    cols.update({c: pd.Series(dtype="float64") for c in [*METRIC_COLUMNS, *OPTIONAL_COST_COLUMNS, "driver_seconds"]})
+    cols.update({c: pd.Series(dtype="float64")
+                 for c in [*METRIC_COLUMNS, *OPTIONAL_COST_COLUMNS, *OPTIONAL_METRIC_COLUMNS, "driver_seconds"]})
     cols.update({c: pd.Series(dtype=bool) for c in FLAG_COLUMNS})
     return pd.DataFrame(cols)
 

@@ -18,6 +18,7 @@ from ..contract import (
     LABEL_COLUMNS,
     METRIC_COLUMNS,
     OPTIONAL_COST_COLUMNS,
+    OPTIONAL_METRIC_COLUMNS,
     REFIT_ROLE,
     SIZE_COLUMNS,
 )
@@ -179,7 +180,10 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
     df = df.drop(columns=[c for c in ("training_iteration",) if c in df])
     for c in FWD_COLUMNS:
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype("int64")
-    for c in OPTIONAL_COST_COLUMNS:  # NaN where a run did not record them, never 0
+    # NaN where a run did not record them, never 0. The optional metrics (noise-off test metrics,
+    # observe_seconds) are silent when absent: runs written before them lack them, and a model may
+    # report them only on the epochs it observed.
+    for c in (*OPTIONAL_COST_COLUMNS, *OPTIONAL_METRIC_COLUMNS):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64") if c in df else np.nan
     for c in ("diverged", "done"):
         if c in df:
@@ -192,6 +196,7 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     skip = {*LABEL_COLUMNS, *FWD_COLUMNS, *FLAG_COLUMNS, *_INTERNAL, *SIZE_COLUMNS, *OPTIONAL_COST_COLUMNS,
+            *OPTIONAL_METRIC_COLUMNS,
             "seed", "iteration", "epoch", "done", "fold", "trial_dir", "completion", "driver_seconds"}
     for c in df.columns:
         if c in skip:

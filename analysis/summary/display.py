@@ -14,7 +14,8 @@ from .costs import AXIS_LABELS, AXIS_SHORT
 
 TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
               "(shown as +up/-down where cut); IQM: interquartile mean over seeds; rank: mean rank by test "
-              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final model; "
+              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final "
+              "model (low-high where seeds differ); acc det: test accuracy with the noise switched off; "
               "ECE TS: ECE after temperature scaling; costs per seed, all trials: fwd = sample-forward passes "
               "(train + reg + eval), FLOPs = matmul/conv FLOPs (forward + backward), device s = train seconds x "
               "the device share held ('-': not recorded by the run); reruns: epochs a retry or restore re-ran "
@@ -81,12 +82,23 @@ def _any_finite(summary: pd.DataFrame, col: str) -> bool:
     return col in summary and bool(np.isfinite(summary[col].to_numpy(dtype=float)).any())
 
 
+def _n_train(g: pd.DataFrame) -> list[str]:
+    """Training rows of the final models: one number where every seed's agree, ``low-high`` where
+    they differ (never a mean that no model trained on)."""
+    if "n_train_min" not in g:
+        return list(g["n_train_final"].map(_num("{:.0f}")))
+    return [("-" if not np.isfinite(lo) else f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}")
+            for lo, hi in g[["n_train_min", "n_train_max"]].to_numpy(dtype=float)]
+
+
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary as strings, one row per strategy: what the terminal and the report show.
 
     Accuracy and ECE in percent, NLL as is (a regression shows its test MSE instead), each
     as mean ± half-width of the interval over seeds; ``ECE TS %`` (after temperature scaling)
-    where any row has it; forward passes, and FLOPs and device seconds where any row has them,
+    where any row has it; ``acc det %`` (noise switched off) where any row has it; ``n train``
+    the final models' training rows (``low-high`` where seeds differ); forward passes, and
+    FLOPs and device seconds where any row has them,
     in engineering notation; ``seeds`` reads ``with a final model / seen`` where they differ;
     costs relative to the reference the summary chose on its cost axis, named in the header
     (no relative column where there is none); ``reruns`` (re-run epochs per seed) only where
@@ -106,6 +118,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "acc IQM %": (g["test_acc_iqm"] * 100).map(_num("{:.1f}")),
         "ECE %": col("test_ece", 100, 1),
         **({"ECE TS %": col("test_ece_ts", 100, 1)} if _any_finite(g, "test_ece_ts_mean") else {}),
+        **({"acc det %": col("test_acc_det", 100, 1)} if _any_finite(g, "test_acc_det_mean") else {}),
         "NLL": col("test_nll", 1, 3)}
     out = pd.DataFrame({
         "experiment": g["experiment"].astype(str),
@@ -113,7 +126,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         "strategy": g["strategy"].astype(str),
         "seeds": [f"{int(a)}/{int(b)}" if a != b else f"{int(b)}" for a, b in zip(g["n_final"], g["n_seeds"])],
         "trials": g["n_trials"].map(_num("{:.3g}")),
-        "n train": g["n_train_final"].map(_num("{:.0f}")),
+        "n train": _n_train(g),
         **quality,
         "rank": g["rank_mean"].map(_num("{:.2f}")),
         "fwd total": g["fwd_total"].map(eng),

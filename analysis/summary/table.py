@@ -18,6 +18,7 @@ from ..contract import (
     COST_COLUMNS,
     COST_REFERENCES,
     DEFAULT_COST,
+    DET_COLUMNS,
     FLOPS_COST_COLUMNS,
     QUALITY_COLUMNS,
     SWEEP_REFERENCE_KEY,
@@ -33,7 +34,7 @@ _COST = list(COST_COLUMNS)
 _TOTALS = [*FLOPS_COST_COLUMNS, "fwd_total", "flops_total", "device_seconds_total"]
 #: Further test metrics reported (mean and interval) where the rows carry them; test_loss is
 #: a regression's quality (MSE) and a classifier's NLL.
-OPTIONAL_QUALITY = ("test_loss", "test_brier", "test_ece_ts", "test_nll_ts")
+OPTIONAL_QUALITY = ("test_loss", "test_brier", "test_ece_ts", "test_nll_ts", *DET_COLUMNS)
 
 
 def is_regression(frame: pd.DataFrame) -> bool:
@@ -193,9 +194,15 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
     * ``rank_mean``: mean over seeds of the strategy's rank by test accuracy (test loss
       for regression, lower is better) among the
       strategies of the same (experiment, dataset, run, seed), 1 = best, ties averaged.
-    * ``n_train_final``: training rows of the final model (mean over seeds), so that a
-      grid-CV refit on the whole pool shows next to models trained without the
-      regularization split.
+    * ``n_train_final``: training rows of the final model (mean over seeds), and
+      ``n_train_min`` / ``n_train_max`` over seeds (equal unless the seeds' final models
+      trained on different numbers of rows), so that the protocol shows: under ``equal_rows``
+      every final model trains on the training split, under ``full_pool`` the methods that need
+      no held-out rows (grid CV's refit among them) train on the whole pool.
+    * ``test_acc_det_*``, ``test_ece_det_*``, ``test_nll_det_*`` (mean, interval, IQM as
+      above): the final model with its noise switched off, where the rows carry it (NaN in runs
+      written before; equal to the ``test_*`` columns for a deterministic model), so that a
+      stochastic predictor's gain and a regularizer's are seen apart.
     * ``fwd_train``, ``fwd_reg``, ``fwd_eval``: sample-forward passes summed over ALL rows
       of the strategy (every trial, stopped ones included), averaged per seed;
       ``fwd_total`` their sum; ``cost_reference`` the strategy costs are relative to
@@ -240,6 +247,9 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
             row[f"{m}_iqm"] = iqm(g[m])
         row["rank_mean"] = float(g["rank"].mean()) if g["rank"].notna().any() else math.nan
         row["n_train_final"] = float(g["n_train"].mean()) if g["n_train"].notna().any() else math.nan
+        # the rows each final model trained on, as they are: seeds that disagree show both ends
+        row["n_train_min"], row["n_train_max"] = (float(g["n_train"].min()), float(g["n_train"].max())) \
+            if g["n_train"].notna().any() else (math.nan, math.nan)
         for c in _COST:
             row[c] = float(g[c].mean())
         for c in _TOTALS:

@@ -19,6 +19,7 @@ from analysis.summary import (
     bootstrap_interval,
     compare,
     compute_to_quality,
+    display_table,
     format_table,
     iqm,
     mean_interval,
@@ -346,3 +347,37 @@ def test_a_regression_is_judged_by_its_test_loss(tmp_path):
     header = format_table(table.reset_index()).splitlines()[1]
     assert "test MSE" in header and "test acc" not in header
     assert "0.3500" in format_table(table.reset_index())
+
+
+def test_noise_off_metrics_and_n_train_are_reported_as_they_are(tmp_path):
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "fixed"), seeds=(0, 1, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        old = load_results(exp.root)
+    for c in ("test_acc_det", "test_ece_det", "test_nll_det", "observe_seconds"):
+        assert old[c].dtype == np.float64 and old[c].isna().all()  # absent: NaN, silently
+    det = {0: 0.61, 1: 0.64, 2: 0.70}
+    for k, v in det.items():
+        [p] = (exp.root / f"cross_reg-seed{k}").glob("*/result.json")
+        rewrite_rows(p, lambda rows, v=v: rows[-1].update(test_acc_det=v, test_ece_det=0.1, test_nll_det=1.0,
+                                                          observe_seconds=0.2))
+    [p] = (exp.root / "fixed-seed2").glob("*/result.json")
+    rewrite_rows(p, lambda rows: [r.update(n_train=1000) for r in rows])  # one seed trained on more rows
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        df = load_results(exp.root)
+    assert not [w for w in rec if "test_acc_det" in str(w.message)]
+    assert df["test_acc_det"].dtype == np.float64 and df["test_acc_det"].notna().sum() == 3
+    s = summarize(df, cost="fwd").set_index("strategy")
+    x = np.array(list(det.values()))
+    lo, hi = stats.t.interval(0.95, 2, loc=x.mean(), scale=stats.sem(x))
+    assert s.loc["cross_reg", "test_acc_det_mean"] == pytest.approx(x.mean())
+    assert (s.loc["cross_reg", "test_acc_det_ci_low"], s.loc["cross_reg", "test_acc_det_ci_high"]) == \
+        pytest.approx((lo, hi))
+    assert math.isnan(s.loc["fixed", "test_acc_det_mean"])
+    assert (s.loc["fixed", "n_train_min"], s.loc["fixed", "n_train_max"]) == (900, 1000)
+    assert s.loc["cross_reg", "n_train_min"] == s.loc["cross_reg", "n_train_max"] == 900
+    shown = display_table(s.reset_index()).set_index("strategy")
+    assert shown.loc["fixed", "n train"] == "900-1000" and shown.loc["cross_reg", "n train"] == "900"
+    assert shown.loc["cross_reg", "acc det %"].startswith("65.0") and shown.loc["fixed", "acc det %"] == "-"
+    assert "acc det %" not in display_table(summarize(old, cost="fwd"))  # narrow where absent
