@@ -6,7 +6,7 @@
     crossreg sweep [EXPERIMENT] [--budget KNOB=V1,V2 ...] [same options as run]
     crossreg resume DIR
     crossreg list
-    crossreg analyze DIR [--csv F] [--parquet F]
+    crossreg analyze DIR [--csv F] [--parquet F] [--cost flops|fwd|device_seconds]
     crossreg report DIR [--out DIR/report.html]
     crossreg linear-demo
 
@@ -25,10 +25,15 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from analysis import contract
 from harness import overrides, registry
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
+#: the cost axis of the CLI's tables: the contract's price (FLOPs: independent of the machine
+#: and its load, and counting what a forward pass hides, a rho step's backward); runs without
+#: FLOPs (older rows, the synthetic trainable) show "-" there
+DEFAULT_COST = contract.DEFAULT_COST
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("dir", help="experiment run directory (or a directory of runs)")
     a.add_argument("--csv", metavar="F", help="also save the table as CSV")
     a.add_argument("--parquet", metavar="F", help="also save the table as Parquet")
-    a.add_argument("--cost", choices=("fwd", "flops", "device_seconds"), default="fwd",
-                   help="the cost axis of relative costs and cost-to-match (default: sample-"
-                        "forward passes)")
+    a.add_argument("--cost", choices=("fwd", "flops", "device_seconds"), default=DEFAULT_COST,
+                   help="the cost axis of relative costs and cost-to-match (default: FLOPs; "
+                        "fwd: sample-forward passes)")
 
     h = sub.add_parser("report", help="write an HTML report of one or more runs",
                        description="Write an HTML report with tables and plots.")
@@ -219,7 +224,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _comparison_table(path: str, cost: str = "fwd") -> tuple[Any, str]:
+def _comparison_table(path: str, cost: str = DEFAULT_COST) -> tuple[Any, str]:
     """The summary and its text: a sweep's curves and cost-to-match tables, else one row per
     strategy."""
     import analysis

@@ -21,13 +21,53 @@ import dataclasses
 import functools
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from analysis.contract import PROTOCOLS
 from harness.errors import SpecError
 from trainables.config import PER_TRIAL_FIELDS, ConfigError, TrialConfig
 
 TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What a search over rho searches, declared once per spec (`ExperimentSpec.search_space`)
+    so that no search can quietly search a different space from another: the rho names
+    searched one by one (`()`: one value shared by every name), the range and the scale.
+
+    Plain data (no Ray): `harness.strategies.common` turns it into Tune's domains, grid CV
+    into its grid, the run's metadata into one line per strategy.
+    """
+
+    names: tuple[str, ...]  # searched separately; () = one shared scalar
+    low: float
+    high: float
+    log: bool = True  # log-uniform (every search of rho here), else uniform
+
+    @property
+    def per_layer(self) -> bool:
+        return bool(self.names)
+
+    def value(self, values: Sequence[float]) -> Any:
+        """A point of the space as the trainable takes `rho`: one value per name as a dict,
+        or the shared scalar (`values` then has one entry)."""
+        if self.names:
+            if len(values) != len(self.names):
+                raise ValueError(f"{len(values)} values for the {len(self.names)} names "
+                                 f"{', '.join(self.names)}")
+            return {n: float(v) for n, v in zip(self.names, values)}
+        (only,) = values
+        return float(only)
+
+    def describe(self) -> str:
+        """One line for people: `rho/sigma_0, rho/sigma_1 per layer, log-uniform [0.01, 1]`."""
+        who = (", ".join(f"rho/{n}" for n in self.names) + " per layer") if self.names \
+            else "rho shared"
+        scale = "log-uniform" if self.log else "uniform"
+        return f"{who}, {scale} [{self.low:g}, {self.high:g}]"
 
 
 @dataclass(frozen=True)
@@ -45,6 +85,11 @@ class ExperimentSpec:
     # strategies and seeds (the seed is also the split seed)
     strategies: tuple[str, ...] = ("cross_reg", "pbt", "grid_cv", "asha")
     seeds: int = 3
+    # which rows every final model trains theta on (analysis.contract.PROTOCOLS): equal_rows,
+    # the training split for every strategy (a fair comparison: no method gets more data);
+    # full_pool, the whole pool for the strategies that need no held-out rows (as a
+    # practitioner would train them), the training split for the others
+    protocol: str = "equal_rows"
     # rho: where cross_reg starts (> 0: learned in log space or by scaling), what `fixed`
     # freezes (0 = unregularised), and the log-uniform range the searches draw from (None:
     # the family's own range)
@@ -67,6 +112,10 @@ class ExperimentSpec:
     random_samples: int = 16
     ensemble_members: int = 5  # deep_ensemble's M
     grid_values: tuple[float, ...] = (0.01, 0.1, 1.0)  # shared scalar, log-spaced
+    # grid CV over every searched rho separately (the product of grid_values over the layer
+    # names, as the sampled searches search them) instead of one shared value: G^L points x
+    # cv_folds trials, so off by default to keep the default grid affordable
+    grid_per_layer: bool = False
     cv_folds: int = 5  # 1 = a single hold-out split (the regularization split)
     # resources and robustness
     cpus_per_trial: float = 1.0
@@ -124,6 +173,13 @@ class ExperimentSpec:
         """
         names = _rho_names(self.trial)
         return names if 0 < len(names) <= self.max_searched_rhos else ()
+
+    def search_space(self) -> SearchSpace:
+        """The one declaration of what every search of this spec searches (PBT, PB2, ASHA,
+        random, HyperBand, TPE and grid CV all read it): which rho names, the range, the
+        scale."""
+        low, high = self.search_range()
+        return SearchSpace(names=self.layer_names(), low=low, high=high, log=True)
 
     def per_layer(self, value: Any) -> Any:
         """`value` for every searched name as a dict, or `value` itself for a shared scalar."""
@@ -222,6 +278,7 @@ def _validate(spec: ExperimentSpec) -> None:
     need(bool(spec.name) and "/" not in spec.name and not spec.name.startswith("."), "name",
          "must be a non-empty name usable as a directory")
     need(spec.task in TASKS, "task", f"choose one of {', '.join(TASKS)}")
+    need(spec.protocol in PROTOCOLS, "protocol", f"choose one of {', '.join(PROTOCOLS)}")
     try:
         spec.trial.check_fields()
     except ConfigError as e:
@@ -256,4 +313,4 @@ def _validate(spec: ExperimentSpec) -> None:
          "above 1 must be a whole number of GPUs")
 
 
-__all__ = ["TASKS", "ExperimentSpec", "field_types", "trial_field_names"]
+__all__ = ["TASKS", "ExperimentSpec", "SearchSpace", "field_types", "trial_field_names"]

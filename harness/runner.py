@@ -224,10 +224,18 @@ def _check(spec: ExperimentSpec, work: dict[str, Task], options: RunOptions) -> 
 
 
 def start(spec: ExperimentSpec, options: RunOptions,
-          budgets: dict[str, tuple[Any, ...]] | None = None) -> str:
+          budgets: dict[str, tuple[Any, ...]] | None = None,
+          variants: dict[str, dict[str, Any]] | None = None) -> str:
     """Run every strategy x seed of `spec` (with `budgets`: every budget point of each, a
-    sweep); return the run directory."""
-    variants = sweep.variants(spec, budgets) if budgets is not None else None
+    sweep; with `variants`: exactly those, `{name: {"strategy": s, "budget": {field: value}}}`
+    as a sweep records them, for a run that picks its own points, benchmarks/headline.py);
+    return the run directory."""
+    if budgets is not None and variants is not None:
+        raise HarnessError("give budgets or variants, not both")
+    if variants is not None:
+        sweep.check_variants(spec, variants)
+    elif budgets is not None:
+        variants = sweep.variants(spec, budgets)
     entries = list(variants) if variants is not None else list(spec.strategies)
     work = tasks(spec, {"strategies": entries, "sweep": variants})
     address = _check(spec, work, options)
@@ -243,6 +251,7 @@ def start(spec: ExperimentSpec, options: RunOptions,
                                 options.trainable, address)
             if variants is not None:
                 meta["sweep"], meta["sweep_reference"] = variants, sweep.reference(spec, variants)
+            meta["search_spaces"] = search_spaces(work)
             metadata.write(run, meta)
             kind = "variants" if variants is not None else "strategies"
             options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {spec.seeds} seeds "
@@ -250,6 +259,14 @@ def start(spec: ExperimentSpec, options: RunOptions,
             with _recorded(run, meta):
                 _execute(run, meta, work, options, resume=False, signals=signals)
     return run.root
+
+
+def search_spaces(work: dict[str, Task]) -> dict[str, str]:
+    """What each entry searches, one line each (metadata.json `search_spaces`), for the
+    entries that search rho; each read from the spec's one declaration
+    (`ExperimentSpec.search_space`), so the report prints what ran."""
+    return {entry: strategy.describe_space(spec) for entry, (strategy, spec) in work.items()
+            if strategy.describe_space is not None}
 
 
 def resume(run_root: str, options: RunOptions) -> str:
@@ -409,6 +426,7 @@ __all__ = [
     "load_trainable",
     "plan",
     "resume",
+    "search_spaces",
     "spec_from_metadata",
     "start",
     "tasks",

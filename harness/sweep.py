@@ -13,12 +13,14 @@ curves, Pareto front and cost-to-match tables.
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import overrides, strategies
 from harness.errors import SpecError
-from harness.experiments import ExperimentSpec
+from harness.experiments import ExperimentSpec, field_types
 from harness.strategies import Strategy
 
 #: budgets of a `--smoke` sweep: two points per strategy, seconds each
@@ -28,18 +30,35 @@ SMOKE_BUDGETS: dict[str, tuple[Any, ...]] = {
 }
 
 
-def parse_budgets(items: Sequence[str]) -> dict[str, tuple[float, ...]]:
-    """`FIELD=V1,V2,...` items (the CLI's `--budget`) as {field: values}."""
-    out: dict[str, tuple[float, ...]] = {}
+def _is_text(key: str) -> bool:
+    """Whether the spec declares `key` a string field (`noise_at`): its budget points are
+    words, not numbers. Knobs that are no spec field (`grid_size`) are numbers."""
+    hint = field_types().get(key)
+    if hint is None:
+        return False
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) \
+        else (hint,)
+    return str in options
+
+
+def parse_budgets(items: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """`FIELD=V1,V2,...` items (the CLI's `--budget`) as {field: values}: numbers (whole ones
+    as int), or words for a field the spec declares a string (`noise_at=after_affine,...`)."""
+    out: dict[str, tuple[Any, ...]] = {}
     for item in items:
         key, sep, text = item.partition("=")
+        key = key.strip()
+        words = tuple(v.strip() for v in text.split(",") if v.strip())
+        if not sep or not key or not words:
+            raise SpecError(f"--budget {item!r}: expected FIELD=V1,V2,...")
+        if _is_text(key):
+            out[key] = words
+            continue
         try:
-            values = tuple(float(v) for v in text.split(",") if v.strip())
+            numbers = tuple(float(v) for v in words)
         except ValueError:
-            values = ()
-        if not sep or not key.strip() or not values:
-            raise SpecError(f"--budget {item!r}: expected FIELD=V1,V2,... with numbers")
-        out[key.strip()] = tuple(int(v) if v.is_integer() else v for v in values)
+            raise SpecError(f"--budget {item!r}: {key} takes numbers") from None
+        out[key] = tuple(int(v) if v.is_integer() else v for v in numbers)
     return out
 
 
@@ -67,12 +86,27 @@ def variants(spec: ExperimentSpec, budgets: Mapping[str, Sequence[Any]]) -> dict
     return out
 
 
+def check_variants(spec: ExperimentSpec, variants: Mapping[str, Mapping[str, Any]]) -> None:
+    """Variants given as they are (not from sweep points): each names a strategy and a
+    budget the spec accepts; a SpecError naming the variant otherwise, before Ray starts."""
+    for name, info in variants.items():
+        if set(info) != {"strategy", "budget"}:
+            raise SpecError(f"variant {name}: expected {{'strategy': ..., 'budget': {{...}}}}")
+        strategies.get(info["strategy"])
+        try:
+            overrides.apply(spec, info["budget"])
+        except SpecError as e:
+            raise SpecError(f"variant {name}: {e}") from None
+
+
 def reference(spec: ExperimentSpec, sweep: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The cross-reg variant at the spec's own (r, K): what the others are measured against."""
+    """The cross-reg variant at the spec's own budget ((r, K), and its own rho_lr, rho_init,
+    noise_at where the sweep varies them): what the others are measured against."""
+    own = spec.to_dict()
     for name, info in sweep.items():
         budget = info["budget"]
         if strategies.get(info["strategy"]).learns_rho and \
-                budget.get("r", spec.trial.r) == spec.trial.r and budget.get("K", spec.trial.K) == spec.trial.K:
+                all(own.get(k, v) == v for k, v in budget.items()):
             return name
     return None
 
@@ -90,4 +124,4 @@ def resolve(spec: ExperimentSpec, entry: str,
     return strategies.get(entry), spec
 
 
-__all__ = ["SMOKE_BUDGETS", "parse_budgets", "reference", "resolve", "swept_knobs", "variants"]
+__all__ = ["SMOKE_BUDGETS", "check_variants", "parse_budgets", "reference", "resolve", "swept_knobs", "variants"]

@@ -11,6 +11,7 @@ a bounded number of checkpoints kept.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from ray import tune
 
-from harness.experiments import ExperimentSpec
+from harness.experiments import ExperimentSpec, SearchSpace
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
@@ -57,11 +58,30 @@ class Strategy:
     restorable: bool = True
     # the trial configs a preflight checks (default: the one `trial_config` builds)
     preflight_configs: Callable[[ExperimentSpec, int], list[dict[str, Any]]] | None = None
+    # whether its final model needs held-out rows (to learn rho, to select, to stop early);
+    # False for a method that only trains (fixed, an ensemble, grid CV's refit): under the
+    # spec's `full_pool` protocol its final model then trains on the whole pool. Declared in
+    # each strategy's own file, so a new strategy says it where it is defined.
+    needs_holdout: bool = True
+    # what it searches, as one line for people (metadata.json `search_spaces`); None: it
+    # searches nothing
+    describe_space: Callable[[ExperimentSpec], str] | None = None
 
     def configs_to_check(self, spec: ExperimentSpec, seed: int = 0) -> list[dict[str, Any]]:
         if self.preflight_configs is not None:
             return self.preflight_configs(spec, seed)
-        return [spec.trial_config(self.name, seed, learned=self.learns_rho)]
+        return [spec.trial_config(self.name, seed, learned=self.learns_rho,
+                                  **final_split(spec, self.needs_holdout))]
+
+
+def final_split(spec: ExperimentSpec, needs_holdout: bool) -> dict[str, Any]:
+    """The split keys of a final model's trial under the spec's `protocol`: nothing (the
+    training split, pool minus the regularization split) unless the protocol is `full_pool`
+    and the strategy needs no held-out rows, then the whole pool (`fold=-1`, no reg split,
+    as grid CV's refit; trainables/datasets/splitting.py)."""
+    if needs_holdout or spec.protocol != "full_pool":
+        return {}
+    return {"n_folds": 1, "fold": -1}
 
 
 def experiment_name(strategy: str, seed: int) -> str:
@@ -86,13 +106,27 @@ def base_config(ctx: StrategyContext, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+def tune_domain(space: SearchSpace) -> Any:
+    """The spec's declared search space as Tune's param space of `rho`: one (log-)uniform
+    domain per searched name, or one for the shared scalar."""
+    def one() -> Any:
+        return (tune.loguniform if space.log else tune.uniform)(space.low, space.high)
+
+    return {n: one() for n in space.names} if space.names else one()
+
+
 def log_uniform_rho(ctx: StrategyContext) -> Any:
-    """Per-layer log-uniform search space over [rho_low, rho_high] (a scalar if no layers)."""
-    spec = ctx.spec
-    names = spec.layer_names()
-    if not names:
-        return tune.loguniform(*spec.search_range())
-    return {n: tune.loguniform(*spec.search_range()) for n in names}
+    """The run's search space over rho (`ExperimentSpec.search_space`) as Tune's domain:
+    what every sampled search draws from."""
+    return tune_domain(ctx.spec.search_space())
+
+
+def sampled_space(samples_field: str) -> Callable[[ExperimentSpec], str]:
+    """`describe_space` of a sampled search: the declared space and how many draws."""
+    def describe(spec: ExperimentSpec) -> str:
+        return f"{spec.search_space().describe()}; {int(getattr(spec, samples_field))} samples"
+    describe.__doc__ = f"The declared space and the spec's {samples_field}."
+    return describe
 
 
 def seeded_sampler(ctx: StrategyContext, kind: type | None = None) -> Any:
@@ -144,10 +178,12 @@ def tune_config(**kwargs: Any) -> tune.TuneConfig:
 
 
 def single_run(ctx: StrategyContext, **overrides: Any) -> tune.Tuner:
-    """One trial per seed (cross_reg, fixed): no scheduler, no search."""
+    """One trial per seed (cross_reg, fixed): no scheduler, no search; on the rows its
+    final model trains on under the spec's protocol (`final_split`)."""
+    split = final_split(ctx.spec, ctx.strategy.needs_holdout)
     return tune.Tuner(
         ctx.trainable,
-        param_space=base_config(ctx, role="single", **overrides),
+        param_space=base_config(ctx, role="single", **split, **overrides),
         tune_config=tune_config(num_samples=1),
         run_config=run_config(ctx),
     )
@@ -191,6 +227,43 @@ def count_sweep(field: str, label: str, default: tuple[int, ...]
     return points
 
 
+#: one knob of a budget sweep: (spec field, label prefix, its default sweep values); the
+#: count of a search (samples, population) comes first, its patience after it
+Knob = tuple[str, str, tuple[Any, ...]]
+
+
+def knob_label(prefix: str, value: Any) -> str:
+    """`N8`, `grace10`, `lr0.001`: a knob's label prefix and its value, readable."""
+    return f"{prefix}{int(value)}" if float(value).is_integer() else f"{prefix}{float(value):g}"
+
+
+def knobs_sweep(*knobs: Knob) -> Callable[[ExperimentSpec, Mapping[str, Sequence[Any]]],
+                                          list[tuple[str, dict[str, Any]]]]:
+    """Sweep points of a search with a count and patience knobs (ASHA's samples and grace
+    period, PBT's population and interval).
+
+    Without `--budget` for any of them: the first knob's default points (at the spec's own
+    patience), then each further knob's default points at the spec's own count, a value equal
+    to the spec's own left out (that point is one of the count's). With `--budget` for some:
+    the product of the given values, each knob not given at the spec's own value, labelled by
+    the given knobs only (`N8_grace10`; `grace10` alone).
+    """
+    def points(spec: ExperimentSpec, budgets: Mapping[str, Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:
+        given = [k for k in knobs if k[0] in budgets]
+        if given:
+            values = [list(budgets[field]) for field, _, _ in given]  # the spec types them
+            return [("_".join(knob_label(label, v) for (_, label, _), v in zip(given, combo)),
+                     {field: v for (field, _, _), v in zip(given, combo)})
+                    for combo in itertools.product(*values)]
+        (field, label, default), *patience = knobs
+        out = [(knob_label(label, n), {field: int(n)}) for n in default]
+        for field, label, default in patience:
+            own = getattr(spec, field)
+            out += [(knob_label(label, v), {field: int(v)}) for v in default if int(v) != own]
+        return out
+    return points
+
+
 def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[dict[str, Any]]]:
     """Preflight configs of a sampled search: both ends of the searched rho range."""
     def configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
@@ -208,11 +281,16 @@ __all__ = [
     "base_config",
     "count_sweep",
     "experiment_name",
+    "final_split",
+    "knob_label",
+    "knobs_sweep",
     "log_uniform_rho",
     "run_config",
     "sampled_search",
+    "sampled_space",
     "search_range_configs",
     "short_trial_name",
     "single_run",
     "tune_config",
+    "tune_domain",
 ]

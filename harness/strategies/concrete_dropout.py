@@ -22,9 +22,11 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.strategies.common import Strategy, StrategyContext, single_run
+from harness.strategies.common import Strategy, StrategyContext, final_split, single_run
 
 NAME = "concrete_dropout"
+#: it only trains: under the full_pool protocol its model trains on the whole pool
+NEEDS_HOLDOUT = False
 FAMILY = "concrete_dropout"
 INITIAL_RATE = 0.1
 
@@ -38,7 +40,8 @@ def expected_trials(spec: ExperimentSpec) -> int:
 
 
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
-    return [spec.trial_config(NAME, seed, learned=False, family=FAMILY, rho=INITIAL_RATE)]
+    return [spec.trial_config(NAME, seed, learned=False, family=FAMILY, rho=INITIAL_RATE,
+                              **final_split(spec, NEEDS_HOLDOUT))]
 
 
 STRATEGY = Strategy(
@@ -49,4 +52,5 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     preflight_configs=preflight_configs,
+    needs_holdout=NEEDS_HOLDOUT,
 )

@@ -15,9 +15,17 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.strategies.common import Strategy, StrategyContext, count_sweep, single_run
+from harness.strategies.common import (
+    Strategy,
+    StrategyContext,
+    count_sweep,
+    final_split,
+    single_run,
+)
 
 NAME = "deep_ensemble"
+#: it only trains: under the full_pool protocol its model trains on the whole pool
+NEEDS_HOLDOUT = False
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
@@ -31,7 +39,8 @@ def expected_trials(spec: ExperimentSpec) -> int:
 
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     return [spec.trial_config(NAME, seed, learned=False, rho=spec.per_layer(spec.fixed_rho),
-                              members=spec.ensemble_members)]
+                              members=spec.ensemble_members,
+                              **final_split(spec, NEEDS_HOLDOUT))]
 
 
 STRATEGY = Strategy(
@@ -43,4 +52,5 @@ STRATEGY = Strategy(
     budget_fields=("ensemble_members",),
     sweep_points=count_sweep("ensemble_members", "M", (2, 3, 5)),
     preflight_configs=preflight_configs,
+    needs_holdout=NEEDS_HOLDOUT,
 )

@@ -7,9 +7,11 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.strategies.common import Strategy, StrategyContext, single_run
+from harness.strategies.common import Strategy, StrategyContext, final_split, single_run
 
 NAME = "fixed"
+#: it only trains: under the full_pool protocol its model trains on the whole pool
+NEEDS_HOLDOUT = False
 
 
 def build(ctx: StrategyContext) -> tune.Tuner:
@@ -22,7 +24,8 @@ def expected_trials(spec: ExperimentSpec) -> int:
 
 
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
-    return [spec.trial_config(NAME, seed, learned=False, rho=spec.per_layer(spec.fixed_rho))]
+    return [spec.trial_config(NAME, seed, learned=False, rho=spec.per_layer(spec.fixed_rho),
+                              **final_split(spec, NEEDS_HOLDOUT))]
 
 
 STRATEGY = Strategy(
@@ -32,4 +35,5 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     preflight_configs=preflight_configs,
+    needs_holdout=NEEDS_HOLDOUT,
 )

@@ -26,6 +26,7 @@ from harness.strategies.common import (
     count_of,
     count_sweep,
     sampled_search,
+    sampled_space,
     search_range_configs,
 )
 
@@ -68,7 +69,6 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return sampled_search(ctx, scheduler(ctx), ctx.spec.asha_samples, checkpoint_every=1)
 
 
-
 STRATEGY = Strategy(
     name=NAME,
     description="synchronous HyperBand brackets over ASHA's space and samples",
@@ -78,4 +78,5 @@ STRATEGY = Strategy(
     budget_fields=("asha_samples",),
     sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
+    describe_space=sampled_space("asha_samples"),
 )

@@ -20,10 +20,11 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     count_of,
-    count_sweep,
+    knobs_sweep,
+    sampled_space,
     search_range_configs,
 )
-from harness.strategies.pbt import population_search
+from harness.strategies.pbt import BUDGET_KNOBS, population_search
 
 NAME = "pb2"
 
@@ -37,9 +38,9 @@ def scheduler(ctx: StrategyContext) -> PB2:
     from harness.strategies._seeded_pb2 import SeededPB2
 
     spec = ctx.spec
-    low, high = spec.search_range()
-    names = spec.layer_names()
-    bounds = {n: [low, high] for n in names} if names else [low, high]
+    space = spec.search_space()  # the declared space; PB2 explores linearly inside it
+    bounds = {n: [space.low, space.high] for n in space.names} if space.names \
+        else [space.low, space.high]
     return SeededPB2(
         seed=SAMPLER_SEED_OFFSET + ctx.seed,
         time_attr="training_iteration",
@@ -54,15 +55,15 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return population_search(ctx, scheduler(ctx))
 
 
-
 STRATEGY = Strategy(
     name=NAME,
     description="population based bandits: PBT with a GP-bandit explore step",
     learns_rho=False,
     build=build,
     expected_trials=count_of("pbt_population"),
-    budget_fields=("pbt_population",),
-    sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
+    budget_fields=tuple(field for field, _, _ in BUDGET_KNOBS),
+    sweep_points=knobs_sweep(*BUDGET_KNOBS),
+    describe_space=sampled_space("pbt_population"),
     restorable=False,  # a synchronous PBT scheduler: Tuner.restore hangs in Ray 2.60
     preflight_configs=search_range_configs(NAME),
 )

@@ -10,6 +10,12 @@ epochs are never counted twice; `reuse_actors=True` (5x faster here: no new proc
 exploit) with `KeepMembers` (nor per barrier: harness/strategies/_keep_members.py).
 Exploit and explore draw from the run's seed (`SeededPBT`), not from Python's global random
 state. The final model is the member with the best validation metric at its last epoch.
+
+Both the population and the perturbation interval are budget knobs (`crossreg sweep --budget
+pbt_interval=3,10,20`): exploiting every few epochs chooses on early validation scores, which
+favour weak regularization, so a slow PBT is a budget point of its own (the default sweep:
+P2..P16 at the spec's interval, and intervals 10 and 20 at the spec's population). PB2 shares
+both knobs.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from harness.strategies.common import (
     Strategy,
     StrategyContext,
     count_of,
-    count_sweep,
+    knobs_sweep,
     log_uniform_rho,
     sampled_search,
+    sampled_space,
     search_range_configs,
 )
 
@@ -37,6 +44,8 @@ NAME = "pbt"
 # Ray's warning (and its race) about a donor checkpoint deleted before a clone loads it.
 PBT_CHECKPOINTS_KEPT = 4
 PERTURBATION_FACTORS = (1.2, 0.8)
+#: the budget knobs of a population search: its size, then the perturbation interval
+BUDGET_KNOBS = (("pbt_population", "P", (2, 4, 8, 16)), ("pbt_interval", "interval", (3, 10, 20)))
 
 
 class SeededPBT(KeepMembers, SeededScheduler, PopulationBasedTraining):
@@ -77,15 +86,15 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     return population_search(ctx, scheduler(ctx))
 
 
-
 STRATEGY = Strategy(
     name=NAME,
     description="population based training over per-layer rho (synchronous)",
     learns_rho=False,
     build=build,
     expected_trials=count_of("pbt_population"),
-    budget_fields=("pbt_population",),
-    sweep_points=count_sweep("pbt_population", "P", (2, 4, 8, 16)),
+    budget_fields=tuple(field for field, _, _ in BUDGET_KNOBS),
+    sweep_points=knobs_sweep(*BUDGET_KNOBS),
+    describe_space=sampled_space("pbt_population"),
     # Tuner.restore of an interrupted synch-PBT experiment hangs in Ray 2.60 (measured: after
     # the restore the scheduler exploits once, then no trial is ever started again; Ray PR
     # #48616), so `crossreg resume` reruns an unfinished PBT (strategy, seed) from scratch:

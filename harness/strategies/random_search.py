@@ -14,6 +14,7 @@ from harness.strategies.common import (
     count_of,
     count_sweep,
     sampled_search,
+    sampled_space,
     search_range_configs,
 )
 
@@ -22,7 +23,6 @@ NAME = "random"
 
 def build(ctx: StrategyContext) -> tune.Tuner:
     return sampled_search(ctx, None, ctx.spec.random_samples)
-
 
 
 STRATEGY = Strategy(
@@ -34,4 +34,5 @@ STRATEGY = Strategy(
     budget_fields=("random_samples",),
     sweep_points=count_sweep("random_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
+    describe_space=sampled_space("random_samples"),
 )

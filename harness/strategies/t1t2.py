@@ -16,8 +16,9 @@ the theta step (``flops_reg``), though fewer forward passes (``fwd_reg``: B, not
 
 Pinned: everything as cross_reg (the spec's r, K, rho_lr, rho_optimizer, rho_init); the inner
 step's learning rate is the theta optimiser's `lr`, whatever the optimiser. Sweeps vary (r, K)
-as cross_reg's do. A family whose training gradient does not depend on rho (dropout,
-concrete_dropout, pair) is refused by the preflight in one line.
+and the rho settings (rho_lr, rho_init, noise_at) as cross_reg's do. A family whose training
+gradient does not depend on rho (dropout, concrete_dropout, pair) is refused by the preflight
+in one line.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ray import tune
 
 from harness.experiments import ExperimentSpec
 from harness.strategies.common import Strategy, StrategyContext, single_run
-from harness.strategies.cross_reg import sweep_points
+from harness.strategies.cross_reg import BUDGET_FIELDS, sweep_points
 
 NAME = "t1t2"
 MODE = "t1t2"
@@ -60,7 +61,7 @@ STRATEGY = Strategy(
     learns_rho=False,
     build=build,
     expected_trials=expected_trials,
-    budget_fields=("r", "K"),
+    budget_fields=BUDGET_FIELDS,  # cross_reg's: the same settings, the same treatment
     sweep_points=sweep_points,
     preflight_configs=preflight_configs,
 )

@@ -18,6 +18,7 @@ from ray import tune
 
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec
+from harness.strategies.asha import BUDGET_KNOBS
 from harness.strategies.asha import scheduler as asha_scheduler
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
@@ -25,9 +26,10 @@ from harness.strategies.common import (
     StrategyContext,
     base_config,
     count_of,
-    count_sweep,
+    knobs_sweep,
     log_uniform_rho,
     run_config,
+    sampled_space,
     search_range_configs,
     tune_config,
 )
@@ -65,7 +67,6 @@ def build(ctx: StrategyContext) -> tune.Tuner:
     )
 
 
-
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     try:
         import optuna  # noqa: F401
@@ -80,7 +81,8 @@ STRATEGY = Strategy(
     learns_rho=False,
     build=build,
     expected_trials=count_of("asha_samples"),
-    budget_fields=("asha_samples",),
-    sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
+    budget_fields=tuple(field for field, _, _ in BUDGET_KNOBS),  # ASHA's: it stops with ASHA
+    sweep_points=knobs_sweep(*BUDGET_KNOBS),
     preflight_configs=preflight_configs,
+    describe_space=sampled_space("asha_samples"),
 )

@@ -20,9 +20,11 @@ from typing import Any
 from ray import tune
 
 from harness.experiments import ExperimentSpec
-from harness.strategies.common import Strategy, StrategyContext, single_run
+from harness.strategies.common import Strategy, StrategyContext, final_split, single_run
 
 NAME = "trivial_augment"
+#: it only trains: under the full_pool protocol its model trains on the whole pool
+NEEDS_HOLDOUT = False
 RHO = 0.0
 
 
@@ -36,7 +38,8 @@ def expected_trials(spec: ExperimentSpec) -> int:
 
 def preflight_configs(spec: ExperimentSpec, seed: int) -> list[dict[str, Any]]:
     return [spec.trial_config(NAME, seed, learned=False, rho=spec.per_layer(RHO),
-                              trivial_augment=True)]
+                              trivial_augment=True,
+                              **final_split(spec, NEEDS_HOLDOUT))]
 
 
 STRATEGY = Strategy(
@@ -47,4 +50,5 @@ STRATEGY = Strategy(
     build=build,
     expected_trials=expected_trials,
     preflight_configs=preflight_configs,
+    needs_holdout=NEEDS_HOLDOUT,
 )

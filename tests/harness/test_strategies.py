@@ -132,14 +132,18 @@ def test_grid_cv_cost_counts_folds_and_refit(run_dir):
     pool = spec.trial.n_train
     held = pool // spec.cv_folds
     fold_cost = EPOCHS * ((pool - held) + held * spec.trial.K)  # train on k-1 folds, eval the fold
-    refit_cost = EPOCHS * pool  # whole pool, nothing to validate
+    n_reg = round(spec.trial.reg_fraction * pool)  # equal_rows: the refit trains on the training
+    refit_cost = EPOCHS * ((pool - n_reg) + n_reg * spec.trial.K)  # split, and validates
     expected = len(folds) * fold_cost + refit_cost
     assert sum(total_forward(rows) for _, rows in trials) == expected
     # the refit uses the value with the best mean validation accuracy across folds
     means = {v: sum(rows[-1]["val_acc"] for p, rows in folds if p["rho"] == v) / spec.cv_folds
              for v in spec.grid_values}
     assert refits[0][0]["rho"] == max(means, key=means.get)
-    assert refits[0][0]["fold"] == -1 and math.isnan(refits[0][1][-1]["val_loss"])
+    # the refit trains on the rows every other final model trains on (protocol equal_rows):
+    # the ordinary hold-out split, so it has validation metrics too
+    assert refits[0][0]["n_folds"] == 1 and refits[0][0]["fold"] is None
+    assert refits[0][1][-1]["n_train"] == pool - n_reg and math.isfinite(refits[0][1][-1]["val_loss"])
 
 
 @pytest.mark.parametrize("strategy,n", [("random", 3), ("hyperband", 6), ("pb2", 4), ("tpe", 6)])
@@ -256,13 +260,11 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
         trials = _trials(run / f"{strategy}-seed0")
         expected, folds_seen = 0, []
         for params, rows in trials:
-            if params["role"] == "refit":
-                n_tr, n_val = pool, 0
-            elif params["role"] == "fold":
+            if params["role"] == "fold":
                 n_val = rows[0]["n_reg"]
                 folds_seen.append(n_val)
                 n_tr = pool - n_val
-            else:
+            else:  # every final model, grid CV's refit too, on the training split (equal_rows)
                 n_tr, n_val = pool - n_reg, n_reg
             assert {(row["n_train"], row["n_reg"]) for row in rows} == {(n_tr, n_val)}, strategy
             e = len(rows)

@@ -17,8 +17,10 @@ def test_each_strategy_declares_its_budget_points():
     spec = registry.get("mnist1d-noise").replace(
         strategies=("cross_reg", "fixed", "pbt", "grid_cv", "asha", "deep_ensemble"))
     v = sweep.variants(spec, {})
-    assert [n for n in v if n.startswith("pbt.")] == ["pbt.P2", "pbt.P4", "pbt.P8", "pbt.P16"]
-    assert [n for n in v if n.startswith("asha.")] == ["asha.N4", "asha.N8", "asha.N16", "asha.N32"]
+    assert [n for n in v if n.startswith("pbt.")] == ["pbt.P2", "pbt.P4", "pbt.P8", "pbt.P16",
+                                                      "pbt.interval10", "pbt.interval20"]
+    assert [n for n in v if n.startswith("asha.")] == ["asha.N4", "asha.N8", "asha.N16", "asha.N32",
+                                                       "asha.grace10", "asha.grace20"]
     assert [n for n in v if n.startswith("cross_reg.")] == [
         "cross_reg.r1K4", "cross_reg.r4K4", "cross_reg.r10K4", "cross_reg.r10K1", "cross_reg.r40K4"]
     assert [len(v[n]["budget"]["grid_values"]) for n in v if n.startswith("grid_cv.")] == [3, 5, 9]
