@@ -13,12 +13,14 @@ from .display import eng, interval_text, no_axis_note
 from .sweep import cost_to_match, sweep_summary
 
 SWEEP_NOTE = ("cost to match: per seed, the cost at which the method's quality-vs-cost curve (its variants "
-              "sorted by cost, quality made monotone by a running best, interpolated linearly in log cost) "
+              "sorted by cost; at each cost the test quality of the variant chosen by validation among those "
+              "at most that cost, never by test; interpolated linearly in log cost) "
               "reaches the reference's final quality, divided by the reference's cost; geometric mean over the "
               "seeds that reached it, with a 95% Student-t interval of the mean log ratio (none from fewer than "
               "2 seeds); below 1 the method needs less than the reference. reverse: the cost at which the "
-              "reference's method (cross-reg's (r, K) variants) reaches the method's best quality, divided by "
-              "the cost of the method's cheapest variant that got it. A seed whose curve stays short of the "
+              "reference's method (cross-reg's (r, K) variants) reaches the quality of the method's own pick "
+              "(by validation, at its whole budget), divided by the cost at which the method's curve got it. "
+              "A seed whose curve stays short of the "
               "target is not reached (left out of the ratio, which it would raise); one whose cheapest variant "
               "already gets there gives an upper bound. * on the Pareto front (no variant both "
               "cheaper and better); R the reference")

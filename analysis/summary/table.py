@@ -103,7 +103,9 @@ def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
     rep["state"] = state
     quality = [*QUALITY_COLUMNS, *(c for c in OPTIONAL_QUALITY if c in df)]
     fin = final_rows(df).drop_duplicates(keys, keep="last").set_index(keys)
-    rep = rep.join(fin[quality].assign(
+    sel = [c for c in ("val_acc", "val_loss") if c in fin]  # what chose it (never a test column)
+    rep = rep.join(fin[quality + sel].assign(
+        final_role=fin["role"].astype(str) if "role" in fin else "",
         n_train=pd.to_numeric(fin["n_train"], errors="coerce").astype(float) if "n_train" in fin else np.nan,
         final_diverged=fin["diverged"].astype(bool) if "diverged" in fin else False,
         has_final=True), how="left")

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from fake_runs import write_experiment, write_sweep
+from fake_runs import rewrite_rows, write_experiment, write_sweep
 from scipy import stats
 
 from analysis.results import ResultsWarning, load_results
@@ -18,8 +18,10 @@ from analysis.summary import (
     curve_cost,
     format_sweep,
     pareto_front,
+    replicate_table,
     sweep_summary,
 )
+from analysis.summary.sweep import selection_scores
 
 SEEDS = (0, 1, 2)
 P4_COST = {0: 4000, 1: 8000, 2: 16000}
@@ -193,3 +195,104 @@ def test_format_sweep_shows_both_tables(sweep):
     r, lo, hi = _geo([math.sqrt(2000 * P4_COST[k]) / 1000 for k in SEEDS])
     assert f"{r:.2f} [{lo:.2f}, {hi:.2f}]" in pbt and "3/3" in pbt
     assert "*R" in next(line for line in text.splitlines() if "cross_reg.r1K4" in line and "r=1" in line)
+
+
+@pytest.mark.parametrize("values, scores, want", [
+    ([0.7, 0.9], [0.9, 0.6], (math.nan, False)),    # validation keeps the cheap variant: .9 on test is never chosen
+    ([0.7, 0.9], [0.5, 0.6], (2000.0, False)),      # validation moves to the dear one: as the running best
+    ([0.9, 0.7], [0.5, 0.6], (1000.0, True)),       # the cheapest already reaches it when it is chosen
+    ([0.7, np.nan], [0.5, 0.6], (math.nan, False)),  # a chosen model with no test value reaches nothing
+])
+def test_curve_cost_chooses_by_validation_score(values, scores, want):
+    got = curve_cost([1000, 4000], values, 0.8, "max", scores)
+    assert got[1] is want[1]
+    assert (math.isnan(got[0]) and math.isnan(want[0])) or got[0] == pytest.approx(want[0], rel=1e-12)
+
+
+def _disagreeing_sweep(root):
+    """VARIANTS, but pbt.P4 (test .90, the best on test) has the worst validation score (.50)."""
+    run = write_sweep(root, VARIANTS)
+    for k in SEEDS:
+        [p] = (run / f"pbt.P4-seed{k}").glob("*/result.json")
+        rewrite_rows(p, lambda rows: rows[-1].update(val_acc=0.50))
+    return _load(run)
+
+
+def test_cost_to_match_chooses_on_validation_when_test_disagrees(tmp_path):
+    df = _disagreeing_sweep(tmp_path)
+    per = cost_to_match(df, cost="fwd", per_seed=True)
+    pbt = per[per["method"] == "pbt"]
+    # by validation pbt keeps P2 (val .70 > P3's .60 > P4's .50): its curve stays at .70 < .80
+    assert (pbt["chosen"] == "pbt.P2").all() and np.allclose(pbt["method_best"], 0.70)
+    assert pbt["match_cost"].isna().all()
+    c = cost_to_match(df, cost="fwd").set_index("method")
+    assert c.loc["pbt", "match_reached"] == 0 and math.isnan(c.loc["pbt", "match_ratio"])
+    # a choice on test (the old running best of test_acc) would have matched at sqrt(2000 * P4 cost)
+    assert curve_cost([1000, 2000, 4000], [0.7, 0.6, 0.9], 0.8)[0] == pytest.approx(2000 * 2 ** 0.5)
+    # reverse: cross-reg's curve reaches pbt's pick (.70) at its cheapest variant (300), pbt's got it at 1000
+    np.testing.assert_allclose(pbt["reverse_ratio"], 0.3)
+
+
+def _scramble_tests(df, seed=0):
+    """Every test_* column of ``df`` replaced by noise: whatever a choice reads, it is not these."""
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    for c in [c for c in df.columns if c.startswith("test_")]:
+        out[c] = rng.uniform(0.0, 1.0, len(df)) if not c.startswith("test_loss") else rng.uniform(0, 3, len(df))
+    out.attrs = df.attrs
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_choice_reads_a_test_column(tmp_path_factory, seed):
+    df = _disagreeing_sweep(tmp_path_factory.mktemp("scramble"))
+    noisy = _scramble_tests(df, seed)
+    a = cost_to_match(df, cost="fwd", per_seed=True).set_index(["method", "seed"])
+    b = cost_to_match(noisy, cost="fwd", per_seed=True).set_index(["method", "seed"])
+    assert (a["chosen"] == b["chosen"]).all()
+    # the choices are what they were; the values reported for them are the new test values
+    assert not np.allclose(a["method_best"], b["method_best"], equal_nan=True)
+    # the final models too (the loader's rule), and what an experiment's grid CV chose by
+    exp = write_experiment(tmp_path_factory.mktemp("scramble_exp"), seeds=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = load_results(exp.root)
+    rep = replicate_table(ex)
+    rep_noisy = replicate_table(_scramble_tests(ex, seed))
+    np.testing.assert_array_equal(selection_scores(ex, rep, "classification"),
+                                  selection_scores(_scramble_tests(ex, seed), rep_noisy, "classification"))
+
+
+def _quiet_load(root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_results(root)
+
+
+def test_a_grid_cv_refit_is_scored_by_its_cross_validation(tmp_path):
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "grid_cv"), seeds=(0, 1))
+    plain = _quiet_load(exp.root)
+    # rows without rho/* columns cannot tell the grid points apart: the mean over every fold
+    rp = replicate_table(plain)
+    for k, st, score in zip(rp["seed"], rp["strategy"].astype(str), selection_scores(plain, rp, "classification")):
+        if st == "grid_cv":
+            folds = plain[(plain["strategy"] == "grid_cv") & (plain["seed"] == k) & (plain["role"] == "fold")]
+            assert score == pytest.approx(folds.groupby("trial_id", observed=True).tail(1)["val_acc"].mean())
+    # as the trainables write them, a fold's rows carry its grid point's rho
+    for k in (0, 1):
+        for p in (exp.root / f"grid_cv-seed{k}").glob("*/result.json"):
+            point = {"0": 0.1, "1": 0.1, "2": 1.0, "3": 1.0, "4": 1.0}[p.parent.name.split("_")[2][-1]]
+            rewrite_rows(p, lambda rows, v=point: [r.update({"rho/sigma_0": v}) for r in rows])
+    df = _quiet_load(exp.root)
+    rep = replicate_table(df)
+    got = dict(zip(zip(rep["strategy"].astype(str), rep["seed"]), selection_scores(df, rep, "classification")))
+    for k in (0, 1):
+        # the refit has no validation split (NaN val_acc); grid CV chose it by the mean fold score of its point
+        last = df[(df["strategy"] == "grid_cv") & (df["seed"] == k) & (df["role"] == "fold")].groupby(
+            "trial_id", observed=True).tail(1)
+        best_point = last.groupby(last["trial_id"].astype(str).str[-1].astype(int) // 2)["val_acc"].mean().max()
+        assert got[("grid_cv", k)] == pytest.approx(best_point)
+        cr = df[(df["strategy"] == "cross_reg") & (df["seed"] == k) & df["final_epoch"]]
+        assert got[("cross_reg", k)] == pytest.approx(float(cr["val_acc"].iloc[0]))
+    # a regression selects by the lowest validation loss: the score is its negative
+    assert selection_scores(df, rep, "regression")[0] == pytest.approx(-rep["val_loss"].iloc[0])
