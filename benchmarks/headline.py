@@ -1,0 +1,151 @@
+"""The fair headline (issue 19) from scratch, at one commit, in one command.
+
+    python benchmarks/headline.py [--seeds 10] [--storage results/headline] [--smoke]
+
+Runs mnist1d-noise under its registered spec and the equal-rows protocol (every final model
+trains theta on the same training split) with every method of the headline in ONE run
+directory, through the harness's API (`harness.runner.start`):
+
+- cross_reg (the spec's r=1, K=4) and its cheapest variant, `cross_reg.r10K1`;
+- fixed at rho = 0 (unregularised) and the control `fixed.rho0.3`: fixed at cross-reg's
+  starting rho (did learning rho beat training at its start?);
+- deep_ensemble, pbt, grid_cv, asha, random, hyperband, t1t2, each at the spec's budget.
+
+The variants are recorded in metadata.json as a sweep records them (`sweep`: each variant's
+base strategy and the spec fields it changes; `sweep_reference`: cross_reg), so the analysis
+reads the control as what it is. Then prints the comparison table (priced in FLOPs) and the
+paired tests of cross_reg against each method, and writes the HTML report beside the run.
+
+One commit, one result: it refuses to run on a git tree with uncommitted or untracked files
+(`git status --porcelain`), so the commit metadata.json records is the code that ran. The
+storage default, results/, is git-ignored. `--smoke` (a seconds-long check of the whole path:
+3 epochs, tiny searches, 1 seed) may run on a dirty tree and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+EXPERIMENT = "mnist1d-noise"
+#: every method of the headline at the spec's own budget
+STRATEGIES = ("cross_reg", "fixed", "deep_ensemble", "pbt", "grid_cv", "asha", "random",
+              "hyperband", "t1t2")
+#: cross-reg's cheapest (r, K): a rho step every 10 theta steps on one noise sample
+CHEAPEST = {"r": 10, "K": 1}
+DEFAULT_SEEDS = 10
+DEFAULT_STORAGE = "results/headline"
+REPO = Path(__file__).resolve().parent.parent
+
+
+class DirtyTree(RuntimeError):
+    """The checkout has changes no commit holds: a result of it could not be reproduced."""
+
+
+def check_clean(repo: Path = REPO) -> str:
+    """The commit of `repo`'s HEAD if its tree is clean (tracked and untracked files; ignored
+    ones do not count); DirtyTree naming the first changes otherwise."""
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    if status:
+        shown = "; ".join(line.strip() for line in status[:5])
+        more = f" (and {len(status) - 5} more)" if len(status) > 5 else ""
+        raise DirtyTree(f"{repo} has uncommitted changes: {shown}{more}. Commit them (one "
+                        "commit, one result) or run --smoke")
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def plan(seeds: int = DEFAULT_SEEDS, smoke: bool = False) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """(the spec, the variants) of the headline run: every strategy of `STRATEGIES` at its
+    own budget, cross-reg's cheapest variant, and the fixed-at-rho_init control."""
+    from harness import registry
+    from harness.strategies.common import knob_label
+
+    spec = registry.get(EXPERIMENT).replace(strategies=STRATEGIES, seeds=seeds)
+    if spec.protocol != "equal_rows":  # the fair comparison: the same rows for every model
+        spec = spec.replace(protocol="equal_rows")
+    if smoke:
+        spec = spec.smoke().replace(seeds=seeds)
+    variants: dict[str, dict[str, Any]] = {s: {"strategy": s, "budget": {}} for s in STRATEGIES}
+    cheapest = f"cross_reg.r{CHEAPEST['r']}K{CHEAPEST['K']}"
+    variants[cheapest] = {"strategy": "cross_reg", "budget": dict(CHEAPEST)}
+    variants[f"fixed.{knob_label('rho', spec.rho_init)}"] = {
+        "strategy": "fixed", "budget": {"fixed_rho": spec.rho_init}}
+    return spec, variants
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"seeds 0..N-1 (default {DEFAULT_SEEDS}; 1 with --smoke)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"where the run directory goes (default {DEFAULT_STORAGE}, git-ignored)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a seconds-long check of the whole path (may run on a dirty tree)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    args = p.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 1 if args.smoke else DEFAULT_SEEDS
+    if args.seeds < 1:
+        p.error(f"--seeds {args.seeds}: must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    spec, variants = plan(args.seeds, args.smoke)
+    command = "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        commit = check_clean()
+    except DirtyTree as e:
+        if not (args.smoke or args.dry_run):
+            print(f"headline: {e}", file=sys.stderr)
+            return 2
+        commit = "a dirty tree: a check, not a result"
+    print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.node()}, "
+          f"commit {commit}, {command} -->")
+    print(f"# {spec.name}: {len(variants)} entries x {spec.seeds} seeds, protocol "
+          f"{spec.protocol}: {', '.join(variants)}", flush=True)
+    if args.dry_run:
+        return 0
+
+    from harness import runner
+
+    run = runner.start(spec, runner.RunOptions(storage=args.storage, concurrent=True,
+                                               echo=lambda line: print(line, flush=True)),
+                       variants=variants)
+    report(run)
+    return 0
+
+
+def report(run: str) -> None:
+    """The table in FLOPs, the paired tests against cross_reg, and the HTML report."""
+    import analysis
+    from analysis.report import write_report
+    from analysis.summary import format_table
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report_headline import _tests  # the headline's paired tests, one implementation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = analysis.load_results(run)
+        print("```\n" + format_table(analysis.summarize(df)) + "\n```\n")
+        print("Paired tests over seeds, cross_reg against each (test accuracy):\n")
+        print(_tests(df, "test_acc") + "\n")
+        print("The same on test ECE (lower is better):\n")
+        print(_tests(df, "test_ece") + "\n")
+        out = str(Path(run) / "report.html")
+        write_report([run], out)
+    print(f"results: {run}\nreport: {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""benchmarks/headline.py: its plan (what one command runs for the fair headline) and its
+refusal of a dirty tree, without Ray (its --smoke run trains eleven entries: minutes here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from harness import sweep
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "headline.py"
+
+
+@pytest.fixture(scope="module")
+def headline() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("headline", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_plan_is_every_method_the_control_and_the_cheapest_cross_reg(headline):
+    spec, variants = headline.plan(seeds=10)
+    assert spec.name == "mnist1d-noise" and spec.seeds == 10 and spec.protocol == "equal_rows"
+    assert set(headline.STRATEGIES) == {"cross_reg", "fixed", "deep_ensemble", "pbt", "grid_cv",
+                                        "asha", "random", "hyperband", "t1t2"}
+    assert {n: v["budget"] for n, v in variants.items() if v["budget"]} == {
+        "cross_reg.r10K1": {"r": 10, "K": 1},
+        "fixed.rho0.3": {"fixed_rho": spec.rho_init},  # the control: fixed at cross-reg's start
+    }
+    assert spec.rho_init == 0.3
+    assert all(variants[s] == {"strategy": s, "budget": {}} for s in headline.STRATEGIES)
+    sweep.check_variants(spec, variants)  # the spec accepts every budget (before Ray starts)
+    assert sweep.reference(spec, variants) == "cross_reg"
+    _, control = sweep.resolve(spec, "fixed.rho0.3", variants)
+    assert control.fixed_rho == 0.3 and control.trial == spec.trial
+    smoke, _ = headline.plan(seeds=1, smoke=True)
+    assert smoke.name == "mnist1d-noise-smoke" and smoke.seeds == 1 and smoke.epochs <= 3
+
+
+def test_arguments(headline):
+    args = headline.parse_args([])
+    assert (args.seeds, args.storage, args.smoke) == (10, "results/headline", False)
+    assert headline.parse_args(["--smoke"]).seeds == 1
+    assert headline.parse_args(["--seeds", "3", "--storage", "/x"]).storage == "/x"
+    with pytest.raises(SystemExit):
+        headline.parse_args(["--seeds", "0"])
+
+
+def test_a_dirty_tree_is_refused(headline, tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    assert len(headline.check_clean(tmp_path)) == 40
+    (tmp_path / "a.py").write_text("x = 2\n")
+    with pytest.raises(headline.DirtyTree, match="a.py"):
+        headline.check_clean(tmp_path)
+    git("commit", "-qam", "two")
+    (tmp_path / "new.py").write_text("")  # untracked code runs too
+    with pytest.raises(headline.DirtyTree, match="new.py"):
+        headline.check_clean(tmp_path)
+
+
+def test_cli_tables_are_priced_in_flops_by_default():
+    from harness.cli import build_parser
+
+    assert build_parser().parse_args(["analyze", "somewhere"]).cost == "flops"
