@@ -204,7 +204,13 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
        ``metric``, the best by ``metric`` in ``mode``; on a tie the first in order.
        ``fold`` trials are never candidates: a model trained on part of the pool to score
        a grid point is not what grid CV returns, so grid CV without its refit has none.
-    3. None when no trial qualifies (a run still going or interrupted, every candidate
+    3. Otherwise, if exactly one non-fold trial reached ``epochs`` and it trained with no
+       validation split (``n_reg == 0``: under the ``full_pool`` protocol, a single-trial
+       strategy that needs no held-out rows, ``fixed`` or ``deep_ensemble``, trains on the
+       whole pool and its ``metric`` is NaN by construction), that trial: there is nothing
+       to select among, and no validation score to select by. A trial that has a validation
+       split and a NaN metric (diverged) is still no candidate.
+    4. None when no trial qualifies (a run still going or interrupted, every candidate
        diverged): the caller decides what to show, and says so.
     """
     if mode not in ("max", "min"):
@@ -213,6 +219,7 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
     refit_epoch = -math.inf
     best: str | None = None
     best_value = math.nan
+    complete: list[str] = []  # non-fold trials that ran every epoch (rule 3)
     for trial, row in last_rows.items():
         role = row.get("role")
         epoch = _number(row.get("epoch"))
@@ -223,12 +230,17 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
             continue
         if refit is not None or role == FOLD_ROLE or epoch is None or epoch < epochs:
             continue
+        complete.append(trial)
         value = _number(row.get(metric))
         if value is None or not math.isfinite(value):
             continue
         if best is None or (value > best_value if mode == "max" else value < best_value):
             best, best_value = trial, value
-    return refit if refit is not None else best
+    if refit is not None:
+        return refit
+    if best is None and len(complete) == 1 and _number(last_rows[complete[0]].get("n_reg")) == 0:
+        return complete[0]
+    return best
 
 
 __all__ = [

@@ -52,6 +52,20 @@ def test_non_finite_and_missing_metrics_are_no_candidates():
     assert final_trial({}, "val_acc", "max", 10) is None
 
 
+def test_a_single_trial_without_a_validation_split_is_its_strategys_model():
+    """full_pool: fixed/deep_ensemble train on the whole pool (n_reg == 0, val metric NaN)."""
+    alone = {"t": {**_row(10, math.nan, "single"), "n_reg": 0}}
+    assert final_trial(alone, "val_acc", "max", 10) == "t"
+    assert final_trial({"t": {**alone["t"], "epoch": 4}}, "val_acc", "max", 10) is None  # cut short
+    diverged = {"t": {**_row(10, math.nan, "single"), "n_reg": 400}}  # had a split: diverged
+    assert final_trial(diverged, "val_acc", "max", 10) is None
+    assert final_trial({"t": _row(10, math.nan, "single")}, "val_acc", "max", 10) is None  # no n_reg
+    two = {"a": {**alone["t"]}, "b": {**alone["t"]}}  # nothing says which: no rule picks one
+    assert final_trial(two, "val_acc", "max", 10) is None
+    with_fold = {"f": {**_row(10, 0.9, "fold"), "n_reg": 100}, **alone}
+    assert final_trial(with_fold, "val_acc", "max", 10) == "t"  # folds are never candidates
+
+
 def test_ties_go_to_the_first_and_regression_selects_the_lowest_loss():
     rows = {"a": _row(5, 0.8), "b": _row(5, 0.8)}
     assert final_trial(rows, "val_acc", "max", 5) == "a"
