@@ -2,7 +2,8 @@
 
     df = analysis.load_results("runs/quick-2026...")      # or s3://bucket/runs/...
     analysis.summarize(df)                                   # one row per strategy
-    analysis.compare(df, "cross_reg", "pbt", "test_acc")     # paired over seeds
+    analysis.compare(df, "cross_reg", "pbt", "test_acc")     # paired over seeds (and test rows)
+    analysis.load_predictions(df)                            # final models' per-example test predictions
     analysis.summarize(df, cost="flops")                     # cost axis: fwd, flops, device_seconds, wall
     analysis.cost_to_match(df)                               # a budget sweep: cost to match cross-reg
     analysis.write_report("runs/quick-2026...", "report.html")
@@ -20,7 +21,7 @@ from typing import Any
 
 _EXPORTS = {
     "load_results": "results", "read_metadata": "results", "ResultsWarning": "results",
-    "ResultsError": "results",
+    "ResultsError": "results", "load_predictions": "results",
     "summarize": "summary", "compare": "summary", "compute_to_quality": "summary",
     "anytime_curves": "summary", "format_table": "summary", "final_rows": "summary",
     "sweep_summary": "summary", "pareto_front": "summary", "cost_to_match": "summary", "format_sweep": "summary",
@@ -31,8 +32,8 @@ _EXPORTS = {
 
 __all__ = [
     "COST_AXES", "COST_COLUMNS", "ResultsError", "ResultsWarning", "anytime_curves", "compare", "compute_to_quality",
-    "cost_to_match", "final_rows", "final_trial", "format_sweep", "format_table", "load_results", "pareto_front",
-    "read_metadata", "summarize", "sweep_figure", "sweep_summary", "write_report",
+    "cost_to_match", "final_rows", "final_trial", "format_sweep", "format_table", "load_predictions", "load_results",
+    "pareto_front", "read_metadata", "summarize", "sweep_figure", "sweep_summary", "write_report",
 ]
 
 

@@ -35,6 +35,7 @@ from .assemble import FLAG_COLUMNS, assemble
 from .collect import Run, TrialFile, collect_run, read_metadata
 from .errors import ResultsError, ResultsWarning
 from .listing import PathLike
+from .predictions import PREDICTION_COLUMNS, load_predictions, run_sources
 
 
 def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
@@ -66,7 +67,8 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     spent on that (strategy, seed) over every resume (NaN where not recorded): both
     the same on every row of the (strategy, seed).
     ``df.attrs["metadata"]`` holds each run's metadata.json and
-    ``df.attrs["warnings"]`` the warning messages issued. Ray's bookkeeping keys
+    ``df.attrs["warnings"]`` the warning messages issued, ``df.attrs["sources"]`` where each run
+    lives (``{run: (path given, run root)}``: :func:`load_predictions` reads beside the trials). Ray's bookkeeping keys
     (``config``, ``date``, ``hostname``, ``pid`` ...) are dropped, except
     ``trial_id``, ``time_total_s``, ``time_this_iter_s``, ``timestamp``, ``done``.
     Rows keep file order within a trial.
@@ -85,10 +87,12 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     metadata: dict[str, dict[str, Any]] = {}
     trials: list[TrialFile] = []
     placeholders: list[dict[str, Any]] = []
+    sources: dict[str, tuple[str, str]] = {}
     for p in paths:
         fs, root, _ = listing.resolve(p)
         for run_root, files in listing.find_runs(fs, root, os.fspath(p)):
             name = run_root.rstrip("/").rsplit("/", 1)[-1]
+            sources.setdefault(name, run_sources(p, run_root))
             if any(r.name == name for r in runs):
                 warn.append(f"run name {name!r} loaded twice; its rows are merged")
             collect_run(fs, run_root, files, warn, runs, metadata, trials, placeholders)
@@ -102,6 +106,7 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     df.attrs["status"] = {r.name: r.status for r in runs}
     df.attrs["metadata"] = metadata
     df.attrs["warnings"] = warn
+    df.attrs["sources"] = sources
     return df
 
 
@@ -114,4 +119,5 @@ def _empty_frame() -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-__all__ = ["ResultsError", "ResultsWarning", "load_results", "read_metadata"]
+__all__ = ["PREDICTION_COLUMNS", "ResultsError", "ResultsWarning", "load_predictions", "load_results",
+           "read_metadata"]

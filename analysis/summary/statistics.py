@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from ..contract import metric_bounds
+from .examples import hierarchical_interval, mcnemar_exact, paired_correctness
 from .selection import REPLICATE, final_rows
 
 #: Fewest pairs with which ``compare`` reports a bootstrap interval.
@@ -110,9 +111,20 @@ def paired_pvalues(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float]:
     return tp, wp
 
 
+def _predictions(df: pd.DataFrame, predictions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The final models' per-example predictions: given, else read beside the trials the frame
+    was loaded from (None where the frame does not say where; an empty frame where none exist)."""
+    if predictions is not None:
+        return predictions
+    if not df.attrs.get("sources"):
+        return None
+    from ..results.predictions import load_predictions
+    return load_predictions(df)
+
+
 def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_acc", *,
             n_resamples: int = 9999, confidence_level: float = 0.95, rng: int = 0,
-            min_bootstrap: int = MIN_BOOTSTRAP) -> pd.DataFrame:
+            min_bootstrap: int = MIN_BOOTSTRAP, predictions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Paired comparison of strategies ``a`` and ``b`` on ``metric`` over shared seeds.
 
     Seeds pair naturally: same data split, same initial model seed. For each
@@ -124,7 +136,18 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_acc", *,
     * ``ci_low``/``ci_high``: paired BCa bootstrap interval of the mean difference
       (resampling seeds), only with at least ``min_bootstrap`` pairs; below that both
       are NaN and ``ci_method`` says the bootstrap was withheld and why.
+
+    Beside them, for ``test_acc`` where the final models saved their per-example test
+    predictions (``predictions``, else :func:`analysis.load_predictions` of ``df``), the test
+    split's own noise (:mod:`.examples`): ``n_rows`` paired (seed, row) predictions, ``n10``
+    (a right, b wrong) and ``n01`` (the reverse), ``mcnemar_p`` (exact McNemar on the
+    discordant rows summed over seeds; it conditions on the trained models) and
+    ``rows_ci_low``/``rows_ci_high``, the hierarchical bootstrap (seeds, then test rows)
+    interval of the accuracy difference, withheld below ``min_bootstrap`` seeds.
+    ``examples_note`` says which of them there are and why not; without prediction files every
+    one is NaN and the seed-level figures stand alone, as before.
     """
+    preds = _predictions(df, predictions) if metric == "test_acc" else None
     fin = final_rows(df)
     out = []
     for (exp, ds), g in fin.groupby(["experiment", "dataset"], observed=True, dropna=False, sort=True):
@@ -142,11 +165,40 @@ def compare(df: pd.DataFrame, a: str, b: str, metric: str = "test_acc", *,
             lo, hi = bootstrap_interval(d, n_resamples=n_resamples, confidence_level=confidence_level, rng=rng)
             how = "paired BCa bootstrap" if np.isfinite(lo) else "none: every difference is the same"
         tp, wp = paired_pvalues(pair["a"], pair["b"])
-        out.append({"experiment": exp, "dataset": ds, "a": a, "b": b, "metric": metric, "n_pairs": n,
-                    "mean_a": float(pair["a"].mean()) if n else math.nan,
-                    "mean_b": float(pair["b"].mean()) if n else math.nan,
-                    "mean_diff": float(d.mean()) if n else math.nan,
-                    "ci_low": lo, "ci_high": hi, "ci_method": how, "wilcoxon_p": wp, "ttest_p": tp})
+        row = {"experiment": exp, "dataset": ds, "a": a, "b": b, "metric": metric, "n_pairs": n,
+               "mean_a": float(pair["a"].mean()) if n else math.nan,
+               "mean_b": float(pair["b"].mean()) if n else math.nan,
+               "mean_diff": float(d.mean()) if n else math.nan,
+               "ci_low": lo, "ci_high": hi, "ci_method": how, "wilcoxon_p": wp, "ttest_p": tp}
+        row.update(_per_example(preds, str(exp), str(ds), a, b, metric, n_resamples=n_resamples,
+                                confidence_level=confidence_level, rng=rng, min_bootstrap=min_bootstrap))
+        out.append(row)
     if not out:
         raise ValueError(f"no experiment has final models of both {a!r} and {b!r}")
     return pd.DataFrame(out)
+
+
+def _per_example(preds: pd.DataFrame | None, exp: str, ds: str, a: str, b: str, metric: str, *,
+                 n_resamples: int, confidence_level: float, rng: int, min_bootstrap: int) -> dict[str, Any]:
+    """``compare``'s per-example columns for one (experiment, dataset); NaN and a note without."""
+    out: dict[str, Any] = {"n_rows": 0, "n10": 0, "n01": 0, "mcnemar_p": math.nan,
+                           "rows_ci_low": math.nan, "rows_ci_high": math.nan}
+    if metric != "test_acc":
+        return {**out, "examples_note": "per-example tests are for test_acc only"}
+    if preds is None or preds.empty:
+        return {**out, "examples_note": "no per-example predictions (predictions.npz): seed-level tests only"}
+    g = preds[(preds["experiment"].astype(str) == exp) & (preds["dataset"].astype(str) == ds)]
+    pairs = paired_correctness(g, a, b)
+    if not pairs:
+        return {**out, "examples_note": "no seed with predictions of both: seed-level tests only"}
+    m = mcnemar_exact(pairs)
+    out.update(n_rows=m["n_rows"], n10=m["n10"], n01=m["n01"], mcnemar_p=m["mcnemar_p"])
+    k = len(pairs)
+    if k < min_bootstrap:
+        note = (f"exact McNemar over {k} seed{'' if k == 1 else 's'} x test rows; hierarchical interval withheld: "
+                f"{k} seed{'' if k == 1 else 's'} (it needs {min_bootstrap} or more)")
+    else:
+        out["rows_ci_low"], out["rows_ci_high"] = hierarchical_interval(
+            pairs, n_resamples=n_resamples, confidence_level=confidence_level, rng=rng)
+        note = f"exact McNemar and hierarchical bootstrap over {k} seeds x test rows"
+    return {**out, "examples_note": note}
