@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -40,6 +41,7 @@ from .summary import (
     sweep_summary,
 )
 from .summary.costs import AXIS_LABELS, check_axis
+from .summary.display import no_axis_note
 from .summary.sweep_display import SWEEP_NOTE
 from .summary.table import sweep_references
 
@@ -90,7 +92,42 @@ def _comparisons(df: pd.DataFrame, strategies: list[str], reference: str = "cros
         return pd.DataFrame()
     c = pd.concat(parts, ignore_index=True)
     return c[["experiment", "dataset", "a", "b", "metric", "n_pairs", "mean_a", "mean_b", "mean_diff",
-              "ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p"]]
+              "ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p", "n_rows", "mcnemar_p", "rows_ci_low",
+              "rows_ci_high", "examples_note"]]
+
+
+#: metadata.json key of the commit a run was made at (harness/metadata.py).
+COMMIT_KEY = "git_commit"
+#: metadata.json key mapping each strategy to its declared search space, one readable line.
+SEARCH_SPACES_KEY = "search_spaces"
+
+
+def commits_note(metadata: dict[str, dict[str, Any]]) -> str | None:
+    """A warning when the runs pooled here were made at different commits (or some at an unknown
+    one): a comparison across code versions is not one experiment. None when they agree."""
+    commits = {run: (meta or {}).get(COMMIT_KEY) for run, meta in metadata.items()}
+    known = {c for c in commits.values() if isinstance(c, str) and c}
+    unknown = [run for run, c in commits.items() if not (isinstance(c, str) and c)]
+    if len(known) <= 1 and not (known and unknown):
+        return None
+    by = ", ".join(f"{run}: {str(c)[:12] if c else 'unknown'}" for run, c in sorted(commits.items()))
+    return (f"these results pool runs made at {len(known)} different commit{'s' if len(known) != 1 else ''}"
+            f"{' and at an unknown one' if unknown else ''} ({by}): the code that produced them differs, "
+            "so differences between strategies may be differences between versions")
+
+
+def _protocol(meta: dict[str, Any]) -> str:
+    spec = meta.get("spec") if isinstance(meta.get("spec"), dict) else {}
+    p = spec.get("protocol") if spec else None
+    return str(p) if p else ("not recorded (runs before the protocol existed: every final model's n_train "
+                             "is in the table)")
+
+
+def _spaces(meta: dict[str, Any]) -> pd.DataFrame:
+    spaces = meta.get(SEARCH_SPACES_KEY)
+    if not isinstance(spaces, dict) or not spaces:
+        return pd.DataFrame()
+    return pd.DataFrame({"strategy": [str(k) for k in spaces], "search space": [str(v) for v in spaces.values()]})
 
 
 def _environment(meta: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +164,11 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     environment from metadata.json; for a budget sweep (metadata.json's ``sweep``) also
     the variants' table, the cost to match the reference and the sweep figure. Costs,
     cost ratios and the figures' x axes are on the ``cost`` axis (``fwd``, ``flops``,
-    ``device_seconds``; ``wall`` for wall-clock seconds). Returns the path written.
+    ``device_seconds``; ``wall`` for wall-clock seconds). Each run's protocol (metadata.json
+    ``spec.protocol``) is shown under its status and each strategy's declared search space
+    (``search_spaces``) with its spec. Runs made at different commits (``git_commit``) are
+    pooled with a warning on the page and a :class:`ResultsWarning`: one comparison should be
+    one version of the code. Returns the path written.
     """
     check_axis(cost)
     with warnings.catch_warnings():
@@ -147,6 +188,9 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
         figures = plots.all_figures(df, cost=cost) if len(df) else {}
         images = {name: figure_to_base64(fig) for name, fig in figures.items()}
     load_warnings += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+    mixed = commits_note(metadata)
+    if mixed:
+        warnings.warn(mixed, ResultsWarning, stacklevel=2)
 
     runs = ", ".join(status) or "(none)"
     title = title or f"crossreg comparison: {runs}"
@@ -162,10 +206,17 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     if any(st != "finished" for st in status.values()):
         h.append('<p class="warn">Some runs are not finished: their numbers are partial '
                  '(trials still running or cut short).</p>')
+    if mixed:
+        h.append(f'<p class="warn">Mixed commits: {html.escape(mixed)}.</p>')
+    h.append("<p>Protocol (which rows the final models train on): "
+             + "; ".join(f"{html.escape(run)}: <b>{html.escape(_protocol(meta or {}))}</b>"
+                         for run, meta in metadata.items()) + "</p>")
 
     h.append("<h2>Summary</h2>")
     if len(summary):
         h.append(_table(display_table(summary)))
+        if cost != "fwd" and not np.isfinite(summary[total_column(cost)].to_numpy(dtype=float)).any():
+            h.append(f'<p class="warn">{html.escape(no_axis_note(cost))}.</p>')
     else:
         h.append('<p class="note">(no results)</p>')
     h.append(f'<p class="note">{html.escape(TABLE_NOTE)}. Final model per strategy and seed: the grid-CV '
@@ -180,7 +231,11 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
              "of the mean difference, withheld below 5 pairs (with 3 seeds there are only 10 distinct "
              "resample means, and the interval would be far too narrow); ttest_p: paired t-test; "
              "wilcoxon_p: two-sided Wilcoxon signed-rank (with n pairs it cannot go below 2 / 2<sup>n</sup>: "
-             "0.25 with 3 seeds).</p>")
+             "0.25 with 3 seeds). Test-set noise, where the final models saved their per-example predictions "
+             "(test_acc only): n_rows paired (seed, test row) predictions; mcnemar_p: exact McNemar test on the "
+             "discordant rows summed over seeds (it conditions on the trained models: do these models differ on "
+             "the test population); rows_ci: hierarchical bootstrap (seeds, then test rows) 95% interval of the "
+             "accuracy difference, withheld below 5 seeds.</p>")
 
     h.append(f"<h2>Compute to quality (within {within:g} accuracy points)</h2>")
     if len(ctq):
@@ -210,6 +265,9 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
         if not meta:
             h.append('<p class="note">no metadata.json</p>')
             continue
+        spaces = _spaces(meta)
+        if len(spaces):
+            h.append("<h4>declared search spaces</h4>" + _table(spaces))
         if "spec" in meta:
             h.append("<h4>spec</h4><pre>" + html.escape(json.dumps(meta["spec"], indent=2, default=str)) + "</pre>")
         h.append("<h4>environment</h4><pre>"

@@ -119,3 +119,34 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     # the plots are in colour: the strategies' hues show up (a blank or text-only page has none)
     sat = rgb.max(axis=-1) - rgb.min(axis=-1)
     assert (sat > 0.3).mean() > 0.005
+
+
+def test_report_warns_on_mixed_commits_and_prints_protocol_and_search_spaces(tmp_path):
+    import json
+
+    from fake_runs import edit_metadata
+    a = write_experiment(tmp_path / "a", name="run-a", strategies=("cross_reg", "fixed"), seeds=(0, 1))
+    b = write_experiment(tmp_path / "a", name="run-b", strategies=("cross_reg", "fixed"), seeds=(2, 3))
+    spec = json.loads((a.root / "metadata.json").read_text())["spec"]
+    edit_metadata(a.root, spec={**spec, "protocol": "equal_rows"},
+                  search_spaces={"grid_cv": "sigma shared by both layers, log grid of 5 in [0.01, 3]",
+                                 "random": "sigma per layer, log-uniform in [0.01, 3]"})
+    edit_metadata(b.root, git_commit="0123456789abcdef0123456789abcdef01234567")
+    with pytest.warns(ResultsWarning, match="different commits"):
+        text = write_report([a.root, b.root], tmp_path / "mixed.html", cost="fwd").read_text()
+    assert "Mixed commits" in text and "abc1234" in text and "0123456789ab" in text
+    assert "<b>equal_rows</b>" in text and "not recorded" in text  # run-b predates the protocol
+    assert "declared search spaces" in text and "sigma per layer, log-uniform in [0.01, 3]" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)  # one commit: no warning
+        warnings.filterwarnings("ignore", category=ResultsWarning, message="(?!.*different commits)")
+        one = write_report(a.root, tmp_path / "one.html", cost="fwd").read_text()
+    assert "Mixed commits" not in one
+
+
+def test_report_on_a_run_without_flops_says_how_to_price_it(tmp_path):
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "fixed"), seeds=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = write_report(exp.root, tmp_path / "r.html").read_text()
+    assert "did not record them" in text and "cost=&#x27;fwd&#x27;" in text
