@@ -61,20 +61,25 @@ BASE = {"dataset": "digits", "n_train": 200, "model": "mlp", "family": "noise",
 
 @pytest.mark.parametrize("width,depth", [(64, 2), (16, 1), (24, 3)])
 def test_train_and_rho_step_flops_equal_the_closed_form(width, depth):
-    trial = Trial({**BASE, "width": width, "depth": depth, "K": 3, "r": 1, "epochs": 1})
+    trial = Trial({**BASE, "width": width, "depth": depth, "K": 3, "r": 1, "epochs": 1,
+                   "eval_samples": 2})
     trial.run_epoch()
     per_step = trial.engine.flop_meter.per_step
     assert per_step[("train", (32, *X), 1)] == train_step_flops(32, width, depth)
     assert per_step[("train", (20, *X), 1)] == train_step_flops(20, width, depth)  # 180 = 5*32+20
     assert per_step[("reg", (16, *X), 3)] == rho_step_flops(16, 3, width, depth)
-    assert per_step[("eval", (20, *X), 3)] == eval_flops(20, 3, width, depth)  # the 20 reg rows
+    # the 20 reg rows, with eval_samples draws (not K)
+    assert per_step[("eval", (20, *X), 2)] == eval_flops(20, 2, width, depth)
+    assert ("eval", (20, *X), 3) not in per_step
 
 
 def test_cross_reg_flops_columns_are_step_figures_times_step_counts():
     """r=4 does not divide the 6 steps per epoch (the rho steps fall 1, 2, 1, 2 per epoch)
-    and the last training batch is short (180 = 5 * 32 + 20); K=3 samples per row."""
-    width, depth, K, r, epochs = 64, 2, 3, 4, 4
-    trial = Trial({**BASE, "width": width, "depth": depth, "K": K, "r": r, "epochs": epochs})
+    and the last training batch is short (180 = 5 * 32 + 20); K=3 samples per row of a rho step,
+    E=5 per row of an evaluation, plus the test split's one-draw noise-off pass."""
+    width, depth, K, r, epochs, E = 64, 2, 3, 4, 4, 5
+    trial = Trial({**BASE, "width": width, "depth": depth, "K": K, "r": r, "epochs": epochs,
+                   "eval_samples": E})
     rows = [trial.run_epoch() for _ in range(epochs)]
     n_train, n_reg, n_test = rows[0]["n_train"], rows[0]["n_reg"], rows[0]["n_test"]
     assert (n_train, n_reg) == (180, 20)
@@ -90,9 +95,10 @@ def test_cross_reg_flops_columns_are_step_figures_times_step_counts():
         assert row["flops_train"] == full * train_step_flops(32, width, depth) \
             + train_step_flops(last, width, depth)
         assert row["flops_reg"] == rho_steps * rho_step_flops(16, K, width, depth)
-        assert row["flops_eval"] == eval_flops(n_reg, K, width, depth)
-        assert row["flops_test"] == test_full * eval_flops(64, K, width, depth) \
-            + (eval_flops(test_last, K, width, depth) if test_last else 0)
+        assert row["flops_eval"] == eval_flops(n_reg, E, width, depth)
+        assert row["flops_test"] == sum(
+            test_full * eval_flops(64, n, width, depth)
+            + (eval_flops(test_last, n, width, depth) if test_last else 0) for n in (E, 1))
         # ... and the measured per-step figures times the step counts
         assert row["flops_train"] == full * meter.flops("train", (32, *X), 1) \
             + meter.flops("train", (last, *X), 1)

@@ -150,12 +150,16 @@ def test_restore_at_epoch_2_continues_identically() -> None:
 @pytest.mark.slow
 def test_sigma_rises_where_a_wide_mlp_overfits_as_under_cross_reg() -> None:
     """The noise direction test's setting (test_noise_direction.py), shortened: both learn
-    sigma_0 up from 0.1 once the 2x512 MLP overfits 900 MNIST-1D rows (t1t2 at seeds 0-2 after
-    10 epochs: 0.134, 0.123, 0.142; cross_reg at seed 0: 0.133)."""
+    sigma_0 up from 0.1 once the 2x512 MLP overfits 900 MNIST-1D rows. Measured after 10
+    epochs since the test split draws its noise from a stream of its own (issue 19; the rise
+    starts at epoch 8-9): t1t2 at seeds 0-2 0.114, 0.110, 0.129; cross_reg at seed 0 0.119
+    (at seeds 1 and 2 it is still falling at epoch 10: 0.073, 0.060). Before, the test
+    evaluation drew from the training's own noise stream: t1t2 0.134, 0.123, 0.142; cross_reg
+    0.133."""
     base = {"dataset": "mnist1d", "model": "mlp", "width": 512, "depth": 2, "n_train": 1000,
             "batch_size": 100, "reg_batch_size": 100, "family": "noise", "K": 4, "r": 1,
             "rho_lr": 1e-2, "rho": 0.1, "epochs": 10, "seed": 0}
     t1t2 = run_trial({**base, "mode": "t1t2"})
     cross = run_trial({**base, "mode": "cross_reg"})
     assert t1t2[-1]["train_acc"] > t1t2[-1]["val_acc"] + 0.2  # it does overfit
-    assert t1t2[-1]["rho/sigma_0"] > 0.12 and cross[-1]["rho/sigma_0"] > 0.12  # both up from 0.1
+    assert t1t2[-1]["rho/sigma_0"] > 0.105 and cross[-1]["rho/sigma_0"] > 0.105  # both up from 0.1
