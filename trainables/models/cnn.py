@@ -145,8 +145,13 @@ class ConvNet(nn.Module):
             c_in = channels
         self.blocks = nn.Sequential(*blocks)
         self.flatten = nn.Flatten()
-        with torch.no_grad():  # shape inference only; draws no random numbers from torch's
-            n_flat = self.blocks(torch.zeros(1, *input_shape)).numel()  # global generator
+        # Shape inference only: no gradients, no random numbers from torch's global generator,
+        # and in eval mode, so the probe never updates BatchNorm's running statistics (in train
+        # mode it did, leaving running means that hung on the CPU's float reductions)
+        self.blocks.eval()
+        with torch.no_grad():
+            n_flat = self.blocks(torch.zeros(1, *input_shape)).numel()
+        self.blocks.train()
         if n_flat == 0:
             raise ValueError(f"cnn with depth {depth} shrinks input {input_shape} to nothing")
         self.head = nn.Linear(n_flat, n_out)

@@ -164,11 +164,13 @@ def test_mlp_layout() -> None:
 
 def test_state_dict_keys_and_seeded_weights_are_unchanged() -> None:
     """Checkpoints written before the models became one file each still load: the keys (and,
-    for a seeded build, the weights) are those of the old single-file models, pinned here."""
+    for a seeded build, the weights) are those of the old single-file models, pinned here.
+    The cnn digests changed once, when its shape probe stopped updating BatchNorm's running
+    statistics (before, they held the probe's float reductions, which differ between CPUs)."""
     expected = {
         ("mlp", (1, 40)): (10, "a18da2c04eedf4e2"),
-        ("cnn", (1, 40)): (23, "24e5eca109a8b91a"),
-        ("cnn", (1, 8, 8)): (23, "61001163f534221d"),
+        ("cnn", (1, 40)): (23, "cdb3c0396ee2f7f3"),
+        ("cnn", (1, 8, 8)): (23, "2d975aab5a99a66d"),
         ("linear", (10,)): (2, "a4422c1877aee0e4"),
     }
     for (name, shape), (n_keys, digest) in expected.items():
@@ -179,6 +181,20 @@ def test_state_dict_keys_and_seeded_weights_are_unchanged() -> None:
             h.update(key.encode())
             h.update(tensor.numpy().tobytes())
         assert (len(state), h.hexdigest()[:16]) == (n_keys, digest), (name, shape)
+
+
+def test_cnn_shape_probe_leaves_batchnorm_statistics_alone() -> None:
+    """A fresh cnn's BatchNorm layers hold their initial statistics (mean 0, var 1, no batch
+    seen): the forward pass that infers the head's size must not count as a training batch."""
+    for shape in ((1, 40), (1, 8, 8)):
+        for pool in (("none",) if len(shape) == 2 else ("none", "max", "fractional")):
+            model = build_model("cnn", shape, 10, pool=pool)
+            norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+            assert norms and model.training
+            for bn in norms:
+                assert torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))
+                assert torch.equal(bn.running_var, torch.ones_like(bn.running_var))
+                assert int(bn.num_batches_tracked) == 0
 
 
 def test_big_models_keep_their_noise_wrapped_keys(big_models) -> None:
