@@ -68,6 +68,10 @@ DET_COLUMNS = ("test_acc_det", "test_ece_det", "test_nll_det")
 #: the temperature fit, metrics and reliability bins (``train_seconds`` and ``device_seconds``
 #: time only what is a cost: theta steps, rho steps and the validation evaluation).
 OBSERVE_COLUMNS = ("observe_seconds",)
+#: A row's flag: False where the epoch's model was not observed (``observe_every``: the test
+#: split is scored every few epochs and always at the last), so its test metrics are NaN by
+#: design, neither zero nor a sign of divergence. Rows without it (older runs) were observed.
+OBSERVED_COLUMN = "observed"
 #: Row columns that may be absent in older runs besides the optional costs: float64, NaN there.
 OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS)
 #: Beside a trial's result.json, written at its last epoch: its per-example test predictions
@@ -259,6 +263,7 @@ __all__ = [
     "KEY_COLUMNS",
     "LABEL_COLUMNS",
     "METRIC_COLUMNS",
+    "OBSERVED_COLUMN",
     "OBSERVE_COLUMNS",
     "OPTIONAL_COST_COLUMNS",
     "OPTIONAL_METRIC_COLUMNS",

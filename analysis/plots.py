@@ -107,6 +107,10 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
             ys = []
             for _, gr in gs.groupby(REPLICATE, observed=True, sort=True):
                 c, v = gr[x_col].to_numpy(float), gr["value"].to_numpy(float)
+                # a row whose model was not observed (observe_every) has no value: the step
+                # function holds the last observed one until the next observation
+                seen_at = np.isfinite(v)
+                c, v = c[seen_at], v[seen_at]
                 k = np.searchsorted(c, grid, side="right") - 1
                 ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan))
             y = np.vstack(ys) * _scale(metric)

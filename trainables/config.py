@@ -37,6 +37,17 @@ NOISE_AT = ("after_affine", "before_affine")
 ROLES = ("single", "member", "fold", "refit")
 
 
+def observe_interval(observe_every: int, epochs: int) -> int:
+    """Epochs between a trial's observations (the test split scored, temperature fitted,
+    reliability bins): the pinned `observe_every`, else about ten per run, enough for the
+    anytime curves the report draws. Observation is never a cost, but on a large test split it
+    can take longer than the epoch's training (MNIST-1D's 10,000 rows x the evaluation draws);
+    the last epoch (and a diverged end) is always observed, so every final model is."""
+    if observe_every > 0:
+        return min(observe_every, epochs)
+    return max(1, math.ceil(epochs / 10))
+
+
 def checkpoint_interval(checkpoint_every: int, epochs: int) -> int:
     """Epochs between a trial's checkpoints: the pinned `checkpoint_every`, else a quarter of
     the run (each checkpoint is a write and a Tune snapshot; a retry loses at most this many
@@ -112,6 +123,7 @@ class TrialConfig:
     # None: 1.0 (a plain run_trial); under Ray Tune train_fn fills it from the trial's resources
     device_share: float | None = None
     checkpoint_every: int = 0  # epochs between checkpoints; 0 = four per run (and the last)
+    observe_every: int = 0  # epochs between test-split observations; 0 = about ten per run
     # labels copied into every report row
     experiment: str = ""
     strategy: str = ""
@@ -151,6 +163,10 @@ class TrialConfig:
     @property
     def checkpoint_interval(self) -> int:
         return checkpoint_interval(self.checkpoint_every, self.epochs)
+
+    @property
+    def observe_interval(self) -> int:
+        return observe_interval(self.observe_every, self.epochs)
 
     def validate(self) -> None:
         """Every check: the fields' own (`check_fields`) and the family's rules."""
@@ -196,6 +212,7 @@ class TrialConfig:
              or (math.isfinite(self.device_share) and self.device_share > 0), "device_share",
              "must be > 0 (the GPUs or the share of the node's CPUs the trial holds) or None")
         need(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = four per run)")
+        need(self.observe_every >= 0, "observe_every", "must be >= 0 (0 = about ten per run)")
         need(self.width is None or self.width >= 1, "width", "must be >= 1 or None")
         need(self.depth is None or self.depth >= 0, "depth", "must be >= 0 or None")
         for key in ("lr", "rho_lr"):
@@ -257,4 +274,4 @@ def _is_union(hint: Any) -> bool:
 
 
 __all__ = ["MODES", "NOISE_AT", "PAIR_DIRECTIONS", "PAIR_PENALTIES", "PER_TRIAL_FIELDS", "POOLS", "ConfigError",
-           "TrialConfig", "checkpoint_interval"]
+           "TrialConfig", "checkpoint_interval", "observe_interval"]

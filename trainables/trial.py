@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.contract import DET_COLUMNS, PREDICTIONS_FILE
+from analysis.contract import DET_COLUMNS, OBSERVED_COLUMN, PREDICTIONS_FILE
 from analysis.metrics import classification_metrics, reliability_bins
 
 from . import families
@@ -362,20 +362,26 @@ class Trial:
             row.update({"val_loss": math.nan, "val_acc": math.nan})
         self._synchronize()
         seconds = time.perf_counter() - start
-        observe_start = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            for member in self.members:
-                stack.enter_context(member.observing())
-            row.update(self._observe(counters, val_pred))
-        self._synchronize()
-        observe_seconds = time.perf_counter() - observe_start
+        # every observe_interval epochs, and always at the end: a final model is observed
+        observed = self.done or self.epoch % cfg.observe_interval == 0
+        observe_seconds = 0.0
+        if observed:
+            observe_start = time.perf_counter()
+            with contextlib.ExitStack() as stack:
+                for member in self.members:
+                    stack.enter_context(member.observing())
+                row.update(self._observe(counters, val_pred))
+            self._synchronize()
+            observe_seconds = time.perf_counter() - observe_start
+        else:  # missing, not zero: the analysis reads these rows as unobserved
+            row.update({**_nan_metrics("test"), **{c: math.nan for c in DET_COLUMNS}, **_nan_ts()})
         row.update({f"rho/{k}": v for k, v in self.regularizer.rho_values().items()})
         row.update(counters.as_dict())
         share = 1.0 if cfg.device_share is None else cfg.device_share
         row.update({
             "train_seconds": seconds,
             "device_seconds": seconds * share,
-            "observe_seconds": observe_seconds,
+            "observe_seconds": observe_seconds, OBSERVED_COLUMN: observed,
             "n_train": len(splits.train), "n_reg": len(reg) if reg is not None else 0,
             "n_test": len(splits.test), "diverged": self.diverged,
             "experiment": cfg.experiment, "strategy": cfg.strategy, "seed": cfg.seed, "role": cfg.role,

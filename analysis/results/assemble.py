@@ -17,6 +17,7 @@ from ..contract import (
     KEY_COLUMNS,
     LABEL_COLUMNS,
     METRIC_COLUMNS,
+    OBSERVED_COLUMN,
     OPTIONAL_COST_COLUMNS,
     OPTIONAL_METRIC_COLUMNS,
     REFIT_ROLE,
@@ -29,7 +30,7 @@ from .flags import final_flags
 #: Columns whose absence from a trial is worth a warning.
 EXPECTED_COLUMNS = ["epoch", *METRIC_COLUMNS, *FWD_COLUMNS]
 #: Flags the loader adds (booleans).
-FLAG_COLUMNS = ["final_trial", "final_epoch", "placeholder", "diverged", "rerun"]
+FLAG_COLUMNS = ["final_trial", "final_epoch", "placeholder", "diverged", "rerun", OBSERVED_COLUMN]
 #: Columns in front, in this order; the rest follow as read.
 LEAD_COLUMNS = [*KEY_COLUMNS, "epoch", "dataset", "role", "status", "completion", *FLAG_COLUMNS]
 _INTERNAL = ("_line", "_file", "_run")
@@ -84,11 +85,16 @@ def _check_columns(df: pd.DataFrame, trials: list[TrialFile], f: np.ndarray, war
                     f"{_names(list(shown))} (others carry them); left NaN: totals on that cost axis show '-'")
     # A NaN/inf loss on a trial that reports that loss is divergence, whether or not the
     # trial flagged it itself; a column the trial never wrote is not.
+    # A row whose model was not observed (``observe_every``) has NaN test metrics by design.
+    observed = (df[OBSERVED_COLUMN].astype("boolean").fillna(True).to_numpy(dtype=bool)
+                if OBSERVED_COLUMN in df else np.ones(len(df), dtype=bool))
+    df[OBSERVED_COLUMN] = observed
     bad = np.zeros(len(df), dtype=bool)
     for col in DIVERGENCE_COLUMNS:
         if col in df:
             v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-            bad |= ~np.isfinite(v) & present[col][f]
+            judged = observed if col.startswith("test_") else True
+            bad |= ~np.isfinite(v) & present[col][f] & judged
     flagged = df["diverged"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "diverged" in df \
         else np.zeros(len(df), dtype=bool)
     # a re-run row that diverged was run again: no word about it (its flag stays on the row)
@@ -190,6 +196,9 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
             df[c] = df[c].astype("boolean").fillna(False).astype(bool)
     if "diverged" not in df:
         df["diverged"] = False
+    # rows of older runs (and placeholders) were observed: their test metrics are what they say
+    df[OBSERVED_COLUMN] = (df[OBSERVED_COLUMN].astype("boolean").fillna(True).astype(bool)
+                           if OBSERVED_COLUMN in df else True)
     df["seed"] = pd.to_numeric(df["seed"], errors="coerce").fillna(-1).astype("int64")
     df["driver_seconds"] = pd.to_numeric(df["driver_seconds"], errors="coerce").astype("float64")
     for c in ["fold", *SIZE_COLUMNS]:

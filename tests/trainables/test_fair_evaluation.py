@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.contract import DET_COLUMNS, OBSERVE_COLUMNS, PREDICTION_ARRAYS
+from analysis.contract import DET_COLUMNS, OBSERVE_COLUMNS, OBSERVED_COLUMN, PREDICTION_ARRAYS
 from analysis.metrics import classification_metrics
 from trainables import ConfigError, run_trial
 from trainables.models.noise import noise_points
@@ -312,3 +312,41 @@ def test_write_predictions_round_trips(tmp_path):
         for name, array in trial.test_predictions().items():
             assert (f[name] == array).all() and f[name].dtype == array.dtype
     assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.npz"]  # no temp left
+
+
+# -- observation every few epochs -------------------------------------------------------------
+
+def test_observe_every_5_of_20_epochs_scores_the_test_split_on_epochs_5_10_15_20_only():
+    rows = run_trial({**SMALL, "family": "noise", "mode": "cross_reg", "rho": 0.3, "epochs": 20,
+                      "observe_every": 5})
+    seen = [r["epoch"] for r in rows if r[OBSERVED_COLUMN]]
+    assert seen == [5, 10, 15, 20]
+    for r in rows:
+        test_cols = ("test_acc", "test_nll", "test_ece", *DET_COLUMNS)
+        if r[OBSERVED_COLUMN]:
+            assert all(math.isfinite(r[c]) for c in test_cols) and r["fwd_test"] > 0
+        else:  # missing, never zero; and no observation work done or counted
+            assert all(math.isnan(r[c]) for c in test_cols)
+            assert r["fwd_test"] == 0 and r["flops_test"] == 0 and r["observe_seconds"] == 0.0
+        assert math.isfinite(r["val_acc"])  # validation (what a search reads) is every epoch
+    # observing less changes neither the training nor its cost
+    every = run_trial({**SMALL, "family": "noise", "mode": "cross_reg", "rho": 0.3, "epochs": 20,
+                       "observe_every": 1})
+    for a, b in zip(rows, every):
+        assert [a[c] for c in ("train_loss", "val_acc", *COST)] == [b[c] for c in ("train_loss", "val_acc", *COST)]
+    assert rows[-1]["test_acc"] == every[-1]["test_acc"]
+
+
+@pytest.mark.parametrize(("epochs", "observe_every", "interval"), [(60, 0, 6), (3, 0, 1), (20, 0, 2),
+                                                                    (4, 9, 4)])
+def test_observe_interval_defaults_to_about_ten_observations(epochs, observe_every, interval):
+    from trainables.config import TrialConfig
+
+    cfg = TrialConfig.from_dict({**SMALL, "epochs": epochs, "observe_every": observe_every})
+    assert cfg.observe_interval == interval
+
+
+def test_a_diverged_end_is_observed():
+    rows = run_trial({**SMALL, "family": "noise", "mode": "fixed", "rho": 0.1, "epochs": 20,
+                      "observe_every": 7, "lr": 1e6, "optimizer": "sgd", "momentum": 0.0})
+    assert rows[-1]["diverged"] and rows[-1][OBSERVED_COLUMN]
