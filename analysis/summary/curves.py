@@ -40,8 +40,9 @@ def anytime_curves(df: pd.DataFrame, metric: str = "test_acc", cost: str = DEFAU
     epochs (ASHA-stopped) leaves the candidates at its last row. So the curve
     ends on the final model of the contract's rule. A re-run row adds its cost and
     leaves the value as it was. A row whose model was not observed (``observed`` False:
-    ``observe_every``) has a NaN ``metric``, so the curve is NaN there: missing, never zero. Returns columns GROUP + run, seed, ``cum_<cost>``
-    (``cum_fwd``, ``cum_flops``, ``cum_device_seconds``, ``cum_wall``), ``value``.
+    ``observe_every``) has a NaN ``metric``, so the curve is NaN there: missing, never zero.
+    Returns columns GROUP + run, seed, ``cum_<cost>`` (``cum_fwd``, ``cum_flops``,
+    ``cum_device_seconds``, ``cum_wall``), ``value``.
     """
     check_axis(cost)
     x_col = f"cum_{cost}"
