@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,66 @@ class SeededScheduler:
             return super().on_trial_result(tune_controller, trial, result)  # type: ignore[misc]
 
 
+def recorded_rows(trial: Any) -> list[dict[str, Any]]:
+    """The rows a trial has on record in its storage directory's result.json, in the order
+    it reported them; none for a trial that never reported (a fresh one) or whose file
+    cannot be read. A line that is not a JSON object (the half-written last line of a
+    killed driver) is skipped.
+
+    Why: Ray Tune 2.60 never calls a scheduler's save or restore, so after `Tuner.restore` a
+    scheduler starts empty; the rows are the record of what it saw, and a scheduler that
+    replays them decides as the uninterrupted run would (`ReplayingASHA`).
+    """
+    storage = getattr(trial, "storage", None)
+    if storage is None or not getattr(storage, "trial_dir_name", None):  # not created yet
+        return []
+    try:
+        with storage.storage_filesystem.open_input_stream(
+                f"{storage.trial_fs_path}/result.json") as f:
+            text = f.readall().decode()
+    except (OSError, ValueError):  # no file yet (FileNotFoundError is an OSError)
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def creation_index(trial: Any) -> int:
+    """The order in which the search created a trial: the counter that both Tune search
+    generators put first in its `experiment_tag` (`3_rho=...`); trial ids do not carry it
+    (a searcher's are random)."""
+    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
+    return int(head) if head.isdigit() else 1 << 62
+
+
+class CreationOrder:
+    """A mixin for a FIFO-like Tune scheduler: the next trial to start is the pending one
+    the search created first, paused ones after (as Tune's FIFO).
+
+    Why: Tune's FIFO starts the first pending trial of its list, which is creation order in
+    a fresh run; `Tuner.restore` re-adds the trials sorted by the time of their last result,
+    newest first, so a resumed run would start the never-started trials in another order and
+    a scheduler that compares trials (ASHA's rungs, TPE's history) would see them in another
+    order and decide differently. Creation order is the uninterrupted run's order.
+    """
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Any:
+        from ray.tune.experiment import Trial
+
+        trials = tune_controller.get_trials()
+        for status in (Trial.PENDING, Trial.PAUSED):
+            waiting = [t for t in trials if t.status == status]
+            if waiting:
+                return min(waiting, key=creation_index)
+        return None
+
+
 def short_trial_name(trial: Any) -> str:
     """`<trainable>_<trial id>`: Tune's default puts the whole config in the directory
     name, which overflows path limits with per-layer dicts and long data paths."""
@@ -275,16 +336,19 @@ def search_range_configs(strategy: str) -> Callable[[ExperimentSpec, int], list[
 
 __all__ = [
     "CHECKPOINTS_KEPT",
+    "CreationOrder",
     "SeededScheduler",
     "Strategy",
     "StrategyContext",
     "base_config",
     "count_sweep",
+    "creation_index",
     "experiment_name",
     "final_split",
     "knob_label",
     "knobs_sweep",
     "log_uniform_rho",
+    "recorded_rows",
     "run_config",
     "sampled_search",
     "sampled_space",
