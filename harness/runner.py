@@ -132,7 +132,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
         note = "continued from its saved state"
     else:
         if exp.exists():  # killed before Tune saved state, or not restorable: start clean
-            note = ("restarted: Ray cannot restore a synchronous PBT" if not strategy.restorable
+            note = (f"restarted: {strategy.restart_note}" if not strategy.restorable
                     else "restarted: no readable saved Tune state")
             run.delete_dir(name)
         ctx = StrategyContext(strategy=strategy, spec=spec, seed=seed, storage_path=run_root,

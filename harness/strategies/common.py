@@ -55,8 +55,10 @@ class Strategy:
     budget_fields: tuple[str, ...] = ()
     sweep_points: Callable[[ExperimentSpec, Mapping[str, Sequence[Any]]],
                            list[tuple[str, dict[str, Any]]]] | None = None
-    # False where `Tuner.restore` cannot continue it: resume restarts it from scratch
+    # False where `Tuner.restore` cannot continue it exactly: resume restarts it from
+    # scratch, and the resume's output says why (`restart_note`)
     restorable: bool = True
+    restart_note: str = "Tune cannot restore it exactly"
     # the trial configs a preflight checks (default: the one `trial_config` builds)
     preflight_configs: Callable[[ExperimentSpec, int], list[dict[str, Any]]] | None = None
     # whether its final model needs held-out rows (to learn rho, to select, to stop early);

@@ -79,4 +79,12 @@ STRATEGY = Strategy(
     sweep_points=count_sweep("asha_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
     describe_space=sampled_space("asha_samples"),
+    # Ray Tune 2.60 never saves or restores a scheduler, and a restored HyperBand would not
+    # decide as the uninterrupted run: Tune re-adds the trials newest-result first, and
+    # HyperBand fills its brackets in the order trials are added, so the brackets change;
+    # its rung state (paused trials waiting for their rung, halvings done) lives only in
+    # memory. Restarting from scratch is exact (seeded sampler, trials from their seeds),
+    # at the price of recomputing the epochs (kept as cost like PBT's).
+    restorable=False,
+    restart_note="a restored HyperBand would rebuild other brackets",
 )

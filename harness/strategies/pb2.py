@@ -65,5 +65,6 @@ STRATEGY = Strategy(
     sweep_points=knobs_sweep(*BUDGET_KNOBS),
     describe_space=sampled_space("pbt_population"),
     restorable=False,  # a synchronous PBT scheduler: Tuner.restore hangs in Ray 2.60
+    restart_note="Ray cannot restore a synchronous PBT",
     preflight_configs=search_range_configs(NAME),
 )

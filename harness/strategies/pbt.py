@@ -100,5 +100,6 @@ STRATEGY = Strategy(
     # #48616), so `crossreg resume` reruns an unfinished PBT (strategy, seed) from scratch:
     # nothing is lost or counted twice, at the price of recomputing the members' epochs.
     restorable=False,
+    restart_note="Ray cannot restore a synchronous PBT",
     preflight_configs=search_range_configs(NAME),
 )
