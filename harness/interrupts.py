@@ -8,6 +8,13 @@ a Tuner is fitting, asks Tune for its graceful stop (Tune's SIGUSR1: the last ex
 snapshot is written, so `crossreg resume` continues from it); outside a fit it raises
 KeyboardInterrupt. A second signal raises KeyboardInterrupt at once.
 
+Once a stopped run has unwound (metadata recorded, lock released), the process still has to
+shut Ray down at exit. A signal then (the impatient second Ctrl-C, or a scheduler's repeated
+SIGTERM) used to kill the driver half-way through `ray.shutdown`, leaving Ray's agents
+behind, or raise KeyboardInterrupt inside the atexit hook (a traceback). So after a stop the
+driver keeps a last handler until it exits: it kills this driver's child processes (Ray's
+services, agents and workers) and leaves at once with 130, saying so in one line.
+
 Signals can only be handled on the main thread; elsewhere (a Ray task driving one Tuner in
 `--concurrent` mode) `StopSignals` is inert and the driver's own thread handles them.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -49,6 +57,9 @@ class StopSignals:
         if self._active:
             for sig, handler in self._saved.items():
                 signal.signal(sig, handler)
+            if self.stopped:  # the process is on its way out: a further signal ends it now
+                for sig in HANDLED:
+                    signal.signal(sig, _stop_now)
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
             self._active = False
 
@@ -74,4 +85,39 @@ class StopSignals:
         os.kill(os.getpid(), signal.SIGUSR1)
 
 
-__all__ = ["StopSignals"]
+EXIT_INTERRUPTED = 130
+
+
+def _stop_now(signum: int, frame: FrameType | None) -> None:
+    """A signal after the run was stopped and recorded: no unwinding left to do."""
+    kill_children()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        print("crossreg: stopped at once", file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
+
+
+def kill_children(grace_s: float = 0.0) -> list[int]:
+    """SIGKILL every process below this one (a local Ray's services, their agents and
+    workers: they are the only children a driver starts), after giving them `grace_s`
+    seconds to go by themselves; return the pids killed. Ray's own `ray.shutdown` stops
+    the services it started, but the raylet's agents can outlive it by many seconds."""
+    try:
+        import psutil  # Ray's copy (ray/thirdparty_files), importable once ray is
+    except ImportError:
+        return []
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+    if grace_s > 0:
+        _, children = psutil.wait_procs(children, timeout=grace_s)
+    killed = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+            killed.append(child.pid)
+    return killed
+
+
+__all__ = ["EXIT_INTERRUPTED", "StopSignals", "kill_children"]

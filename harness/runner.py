@@ -306,9 +306,17 @@ def spec_from_metadata(meta: dict[str, Any]) -> ExperimentSpec:
 @contextlib.contextmanager
 def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
     """Whatever stops the run (Ctrl-C, a lost cluster, a bug) records it `interrupted`:
-    a run directory is never left `running` by a driver that is gone."""
+    a run directory is never left `running` by a driver that is gone. A stop signal that
+    arrives where no graceful stop is possible (a second one, one between two Tuners, or
+    the driver's wait in `--concurrent` mode) is still an interrupt: it ends in the same
+    one-line resume hint and exit 130 as the first, not in a bare KeyboardInterrupt."""
     try:
         yield
+    except KeyboardInterrupt:
+        if meta.get("status") == "running":
+            _finish(run, meta, "interrupted")
+        raise Interrupted(f"experiment interrupted; continue it with: "
+                          f"crossreg resume {run.root}") from None
     except BaseException:
         if meta.get("status") == "running":  # not yet recorded by _execute itself
             _finish(run, meta, "interrupted")

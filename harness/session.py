@@ -9,12 +9,19 @@ GCS and Ray Client server completes and other servers do not. `RAY_ADDRESS` (wha
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 from harness.errors import HarnessError
 
 PROBE_TIMEOUT_S = 5.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def resolve_address(address: str | None) -> str | None:
@@ -67,12 +74,104 @@ def connect(address: str | None, verbose: bool = False) -> None:
     if ray.is_initialized():
         return
     try:
-        if address:
-            ray.init(address=address, **output)
-        else:  # "local": never attach to a cluster that `ray start` left on this machine
-            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, **output)
+        with _keeping_stop_handlers():
+            if address:
+                ray.init(address=address, **output)
+            else:  # "local": never attach to a cluster that `ray start` left on this machine
+                with _ray_outside_our_process_group():
+                    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                             **output)
+                _shut_down_at_exit()
     except (ConnectionError, TimeoutError) as e:
         raise HarnessError(f"cannot reach a Ray cluster at {address}: {e}") from None
+
+
+@contextlib.contextmanager
+def _keeping_stop_handlers() -> Iterator[None]:
+    """Around `ray.init`: the driver's SIGINT and SIGTERM handlers (harness.interrupts) are
+    put back afterwards. `ray.init` sets SIGTERM to `sys.exit(15)`, and its core worker
+    installs a C-level crash handler for SIGTERM that dumps a stack and aborts (-6): either
+    way a SLURM or Kubernetes stop would skip Tune's graceful stop, the `interrupted`
+    record and the resume hint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:  # None: a handler not installed from Python
+                signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _ray_outside_our_process_group() -> Iterator[None]:
+    """Around a local `ray.init`: the processes it starts (GCS, raylet and, through the
+    raylet, its agents) lead process groups of their own instead of joining the driver's.
+
+    SLURM, Kubernetes and a shell's `kill -TERM -PGID` signal the driver's whole process
+    group. Ray's services block SIGINT but not SIGTERM, so a group SIGTERM killed the raylet
+    under the driver, whose core worker then aborted (-6) before Tune could stop gracefully.
+    Out of the group, the driver alone receives the signal, stops Tune, and its exit takes
+    the services down (`ray.shutdown` at exit; the kernel's parent-death signal, which Ray
+    sets where this is done, if the driver is killed). Ray itself does the same on Windows
+    (`services.ConsolePopen`: a new process group where the kernel shares fates); where it
+    does not (no parent-death signal) the services stay in the group, for Ray's reaper."""
+    import ray._private.services as services
+    import ray._private.utils as ray_utils
+
+    if not sys.platform.startswith("linux") or not ray_utils.detect_fate_sharing_support():
+        yield
+        return
+    original = services.ConsolePopen
+
+    class OwnGroupPopen(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("process_group", 0)
+            super().__init__(*args, **kwargs)
+
+    services.ConsolePopen = OwnGroupPopen  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        services.ConsolePopen = original  # type: ignore[misc]
+
+
+def _shut_down_at_exit() -> None:
+    """Make sure the local Ray this driver started is gone when it exits, agents included.
+
+    `ray.shutdown` (Ray's own exit hook) stops the GCS, the raylet and the monitors it
+    started, but the raylet's dashboard and runtime-env agents outlived it by more than ten
+    seconds after an interrupted run (they notice their raylet's death on a slow poll). This
+    hook runs before Ray's (exit hooks run last-registered first): it notes every process
+    under the ones `ray.init` started, shuts Ray down, gives them two seconds, then kills
+    whatever is left of them. Processes the driver started otherwise are not touched."""
+    import atexit
+
+    import psutil  # Ray's copy, importable once ray is
+
+    try:
+        services = psutil.Process().children(recursive=False)
+    except psutil.Error:
+        return
+
+    def shut_down() -> None:
+        import ray
+
+        tree = list(services)
+        for p in services:
+            with contextlib.suppress(psutil.Error):
+                tree += p.children(recursive=True)
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        with contextlib.suppress(psutil.Error):
+            _, alive = psutil.wait_procs(tree, timeout=2.0)
+            for p in alive:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+
+    atexit.register(shut_down)
 
 
 def check_resources(cpus_per_trial: float, gpus_per_trial: float, address: str | None) -> None:
