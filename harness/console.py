@@ -14,6 +14,7 @@ as often as to terminals, and a line per event reads the same in both.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -39,6 +40,24 @@ class DropTunesResumeHint(logging.Filter):
         return "Tuner.restore(" not in record.getMessage()
 
 
+#: errnos of a storage that stopped taking writes
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
+
+
+class StorageFaultWithoutTraceback(logging.Filter):
+    """A Ray log record caused by a storage write error (Tune's "Saving experiment state
+    ... failed") keeps its line but loses its traceback: the harness stops the run and
+    names the path and the cause in one line of its own (harness.runner); the tracebacks
+    of every writer that met the fault first only bury it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OSError) and (error.errno in STORAGE_ERRNOS or any(
+                f"[errno {n}]" in str(error) for n in STORAGE_ERRNOS)):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def quiet_ray(verbose: bool) -> dict[str, Any]:
     """Silence Ray in this process unless `verbose`; return the `ray.init` arguments that
     go with it (worker logs forwarded or not)."""
@@ -51,6 +70,9 @@ def quiet_ray(verbose: bool) -> dict[str, Any]:
     # Tune's note that a restarted trial has no progress.csv in storage yet
     for name in ("ray._private.authentication", "ray.tune.logger"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    for handler in logging.getLogger("ray").handlers:
+        if not any(isinstance(f, StorageFaultWithoutTraceback) for f in handler.filters):
+            handler.addFilter(StorageFaultWithoutTraceback())
     tune_logger = logging.getLogger("ray.tune.tune")
     if not any(isinstance(f, DropTunesResumeHint) for f in tune_logger.filters):
         tune_logger.addFilter(DropTunesResumeHint())
@@ -104,4 +126,4 @@ class Progress:
                   f"{duration(time.perf_counter() - self.started)} · {self.eta()}")
 
 
-__all__ = ["QUIET_ENV", "DropTunesResumeHint", "Progress", "duration", "quiet_ray"]
+__all__ = ["QUIET_ENV", "DropTunesResumeHint", "Progress", "StorageFaultWithoutTraceback", "duration", "quiet_ray"]

@@ -32,6 +32,14 @@ class EndedShort(Interrupted):
     exit_code = 1
 
 
+class StorageFault(HarnessError):
+    """The run directory stopped taking writes mid-run (permission, disk full, read-only):
+    the run stops, records what it can and says so in one line; `crossreg resume` finishes
+    it once the storage is fixed."""
+
+    exit_code = 1
+
+
 class TrialsFailed(HarnessError):
     """Every strategy ran, but some trials failed past their retries; `crossreg resume`
     retries them (results of the others are complete and recorded)."""

@@ -30,7 +30,7 @@ from typing import Any
 from harness import metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
-from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
+from harness.errors import EndedShort, HarnessError, Interrupted, StorageFault, TrialsFailed
 from harness.experiments import ExperimentSpec
 from harness.interrupts import StopSignals
 from harness.lock import RunLock
@@ -38,6 +38,7 @@ from harness.results_io import (
     cut_partial_lines,
     dedupe_results,
     final_row,
+    keep_earlier_attempt,
     rerun_rows,
     retire_orphans,
     scheduler_stopped,
@@ -134,7 +135,9 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
         if exp.exists():  # killed before Tune saved state, or not restorable: start clean
             note = (f"restarted: {strategy.restart_note}" if not strategy.restorable
                     else "restarted: no readable saved Tune state")
-            run.delete_dir(name)
+            kept = keep_earlier_attempt(exp)  # its epochs were paid for: cost, not results
+            if kept:
+                note += f"; the earlier attempt's {kept} rows count as re-run cost"
         ctx = StrategyContext(strategy=strategy, spec=spec, seed=seed, storage_path=run_root,
                               trainable=trainable,
                               verbose=options.verbose, extra_config=dict(options.extra_config))
@@ -313,14 +316,41 @@ def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        if meta.get("status") == "running":
-            _finish(run, meta, "interrupted")
+        _record_stop(run, meta)
         raise Interrupted(f"experiment interrupted; continue it with: "
                           f"crossreg resume {run.root}") from None
-    except BaseException:
-        if meta.get("status") == "running":  # not yet recorded by _execute itself
-            _finish(run, meta, "interrupted")
+    except HarnessError:
+        _record_stop(run, meta)
         raise
+    except Exception:
+        # A run directory that stopped taking writes (read-only, disk full, permission)
+        # surfaces anywhere: in Tune's state snapshot, its result grid, our metadata. If a
+        # probe write fails now, that is the cause: one line naming the path, not the
+        # tracebacks of whichever writer met it first.
+        fault = run.write_fault()
+        recorded = _record_stop(run, meta)
+        if fault is None:
+            raise
+        state = ("recorded interrupted" if recorded
+                 else f"its {metadata.FILE} still says running (it could not be written)")
+        raise StorageFault(f"cannot write to {run.root} ({fault}): the run stopped, {state}; "
+                           f"fix the storage, then continue it with: crossreg resume {run.root}"
+                           ) from None
+    except BaseException:
+        _record_stop(run, meta)
+        raise
+
+
+def _record_stop(run: Storage, meta: dict[str, Any]) -> bool:
+    """Record a run that stops before `_execute` recorded it `interrupted`; whether its
+    metadata.json now says so (False: the storage refused the write)."""
+    if meta.get("status") != "running":  # recorded by _execute itself
+        return True
+    try:
+        _finish(run, meta, "interrupted")
+    except OSError:
+        return False
+    return True
 
 
 def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options: RunOptions,
@@ -375,9 +405,15 @@ def _record(run: Storage, meta: dict[str, Any], outcome: StrategyOutcome, spec: 
 
 
 def _finish(run: Storage, meta: dict[str, Any], status: str) -> None:
-    meta["status"] = status
-    meta["end_time"] = metadata.now()
-    metadata.write(run, meta)
+    """Record the run's status; unchanged in `meta` too if the write fails, so that
+    `meta["status"]` says what the file says."""
+    before = meta["status"], meta["end_time"]
+    meta["status"], meta["end_time"] = status, metadata.now()
+    try:
+        metadata.write(run, meta)
+    except BaseException:
+        meta["status"], meta["end_time"] = before
+        raise
 
 
 def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str, Task],

@@ -8,6 +8,7 @@ absolute first because Ray changes a trial's working directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import posixpath
@@ -60,13 +61,25 @@ class Storage:
             fs, path = self._full()
             fs.create_dir(path, recursive=True)
             probe = posixpath.join(path, f".write-test-{uuid.uuid4().hex}")
-            with fs.open_output_stream(probe) as f:
-                f.write(b"ok")
-            fs.delete_file(probe)
+            try:
+                with fs.open_output_stream(probe) as f:
+                    f.write(b"ok")
+            finally:  # a full disk creates the file, then refuses its bytes
+                with contextlib.suppress(Exception):
+                    fs.delete_file(probe)
         except HarnessError:
             raise
         except Exception as e:  # pyarrow raises OSError subclasses and ArrowException
             raise HarnessError(f"storage path {self.root} is not writable: {e}") from None
+
+    def write_fault(self) -> str | None:
+        """Why a file cannot be written here now (the OS's words), or None if one can."""
+        try:
+            self.ensure_writable()
+        except HarnessError as e:
+            reason = str(e).split(": ", 1)[-1].split("\n")[0]
+            return reason.rsplit("Detail: ", 1)[-1]  # pyarrow's errno text, not its preamble
+        return None
 
     def exists(self, rel: str = "") -> bool:
         fs, path = self._full(rel)
@@ -81,8 +94,13 @@ class Storage:
         """Write a file; atomically (temp file + rename) where the filesystem allows it."""
         fs, path = self._full(rel)
         tmp = posixpath.join(posixpath.dirname(path), f".{uuid.uuid4().hex}.tmp")
-        with fs.open_output_stream(tmp) as f:
-            f.write(text.encode())
+        try:
+            with fs.open_output_stream(tmp) as f:
+                f.write(text.encode())
+        except BaseException:  # a full disk: leave no half-written temp file behind
+            with contextlib.suppress(Exception):
+                fs.delete_file(tmp)
+            raise
         try:
             fs.move(tmp, path)
         except (OSError, NotImplementedError):  # object stores without rename
