@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from harness import overrides, registry
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
 #: the cost axis of the CLI's tables: the contract's price (FLOPs: independent of the machine
 #: and its load, and counting what a forward pass hides, a rho step's backward); runs without
 #: FLOPs (older rows, the synthetic trainable) show "-" there
@@ -305,7 +307,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        # `crossreg list | head -1`: the reader is gone. Point stdout at /dev/null so the
+        # interpreter's own flush at exit does not fail again, and exit as a command killed
+        # by SIGPIPE would (128 + 13), with no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except HarnessError as e:  # Interrupted -> 130, EndedShort, TrialsFailed -> 1, bad input -> 2
         print(f"crossreg: {e}", file=sys.stderr)
         return e.exit_code

@@ -45,7 +45,7 @@ from harness.results_io import (
     strategy_rows,
     total_forward,
 )
-from harness.session import check_resources, connect, probe, resolve_address
+from harness.session import address_source, check_resources, connect, probe, resolve_address
 from harness.storage import Storage, normalize
 from harness.strategies import Strategy, StrategyContext, experiment_name
 
@@ -222,7 +222,7 @@ def _check(spec: ExperimentSpec, work: dict[str, Task], options: RunOptions) -> 
     preflight.check(spec.name, list(work.values()), on_cluster=bool(address),
                     own_trainable=options.trainable == DEFAULT_TRAINABLE)
     if address:
-        probe(address)
+        probe(address, source=address_source(options.address))
     return address
 
 

@@ -29,8 +29,16 @@ def resolve_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
-def probe(address: str) -> None:
-    """Fail within seconds unless `address` is a Ray GCS or Ray Client server.
+def address_source(flag: str | None) -> str:
+    """Where the address came from, for messages: `--address`, else `RAY_ADDRESS` (a
+    garbage environment variable reported as `--address` sent users hunting for a flag
+    they never passed)."""
+    return "--address" if flag else "RAY_ADDRESS"
+
+
+def probe(address: str, source: str = "--address") -> None:
+    """Fail within seconds unless `address` (given by `source`) is a Ray GCS or Ray Client
+    server.
 
     `auto` is left to `ray.init`, which finds a local cluster or fails at once.
     """
@@ -39,14 +47,15 @@ def probe(address: str) -> None:
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise HarnessError(f"--address {address!r}: expected host:port, ray://host:port or auto")
+        raise HarnessError(f"{source} {address!r}: expected host:port, ray://host:port or auto")
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
             pass
     except OSError as e:
-        raise HarnessError(f"cannot reach a Ray cluster at {address}: {e.strerror or e}") from None
+        raise HarnessError(f"cannot reach a Ray cluster at {address} ({source}): "
+                           f"{e.strerror or e}") from None
     if not _speaks_grpc(f"{host}:{port}"):
-        raise HarnessError(f"{address} accepts connections but is not a Ray cluster (no gRPC "
+        raise HarnessError(f"{address} ({source}) accepts connections but is not a Ray cluster (no gRPC "
                            f"answer within {PROBE_TIMEOUT_S:g} s); check the host and port")
 
 
@@ -191,4 +200,4 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float, address: str |
                                f"trial could ever start; lower it or pass --address of a cluster")
 
 
-__all__ = ["PROBE_TIMEOUT_S", "check_resources", "connect", "probe", "resolve_address"]
+__all__ = ["PROBE_TIMEOUT_S", "address_source", "check_resources", "connect", "probe", "resolve_address"]

@@ -147,3 +147,24 @@ def test_resume_of_a_damaged_metadata_file_is_one_line(capsys, tmp_path, content
     assert main(["resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "metadata.json" in err and "Traceback" not in err
+
+
+def test_a_reader_that_stops_reading_is_no_traceback():
+    """`crossreg list | head -1`: the reader closes the pipe (here before a byte is read)."""
+    read, write = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "list"], stdout=write,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    os.close(read)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert proc.returncode == 141, err  # as a command killed by SIGPIPE
+
+
+def test_a_garbage_ray_address_is_named_as_the_variable(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "garbage")
+    line = _one_line_error(capsys, ["run", "--smoke", "--storage", str(tmp_path)])
+    assert "RAY_ADDRESS" in line and "--address" not in line, line
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")
+    line = _one_line_error(capsys, ["run", "--smoke", "--storage", str(tmp_path)])
+    assert "RAY_ADDRESS" in line and "cannot reach a Ray cluster" in line, line
