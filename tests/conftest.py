@@ -40,6 +40,7 @@ SLOWEST_FIRST = (
     "tests/harness/test_single_run_rivals.py",  # 75
     "tests/harness/test_deep_ensemble.py",  # 60
     "tests/harness/test_job_submit.py",  # 55
+    "tests/harness/test_exact_resume.py",  # 50
     "tests/trainables/test_predictions_file.py",  # 40
 )
 
