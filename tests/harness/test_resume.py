@@ -98,9 +98,9 @@ def _final_rows(ctx: StrategyContext) -> list[dict]:
     return [json.loads(x) for x in (path / "result.json").read_text().splitlines() if x]
 
 
-VOLATILE = {"train_seconds", "device_seconds", "observe_seconds", "time_this_iter_s", "time_total_s", "timestamp", "time_since_restore",
-            "iterations_since_restore", "pid", "hostname", "node_ip", "date", "trial_id",
-            "checkpoint_dir_name", "done", "should_checkpoint", "config"}
+VOLATILE = {"train_seconds", "device_seconds", "observe_seconds", "time_this_iter_s", "time_total_s",
+            "timestamp", "time_since_restore", "iterations_since_restore", "pid", "hostname", "node_ip",
+            "date", "trial_id", "checkpoint_dir_name", "done", "should_checkpoint", "config"}
 
 
 def _stable(row: dict) -> dict:
