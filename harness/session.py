@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from harness.errors import HarnessError
 
 PROBE_TIMEOUT_S = 5.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_REAPERS: list[subprocess.Popen[bytes]] = []
 
 
 def resolve_address(address: str | None) -> str | None:
@@ -126,7 +128,8 @@ def _ray_outside_our_process_group() -> Iterator[None]:
     the services down (`ray.shutdown` at exit; the kernel's parent-death signal, which Ray
     sets where this is done, if the driver is killed). Ray itself does the same on Windows
     (`services.ConsolePopen`: a new process group where the kernel shares fates); where it
-    does not (no parent-death signal) the services stay in the group, for Ray's reaper."""
+    does not (no parent-death signal) the services stay in the group, for Ray's reaper.
+    Their group is led by a reaper of this driver's own (below)."""
     import ray._private.services as services
     import ray._private.utils as ray_utils
 
@@ -134,10 +137,20 @@ def _ray_outside_our_process_group() -> Iterator[None]:
         yield
         return
     original = services.ConsolePopen
+    # One group for all of them, led by Ray's own reaper: it reads a pipe from this driver
+    # and, at EOF (the driver gone, however it died, SIGKILL included), kills its group.
+    # Without it a SIGKILLed driver's raylet died (parent-death signal) but its agents,
+    # which have none, lived on.
+    reaper = subprocess.Popen(
+        [sys.executable, "-u", os.path.join(os.path.dirname(services.__file__),
+                                            "ray_process_reaper.py")],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=os.setpgrp)  # a process group of its own, led by it
+    _REAPERS.append(reaper)  # its pipe stays open for as long as this driver lives
 
     class OwnGroupPopen(original):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("process_group", 0)
+            kwargs.setdefault("process_group", reaper.pid)
             super().__init__(*args, **kwargs)
 
     services.ConsolePopen = OwnGroupPopen  # type: ignore[misc]
