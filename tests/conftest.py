@@ -37,6 +37,8 @@ SLOWEST_FIRST = (
     "tests/harness/test_resume.py",  # 110
     "tests/harness/test_own_tuner.py",  # 110
     "tests/harness/test_fair_protocol.py",  # 85
+    "tests/harness/test_signals.py",  # 70
+    "tests/harness/test_faults.py",  # 67
     "tests/harness/test_single_run_rivals.py",  # 75
     "tests/harness/test_deep_ensemble.py",  # 60
     "tests/harness/test_job_submit.py",  # 55
