@@ -72,8 +72,12 @@ OBSERVE_COLUMNS = ("observe_seconds",)
 #: split is scored every few epochs and always at the last), so its test metrics are NaN by
 #: design, neither zero nor a sign of divergence. Rows without it (older runs) were observed.
 OBSERVED_COLUMN = "observed"
+#: What chance is on the test split, for a classifier (NaN for regression): the accuracy of
+#: always predicting its most frequent class, and the number of classes (the uniform
+#: predictor's NLL is log of it). :func:`collapsed` reads them.
+CHANCE_COLUMNS = ("test_majority_acc", "n_classes")
 #: Row columns that may be absent in older runs besides the optional costs: float64, NaN there.
-OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS)
+OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS, *CHANCE_COLUMNS)
 #: Beside a trial's result.json, written at its last epoch: its per-example test predictions
 #: (numpy ``.npz``), enough to recompute every test metric and to pair two models row by row.
 #: Arrays: ``index`` (the test row), ``label``, ``pred`` (the predicted class, or the predicted
@@ -184,6 +188,24 @@ def metric_bounds(metric: str) -> tuple[float, float]:
     return low, high
 
 
+def collapsed(test_acc: float, test_nll: float, majority_acc: float, n_classes: float,
+              n_test: float) -> bool:
+    """Whether a classifier's final model learned nothing: its test accuracy is not above the
+    majority-class rate by more than two binomial standard errors of that rate on ``n_test``
+    rows (not distinguishable from always guessing the commonest class), or its test NLL is
+    above the uniform predictor's, ``log(n_classes)`` (worse than saying nothing). Such a model
+    (a run at ``lr=100``) is flagged like a diverged one and is never the cost reference.
+    Unknown inputs (NaN, regression, older rows without the chance columns) decide nothing."""
+    def finite(*xs: float) -> bool:
+        return all(isinstance(x, numbers.Real) and math.isfinite(x) for x in xs)
+
+    if finite(test_acc, majority_acc, n_test) and n_test > 0 and 0 <= majority_acc <= 1:
+        margin = 2.0 * math.sqrt(majority_acc * (1.0 - majority_acc) / n_test)
+        if test_acc <= majority_acc + margin:
+            return True
+    return finite(test_nll, n_classes) and n_classes >= 2 and test_nll > math.log(n_classes)
+
+
 def _number(v: Any) -> float | None:
     """``v`` as a float if it is a real number (not a bool, not None/NA/text), else None."""
     if isinstance(v, numbers.Real) and not isinstance(v, bool):
@@ -248,6 +270,7 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
 
 
 __all__ = [
+    "CHANCE_COLUMNS",
     "COMPLETIONS",
     "COST_AXES",
     "COST_COLUMNS",
@@ -280,6 +303,7 @@ __all__ = [
     "SWEEP_KEY",
     "SWEEP_REFERENCE_KEY",
     "WALL_AXIS",
+    "collapsed",
     "cost_columns",
     "final_trial",
     "metric_bounds",

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.contract import DET_COLUMNS, OBSERVED_COLUMN, PREDICTIONS_FILE
+from analysis.contract import CHANCE_COLUMNS, DET_COLUMNS, OBSERVED_COLUMN, PREDICTIONS_FILE
 from analysis.metrics import classification_metrics, reliability_bins
 
 from . import families
@@ -293,6 +293,9 @@ class Trial:
                         for seed in member_seeds(cfg.seed, count)]
         self.epoch = 0
         self.diverged = False
+        #: what chance is on this test split (`CHANCE_COLUMNS`), so that the analysis can tell a
+        #: model that learned nothing (`analysis.contract.collapsed`); NaN for regression
+        self.chance = _chance(self.splits)
         #: the (mean) predictions of the last evaluation: {"val": ..., "test": ...}, on the device
         self.predictions: dict[str, torch.Tensor] = {}
 
@@ -383,7 +386,7 @@ class Trial:
             "device_seconds": seconds * share,
             "observe_seconds": observe_seconds, OBSERVED_COLUMN: observed,
             "n_train": len(splits.train), "n_reg": len(reg) if reg is not None else 0,
-            "n_test": len(splits.test), "diverged": self.diverged,
+            "n_test": len(splits.test), **self.chance, "diverged": self.diverged,
             "experiment": cfg.experiment, "strategy": cfg.strategy, "seed": cfg.seed, "role": cfg.role,
         })
         return row
@@ -563,6 +566,15 @@ def _optimizer(name: str, params: list, lr: float, weight_decay: float, momentum
 
 def _nan_metrics(split: str) -> dict[str, float]:
     return {f"{split}_{m}": math.nan for m in ("loss", "acc", "ece", "nll", "brier")}
+
+
+def _chance(splits: Splits) -> dict[str, float]:
+    """The test split's majority-class rate and the number of classes (NaN for regression)."""
+    if splits.task != "classification":
+        return dict.fromkeys(CHANCE_COLUMNS, math.nan)
+    counts = np.bincount(splits.test.y.cpu().numpy().astype(np.int64), minlength=splits.n_classes)
+    return {"test_majority_acc": float(counts.max() / max(1, counts.sum())),
+            "n_classes": float(splits.n_classes)}
 
 
 def _nan_ts() -> dict[str, float]:

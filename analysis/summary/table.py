@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import (
+    CHANCE_COLUMNS,
     COST_COLUMNS,
     COST_REFERENCES,
     DEFAULT_COST,
@@ -22,6 +23,7 @@ from ..contract import (
     FLOPS_COST_COLUMNS,
     QUALITY_COLUMNS,
     SWEEP_REFERENCE_KEY,
+    collapsed,
     strategy_seed_key,
     total_column,
 )
@@ -111,12 +113,25 @@ def replicate_table(df: pd.DataFrame) -> pd.DataFrame:
         has_final=True), how="left")
     rep["has_final"] = rep["has_final"].astype("boolean").fillna(False).astype(bool)
     rep["final_diverged"] = rep["final_diverged"].astype("boolean").fillna(False).astype(bool)
+    rep["final_collapsed"] = _collapsed(rep, fin)
     rep = rep.reset_index()
     # rank within each (experiment, dataset, run, seed) by test quality, 1 = best
     score, higher = test_score(rep)
     rep["rank"] = rep.groupby(["experiment", "dataset", *REPLICATE], observed=True, dropna=False)[
         score].rank(ascending=not higher, method="average")
     return rep
+
+
+def _collapsed(rep: pd.DataFrame, fin: pd.DataFrame) -> np.ndarray:
+    """Per replicate: its final model learned nothing (`analysis.contract.collapsed`: at or
+    below the test split's majority-class rate, or an NLL above the uniform predictor's);
+    False where unknown (regression, rows written before the chance columns)."""
+    cols = ["test_acc", "test_nll", *CHANCE_COLUMNS, "n_test"]
+    facts = fin.reindex(columns=cols).apply(pd.to_numeric, errors="coerce").reindex(rep.index)
+    values = facts.to_numpy(dtype=float, na_value=np.nan)
+    return np.array([not diverged and collapsed(*(float(v) for v in row))
+                     for row, diverged in zip(values, rep["final_diverged"].to_numpy(dtype=bool))],
+                    dtype=bool)
 
 
 def _unseen(metadata: dict[str, Any], runs: set[str], strategy: str, seen: set[tuple[str, int]]) -> Counter:
@@ -148,6 +163,8 @@ def status_text(g: pd.DataFrame, unseen: Counter, recorded: bool) -> str:
     n = len(g) + sum(unseen.values())
     n_div = int(g["final_diverged"].sum())
     diverged = [f"diverged {_seeds(n_div, n)}"] if n_div else []
+    n_col = int(g["final_collapsed"].sum()) if "final_collapsed" in g else 0
+    diverged += [f"collapsed {_seeds(n_col, n)}"] if n_col else []
     if not recorded:
         base = ",".join(sorted(set(g["state"].astype(str))))
         return ", ".join(diverged) if base == "finished" and diverged else ", ".join([base, *diverged])
@@ -226,8 +243,12 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
       the Tuner's elapsed time from Ray's timestamps (parallel trials count once).
       ``trial_seconds``: the sum of ``train_seconds`` over all rows (compute time,
       parallel trials add up). Both averaged per seed.
-    * ``status``: ``finished`` when every seed finished and no final model diverged,
-      else what fell short, e.g. ``incomplete (1 of 3 seeds), diverged (1 of 3 seeds)``;
+    * ``n_collapsed``: seeds whose final model learned nothing (`analysis.contract.collapsed`:
+      not above the test split's majority-class rate, or an NLL above the uniform
+      predictor's); such a strategy, like a diverged one, is never the cost reference.
+    * ``status``: ``finished`` when every seed finished and no final model diverged or
+      collapsed, else what fell short, e.g. ``incomplete (1 of 3 seeds), diverged (1 of 3
+      seeds)``, ``collapsed (3 of 3 seeds)``;
       seeds metadata.json expects but that have no rows count as incomplete.
     """
     check_axis(cost)
@@ -243,6 +264,7 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
         row["n_seeds"] = len(g)
         row["n_final"] = int(np.isfinite(g[test_score(g)[0]].to_numpy(dtype=float)).sum())
         row["n_diverged"] = int(g["final_diverged"].sum())
+        row["n_collapsed"] = int(g["final_collapsed"].sum())
         row["n_trials"] = float(g["n_trials"].mean())
         for m in quality:
             row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = metric_interval(g[m], m, confidence_level)
@@ -266,7 +288,8 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
         # Old runs (no per-seed record) cannot say which strategy fell short: as before, any may serve.
         complete = not recorded or ((g["state"] == "finished").all()
                                     and not any(c for s, c in unseen.items() if s != "finished"))
-        row["reference_ok"] = bool(g["has_final"].all() and not g["final_diverged"].any() and complete)
+        row["reference_ok"] = bool(g["has_final"].all() and not g["final_diverged"].any()
+                                   and not g["final_collapsed"].any() and complete)
         rows.append(row)
     out = pd.DataFrame(rows)
     out["cost_axis"] = cost

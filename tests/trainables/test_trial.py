@@ -178,3 +178,17 @@ def test_missing_data_dir_says_what_to_download(tmp_path):
     with pytest.raises(ConfigError, match="cifar10") as info:
         Trial({**SMALL, "dataset": "cifar10", "data_dir": str(tmp_path), "model": "cnn"})
     assert str(tmp_path) in str(info.value)
+
+
+def test_rows_say_what_chance_is_on_the_test_split():
+    """The majority-class rate of the test labels and the class count, for the analysis's
+    `collapsed` flag; NaN for regression."""
+    import numpy as np
+
+    trial = Trial({**SMALL, "epochs": 1})
+    row = trial.run_epoch()
+    labels = trial.splits.test.y.cpu().numpy()
+    assert row["test_majority_acc"] == np.bincount(labels).max() / len(labels)
+    assert row["n_classes"] == 10
+    reg = run_trial({"dataset": "diabetes", "model": "mlp", "width": 8, "epochs": 1})
+    assert math.isnan(reg[0]["test_majority_acc"]) and math.isnan(reg[0]["n_classes"])
