@@ -176,12 +176,11 @@ def rerun_rows(experiment: Storage) -> list[dict[str, Any]]:
     return out
 
 
-def _rerun_of(experiment: Storage, trial: str) -> list[dict[str, Any]]:
-    rel = posixpath.join(trial, RERUN_FILE)
-    if not experiment.exists(rel):
-        return []
+def json_rows(text: str) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines result file; a line that is not a JSON object (a half-written
+    last line, damage) is skipped: the rows around it still count."""
     rows = []
-    for line in experiment.read_text(rel).splitlines():
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except ValueError:
@@ -189,6 +188,13 @@ def _rerun_of(experiment: Storage, trial: str) -> list[dict[str, Any]]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def _rerun_of(experiment: Storage, trial: str) -> list[dict[str, Any]]:
+    rel = posixpath.join(trial, RERUN_FILE)
+    if not experiment.exists(rel):
+        return []
+    return json_rows(experiment.read_text(rel))
 
 
 def keep_earlier_attempt(experiment: Storage) -> int:
@@ -231,6 +237,7 @@ __all__ = [
     "cut_partial_lines",
     "dedupe_results",
     "final_row",
+    "json_rows",
     "keep_earlier_attempt",
     "read_rows",
     "rerun_rows",

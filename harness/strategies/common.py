@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 from ray import tune
 
 from harness.experiments import ExperimentSpec, SearchSpace
+from harness.results_io import json_rows
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
@@ -188,15 +188,7 @@ def recorded_rows(trial: Any) -> list[dict[str, Any]]:
             text = f.readall().decode()
     except (OSError, ValueError):  # no file yet (FileNotFoundError is an OSError)
         return []
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    return json_rows(text)
 
 
 def creation_index(trial: Any) -> int:
