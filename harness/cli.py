@@ -1,7 +1,7 @@
 """`crossreg`: run, resume, list and analyse experiments.
 
     crossreg run [EXPERIMENT] [--strategies S ...] [--seeds N] [--storage DIR] [--address ADDR]
-                 [--gpus-per-trial F] [--cpus-per-trial F] [--smoke] [--concurrent]
+                 [--gpus-per-trial F] [--cpus-per-trial F] [--smoke] [--sequential]
                  [--config FILE.toml] [--set KEY=VALUE ...]
     crossreg sweep [EXPERIMENT] [--budget KNOB=V1,V2 ...] [same options as run]
     crossreg resume DIR
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Continue DIR: restore unfinished strategies, run missing ones.")
     s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
     s.add_argument("--address", help="Ray cluster address; default: $RAY_ADDRESS, else a local Ray")
-    s.add_argument("--concurrent", action="store_true", help="resume strategies concurrently")
+    _schedule_flags(s)
     _output_flags(s)
 
     sub.add_parser("list", help="list the registered experiments and strategies",
@@ -114,8 +114,7 @@ def _experiment_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--cpus-per-trial", type=float, metavar="F", help="CPUs per trial")
     r.add_argument("--smoke", action="store_true",
                    help="shrink epochs, searches and seeds for a fast end-to-end check")
-    r.add_argument("--concurrent", action="store_true",
-                   help="run all strategies at once in one Ray session (default: one after another)")
+    _schedule_flags(r)
     r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override one experiment field (repeatable)")
@@ -123,6 +122,18 @@ def _experiment_flags(r: argparse.ArgumentParser) -> None:
                    help="Tune function trainable to run (default trainables.tune:train_fn; "
                         "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
     _output_flags(r)
+
+
+def _schedule_flags(p: argparse.ArgumentParser) -> None:
+    """Side by side (the default) or one after another. `--concurrent`, once the opt-in to
+    side by side, is still accepted and changes nothing: scripts, cluster recipes and
+    benchmark notes that pass it keep working."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sequential", action="store_true",
+                   help="run each (strategy, seed) alone, one after another, for clean "
+                        "per-strategy wall times (default: side by side in one Ray session, "
+                        "as long as CPUs or GPU shares are free, largest first)")
+    g.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -193,14 +204,14 @@ def _start_options(args: argparse.Namespace) -> Any:
     from harness import runner
 
     return _run_options(args, storage=args.storage, address=args.address,
-                        concurrent=args.concurrent,
+                        concurrent=not args.sequential,
                         trainable=args.trainable or runner.DEFAULT_TRAINABLE)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from harness import runner
 
-    options = _run_options(args, address=args.address, concurrent=args.concurrent)
+    options = _run_options(args, address=args.address, concurrent=not args.sequential)
     _finale(runner.resume(args.dir, options))
     return 0
 

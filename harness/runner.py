@@ -2,9 +2,17 @@
 
 One invocation of `run` creates one experiment run directory under the storage path,
 `<storage>/<experiment>-<UTC timestamp>/`, holding `metadata.json` and one Tune experiment
-per (strategy, seed) named `<strategy>-seed<k>` (docs/contract.md). Strategies run one after
-another in this driver, or concurrently (`concurrent=True`) as Ray tasks that each drive one
-Tuner, so that all searches share the cluster's resources in one Ray session.
+per (strategy, seed) named `<strategy>-seed<k>` (docs/contract.md). As `crossreg run` does
+by default (`RunOptions.concurrent`; `--sequential` turns it off), the (strategy, seed) units
+run side by side as Ray tasks that each drive one Tuner, so that every search and single run
+shares the cluster's resources in one Ray session and no core idles while a single-run
+strategy holds another; they are launched largest first (expected trial-epochs) so that the
+run does not end on one long unit started last. `concurrent=False` runs them one after
+another in this driver, each with the whole machine (clean per-strategy wall times). A run
+with one unit left runs it in this driver either way: nothing could go beside it, and a
+Tuner fitted here stops gracefully on a signal. Side by side or not, every trial is the same
+trial (its seed, splits and config come from the spec, never from the schedule), so metrics
+and cost columns do not depend on it.
 
 Trust comes first. Before Ray starts, the run is checked (harness.preflight) and the run
 directory is locked to this driver (harness.lock). A (strategy, seed) is recorded finished
@@ -55,11 +63,16 @@ DEFAULT_STORAGE = "results"
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run (not what): storage, cluster, concurrency, trainable, verbosity."""
+    """How to run (not what): storage, cluster, concurrency, trainable, verbosity.
+
+    `concurrent` defaults to False here, unlike the CLI (side by side unless `--sequential`):
+    a caller of the Python API that patches this process (tests replacing a Tuner's run
+    config, benchmarks timing one strategy alone) needs its Tuners fitted in this process;
+    benchmarks and tests that want the CLI's behaviour pass `concurrent=True`."""
 
     storage: str = DEFAULT_STORAGE
     address: str | None = None
-    concurrent: bool = False
+    concurrent: bool = False  # side by side in one Ray session (the CLI's default)
     trainable: str = DEFAULT_TRAINABLE  # "module:attr" of a Tune function trainable
     verbose: int = 0  # Ray's own output: 0 off (the harness's progress lines), 1 tables, 2 results
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
@@ -202,6 +215,22 @@ def plan(meta: dict[str, Any]) -> list[tuple[str, int]]:
     return [(s, k) for s in meta["strategies"] for k in meta["seeds"]]
 
 
+def unit_size(task: Task) -> float:
+    """The work of one (strategy, seed) in trial-epochs: its expected trials x epochs (an
+    ASHA or HyperBand trial counts its full epochs). What the ETA counts and what launch
+    order sorts by; planned FLOPs would weigh a cross-reg epoch above a fixed one, but need
+    the model built (torch in the driver) and the trial-epochs already put a 16-trial search
+    ahead of a single run, which is the order that matters for the tail."""
+    strategy, spec = task
+    return float(strategy.expected_trials(spec)) * float(spec.epochs)
+
+
+def launch_order(todo: list[tuple[str, int]], work: dict[str, Task]) -> list[tuple[str, int]]:
+    """`todo` largest unit first (ties keep the plan's order): side by side, a large search
+    launched last would run alone at the end while the rest of the machine idles."""
+    return sorted(todo, key=lambda p: -unit_size(work[p[0]]))
+
+
 def _dir(todo: dict[str, Task], entry: str, seed: int) -> str:
     return experiment_name(todo[entry][0].name, seed)
 
@@ -311,7 +340,7 @@ def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
     """Whatever stops the run (Ctrl-C, a lost cluster, a bug) records it `interrupted`:
     a run directory is never left `running` by a driver that is gone. A stop signal that
     arrives where no graceful stop is possible (a second one, one between two Tuners, or
-    the driver's wait in `--concurrent` mode) is still an interrupt: it ends in the same
+    the driver's wait while units run side by side) is still an interrupt: it ends in the same
     one-line resume hint and exit 130 as the first, not in a bare KeyboardInterrupt."""
     try:
         yield
@@ -356,10 +385,14 @@ def _record_stop(run: Storage, meta: dict[str, Any]) -> bool:
 def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options: RunOptions,
              resume: bool, signals: StopSignals) -> None:
     todo = left_to_do(meta, work)
-    progress = Progress([(_dir(work, s, k),
-                          work[s][0].expected_trials(work[s][1]) * float(work[s][1].epochs))
-                         for s, k in todo], echo=options.echo)
-    if options.concurrent:
+    # one unit left: nothing could run beside it, and fitted in this driver its Tuner stops
+    # gracefully on a signal (and costs no driving process of its own)
+    side_by_side = options.concurrent and len(todo) > 1
+    if side_by_side:
+        todo = launch_order(todo, work)
+    progress = Progress([(_dir(work, s, k), unit_size(work[s])) for s, k in todo],
+                        echo=options.echo)
+    if side_by_side:
         _run_concurrently(run, todo, work, options, resume, meta, progress)
     else:
         for entry, seed in todo:
@@ -420,9 +453,12 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
                       options: RunOptions, resume: bool, meta: dict[str, Any],
                       progress: Progress) -> None:
     """One Ray task per (strategy, seed), each driving its own Tuner (num_cpus=0: the
-    driving task only schedules; its trials hold the resources). At most as many are in
-    flight as the cluster has room for trials (each driving task is a process of its own:
-    a hundred at once would hold gigabytes for nothing); the next starts as one ends."""
+    driving task only schedules; its trials hold the resources), launched in `todo`'s order
+    (largest first). At most one more is in flight than the cluster has room for trials:
+    the extra one has trials waiting, so a CPU freed while a search winds down (its last
+    rung, a grid's refit) is taken at once rather than when the next unit's driving process
+    has started; not more, since each driving task is a process of its own (a hundred at
+    once would hold gigabytes for nothing). The next starts as one ends."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -433,7 +469,7 @@ def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str,
     fit_remote = ray.remote(num_cpus=0, max_retries=0,
                             scheduling_strategy=here)(fit_one)  # type: ignore[call-overload]
     cpus = ray.cluster_resources().get("CPU", 1.0)
-    room = max(2, int(cpus // max(spec.cpus_per_trial for _, spec in work.values())))
+    room = max(2, int(cpus // max(spec.cpus_per_trial for _, spec in work.values())) + 1)
     queue = list(todo)
     pending: dict[Any, tuple[str, int, float]] = {}
 
@@ -466,6 +502,7 @@ __all__ = [
     "StrategyOutcome",
     "Task",
     "fit_one",
+    "launch_order",
     "left_to_do",
     "load_trainable",
     "plan",
@@ -474,5 +511,6 @@ __all__ = [
     "spec_from_metadata",
     "start",
     "tasks",
+    "unit_size",
     "with_resources",
 ]
