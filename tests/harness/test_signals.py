@@ -1,5 +1,6 @@
 """Signals as schedulers send them: SIGTERM (SLURM, Kubernetes) like Ctrl-C, to the driver
-alone or to its whole process group, one or two of them, in order or `--concurrent`.
+alone or to its whole process group, one or two of them, `--sequential` or side by side (the
+default).
 
 Each case runs `crossreg run` (the console's `main`, with the synthetic trainable slowed to
 0.3 s an epoch) in a process group of its own, signals it once the first rows are written,
@@ -85,7 +86,7 @@ def test_a_stop_signal_stops_the_run_gracefully(tmp_path, target, signals, concu
     storage = tmp_path / "runs"
     argv = [sys.executable, "-c", DRIVER, "run", "quick", "--seeds", "1", "--storage",
             str(storage), "--trainable", SYNTHETIC, "--strategies", "cross_reg", "fixed",
-            "--set", "epochs=30", "--set", "n_train=120", *(["--concurrent"] if concurrent else [])]
+            "--set", "epochs=30", "--set", "n_train=120", *([] if concurrent else ["--sequential"])]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

@@ -51,8 +51,9 @@ def _cost(config: dict) -> int:
 def run_dir(ray_session, tmp_path_factory):
     spec = _spec()
     lines: list[str] = []
+    # one after another (`--sequential`): the reference the side-by-side run is compared with
     options = runner.RunOptions(storage=str(tmp_path_factory.mktemp("acct")), trainable=SYNTHETIC,
-                                verbose=0, echo=lines.append)
+                                verbose=0, concurrent=False, echo=lines.append)
     path = Path(runner.start(spec, options))
     return path, lines
 
@@ -210,8 +211,30 @@ def test_final_models_follow_the_contract(run_dir):
     assert refit["role"] == "refit"
 
 
-def test_strategies_run_concurrently_in_one_session(ray_session, tmp_path):
-    spec = _spec().replace(name="conc", strategies=("cross_reg", "fixed", "asha"), asha_samples=3)
+#: what differs between two runs of the same trials: clocks, processes, hosts, Tune's ids
+VOLATILE = {"train_seconds", "device_seconds", "observe_seconds", "time_this_iter_s",
+            "time_total_s", "timestamp", "time_since_restore", "iterations_since_restore", "pid",
+            "hostname", "node_ip", "node_id", "date", "trial_id", "checkpoint_dir_name", "done",
+            "should_checkpoint", "config", "sleep_s"}
+
+
+def _stable_trials(exp: Path) -> list[tuple[str, list[dict]]]:
+    """Each trial of `exp` as (its config, its rows), timings and ids left out, sorted by
+    config (Tune names trial directories by a random id); NaN made comparable."""
+
+    def stable(d: dict) -> dict:
+        return {k: "nan" if isinstance(v, float) and v != v else v
+                for k, v in d.items() if k not in VOLATILE}
+
+    return sorted((json.dumps(stable(params), sort_keys=True), [stable(r) for r in rows])
+                  for params, rows in _trials(exp))
+
+
+def test_side_by_side_runs_concurrently_and_gives_the_sequential_rows(run_dir, tmp_path):
+    """Issue 21: the default schedule (units side by side, largest first) runs the same
+    trials as `--sequential` (the module's run): identical metrics and cost columns per
+    trial, seeded searches included; only clocks and ids differ."""
+    spec = _spec().replace(strategies=("cross_reg", "fixed", "random"))
     lines: list[str] = []
     path = Path(runner.start(spec, runner.RunOptions(
         storage=str(tmp_path), trainable=SYNTHETIC, verbose=0, concurrent=True,
@@ -219,8 +242,15 @@ def test_strategies_run_concurrently_in_one_session(ray_session, tmp_path):
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["status"] == "finished"
     assert meta["completed"] == {"cross_reg-seed0": "finished", "fixed-seed0": "finished",
-                                 "asha-seed0": "finished"}
-    assert len(_trials(path / "asha-seed0")) == 3
+                                 "random-seed0": "finished"}
+    # launched largest first: the 3-trial search before the single runs
+    started = [line.split("] ")[1].split()[0] for line in lines if " started" in line]
+    assert started[0] == "random-seed0", lines
+    sequential, _ = run_dir
+    for name in meta["completed"]:
+        ours, theirs = _stable_trials(path / name), _stable_trials(sequential / name)
+        assert len(ours) == len(theirs) == (3 if name.startswith("random") else 1)
+        assert ours == theirs, name
     spans = {}
     for name in meta["completed"]:
         rows = [r for _, t in _trials(path / name) for r in t]
