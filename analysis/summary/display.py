@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,15 +12,49 @@ import pandas as pd
 from ..contract import DEFAULT_COST
 from .costs import AXIS_LABELS, AXIS_SHORT
 
-TABLE_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
-              "(shown as +up/-down where cut); IQM: interquartile mean over seeds; rank: mean rank by test "
-              "accuracy (MSE for a regression) within each seed (1 = best); n train: training rows of the final "
-              "model (low-high where seeds differ); acc det: test accuracy with the noise switched off; "
-              "ECE TS: ECE after temperature scaling; costs per seed, all trials: fwd = sample-forward passes "
-              "(train + reg + eval), FLOPs = matmul/conv FLOPs (forward + backward), device s = train seconds x "
-              "the device share held ('-': not recorded by the run); reruns: epochs a retry or restore re-ran "
-              "(counted in every cost, nowhere else); wall s: the driver's seconds where recorded, else from "
-              "Ray's timestamps; trial s = sum of train_seconds")
+#: What each column means, in the order the columns appear; a table's legend names only the
+#: columns it shows (a legend that explains a column the reader cannot find sends them looking).
+#: Keys are headers, or ``x ref`` for the relative-cost column (its header names the reference).
+COLUMN_NOTES: dict[str, str] = {
+    "acc IQM %": "IQM: interquartile mean over seeds",
+    "rank": "rank: mean rank by test accuracy (MSE for a regression) within each seed (1 = best)",
+    "n train": "n train: training rows of the final model (low-high where seeds differ)",
+    "acc det %": "acc det: test accuracy with the noise switched off",
+    "ECE TS %": "ECE TS: ECE after temperature scaling",
+    "fwd total": "fwd = sample-forward passes (train + reg + eval)",
+    "FLOPs": "FLOPs = matmul/conv FLOPs (forward + backward)",
+    "device s": "device s = train seconds x the device share held ('-': not recorded by the run)",
+    "x ref": "x REF: the cost total as a multiple of the reference strategy's, on the axis named",
+    "reruns": "reruns: epochs a retry or restore re-ran (counted in every cost, nowhere else)",
+    "wall s": "wall s: the driver's seconds where recorded, else from Ray's timestamps",
+    "trial s": "trial s = sum of train_seconds",
+}
+_INTERVAL_NOTE = ("mean ± half-width of the 95% Student-t interval over seeds, cut to the metric's range "
+                  "(shown as +up/-down where cut)")
+_COST_COLUMNS = ("fwd total", "FLOPs", "device s")
+#: the columns of the default (narrow) table, which fits 100 terminal columns: what a reader
+#: compares first (quality, calibration, the price on the chosen axis and its ratio, whether
+#: it finished); ``--wide`` (``format_table(wide=True)``) shows every column
+NARROW_COLUMNS = ("strategy", "seeds", "n train", "test acc %", "test MSE", "ECE %", "x ref", "reference",
+                  "status")
+
+
+def table_note(columns: Sequence[str] | None = None) -> str:
+    """The legend of a table showing ``columns`` (display headers; default: every column)."""
+    shown = set(COLUMN_NOTES) if columns is None else {"x ref" if c.startswith("x ") else c for c in columns}
+    parts = [_INTERVAL_NOTE]
+    costs = [COLUMN_NOTES[c] for c in _COST_COLUMNS if c in shown]
+    for key, note in COLUMN_NOTES.items():
+        if key in _COST_COLUMNS:
+            if costs:  # the cost columns share one clause, at the first of them
+                parts.append("costs per seed, all trials: " + ", ".join(costs))
+                costs = []
+        elif key in shown:
+            parts.append(note)
+    return "; ".join(parts)
+
+
+TABLE_NOTE = table_note()
 
 
 def no_axis_note(axis: str) -> str:
@@ -148,25 +182,44 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def format_table(summary: pd.DataFrame) -> str:
+def _total_column(axis: str) -> str:
+    """The header of the cost-total column on ``axis``."""
+    return "fwd total" if axis == "fwd" else AXIS_SHORT.get(axis, axis)
+
+
+def narrow_table(table: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """The columns of :data:`NARROW_COLUMNS` of a :func:`display_table`, with the cost total on
+    ``axis`` (the one the ratio is priced on), in display order."""
+    total = _total_column(axis)
+    keep = [c for c in table.columns
+            if c == total or ("x ref" if c.startswith("x ") else c) in NARROW_COLUMNS]
+    return table[keep]
+
+
+def format_table(summary: pd.DataFrame, wide: bool = True) -> str:
     """The summary as fixed-width text for a terminal (``crossreg analyze``).
 
-    One block per (experiment, dataset); columns as in :func:`display_table`. A block
+    One block per (experiment, dataset); columns as in :func:`display_table` with ``wide``,
+    else the essential ones (:data:`NARROW_COLUMNS`, which fit 100 terminal columns: the CLI's
+    default, ``--wide`` for all). The legend explains only the columns shown. A block
     whose costs have no reference says so under its table.
     """
     if summary is None or summary.empty:
         return "(no results)"
-    blocks = []
+    blocks, shown = [], []
     for (exp, ds), g in summary.groupby(["experiment", "dataset"], dropna=False, sort=True):
         t = display_table(g).drop(columns=["experiment", "dataset"])
+        axis = _axis(g)
+        if not wide:
+            t = narrow_table(t, axis)
+        shown += [c for c in t.columns if c not in shown]
         head = f"experiment {exp}" + (f" · dataset {ds}" if pd.notna(ds) else "")
         text = head + "\n" + t.to_string(index=False)
         if "cost_reference" in g and g["cost_reference"].isna().all():
             text += ("\ncosts are absolute: no cost reference (cross_reg, else fixed, with every seed "
                      "finished and no final model diverged)")
-        axis = _axis(g)
         if axis != "fwd" and "cost_reference" in g and g["cost_reference"].notna().any() \
                 and not _any_finite(g, "cost_vs_reference"):
             text += f"\n{no_axis_note(axis)}"
         blocks.append(text)
-    return "\n\n".join(blocks) + "\n" + textwrap.fill(TABLE_NOTE, width=100)
+    return "\n\n".join(blocks) + "\n" + textwrap.fill(table_note(shown), width=100)
