@@ -1,0 +1,170 @@
+"""Throughput efficiency (issue 21 item 4): a run's FLOPs against what the machine's cores
+could have computed in its wall time.
+
+    python benchmarks/bench_throughput.py [EXPERIMENT] [--strategies S ...] [--seeds N]
+                                          [--smoke] [--sequential] [--cores N] [--storage DIR]
+
+Default: mnist1d-noise, 2 seeds, cross_reg + pbt + asha + grid_cv, side by side (the CLI's
+default schedule). In one invocation, on the same machine:
+
+1. the reference: one plain `fixed` trial of the experiment (its exact config, seed 0) run
+   alone in a subprocess on one core (OMP_NUM_THREADS=1, torch at one thread, no Ray), its
+   cost FLOPs (flops_train + flops_reg + flops_eval, the contract's cost columns) divided by
+   the seconds its epochs took, the first epoch left out (torch's first-optimiser compile
+   and allocations are start-up, not rate). That is FLOPs per second per core: what a core
+   does when it does nothing but train this model.
+2. the run: `runner.start` as `crossreg run` does it, timed from the call to its return
+   (Ray's start, preflight and every trial process included: what a user waits for).
+
+efficiency = the run's cost FLOPs (every row of result.json and rerun.json) / (its wall
+seconds x cores x the reference rate). 1.0 would be every core training at the reference
+rate for the whole run; what is missing went to process starts, Ray and Tune, the driver,
+idle cores, and per-epoch observation (test-split evaluation: in both the reference's
+seconds and the run's, so it lowers the rate, not the efficiency). Prints a markdown row with
+the command, machine, date and commit. The reference and the run share the machine with
+whatever else runs on it: a loaded machine lowers both, but not alike (the reference holds
+one core, the run all of them), so quote figures with the load they were taken under.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from analysis.contract import FLOPS_COST_COLUMNS  # noqa: E402
+
+DEFAULT_EXPERIMENT = "mnist1d-noise"
+DEFAULT_STRATEGIES = ("cross_reg", "pbt", "asha", "grid_cv")
+DEFAULT_SEEDS = 2
+ONE_CORE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+# The reference trial, in a process of its own so that its thread settings hold from the
+# first import of torch; argv: the trial config as JSON. Prints {"flops", "seconds", "epochs"}.
+REFERENCE = """
+import json, sys, time
+import torch
+torch.set_num_threads(1)
+from analysis.contract import FLOPS_COST_COLUMNS
+from trainables.trial import Trial
+trial = Trial(json.loads(sys.argv[1]))
+timed = []
+while not trial.done:
+    t0 = time.perf_counter()
+    row = trial.run_epoch()
+    timed.append((time.perf_counter() - t0, sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)))
+steady = timed[1:] or timed  # the first epoch is start-up (compile, allocations)
+print(json.dumps({"flops": sum(f for _, f in steady), "seconds": sum(s for s, _ in steady),
+                  "epochs": len(steady)}))
+"""
+
+
+def reference_rate(config: dict[str, Any]) -> dict[str, float]:
+    """FLOPs per second of `config` trained alone on one core (see the module docstring)."""
+    env = {**os.environ, **ONE_CORE, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = subprocess.run([sys.executable, "-c", REFERENCE, json.dumps(config)], env=env,
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["rate"] = result["flops"] / result["seconds"]
+    return result
+
+
+def cost_flops(run: Path) -> float:
+    """The run's cost FLOPs: the contract's cost columns over every row it wrote, re-run
+    epochs (rerun.json) included: they were computed."""
+    total = 0.0
+    for name in ("result.json", "rerun.json"):
+        for f in run.glob(f"*-seed*/*/{name}"):
+            for line in f.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    total += sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)
+    return total
+
+
+def machine() -> str:
+    """The CPU model and core count, from /proc/cpuinfo where there is one."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def commit() -> str:
+    """The short commit, `-dirty` if tracked files differ from it (the figure may not be
+    reproducible from the commit alone)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=ROOT).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT)
+    p.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))
+    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS)
+    p.add_argument("--smoke", action="store_true",
+                   help="the experiment's smoke shrink (seconds-long trials): checks the script")
+    p.add_argument("--sequential", action="store_true",
+                   help="units one after another, as `crossreg run --sequential` (the before)")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1,
+                   help="cores the run had (default: this machine's)")
+    p.add_argument("--storage", default=None, help="where the run goes (default: a temp dir)")
+    args = p.parse_args(argv)
+
+    from harness import registry, runner
+    from harness.strategies import fixed
+
+    spec = registry.get(args.experiment).replace(strategies=tuple(args.strategies),
+                                                 seeds=args.seeds)
+    if args.smoke:
+        spec = spec.smoke().replace(seeds=args.seeds)
+    ref = reference_rate(fixed.preflight_configs(spec, 0)[0])
+    print(f"reference: fixed alone on one core, {ref['epochs']} epochs, "
+          f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s",
+          flush=True)
+
+    storage = args.storage or tempfile.mkdtemp(prefix="bench-throughput-")
+    options = runner.RunOptions(storage=storage, concurrent=not args.sequential,
+                                echo=lambda line: print(line, flush=True))
+    t0 = time.perf_counter()
+    run = Path(runner.start(spec, options))
+    wall = time.perf_counter() - t0
+    flops = cost_flops(run)
+    eff = flops / (wall * args.cores * ref["rate"])
+
+    command = "python benchmarks/bench_throughput.py " + " ".join(argv if argv is not None
+                                                                 else sys.argv[1:])
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    print(f"\nrun: {run}")
+    print("| command | machine | date | commit | reference FLOP/s/core | run cost FLOPs "
+          "| wall s | cores | throughput efficiency |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| `{command.strip()}` | {machine()} | {date} | {commit()} | {ref['rate']:.3g} "
+          f"| {flops:.3g} | {wall:.0f} | {args.cores} | {eff:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
