@@ -17,8 +17,10 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-#: Labels that identify a row of ``load_results``' frame; stored as pandas categoricals.
-LABEL_COLUMNS = ("run", "experiment", "dataset", "strategy", "trial_id", "role", "status")
+#: Labels that identify a row of ``load_results``' frame; stored as pandas categoricals. ``task`` is
+#: the row's experiment name again, under the name the across-task statistics group by: a suite
+#: directory holds one run per task, each run of one experiment.
+LABEL_COLUMNS = ("run", "experiment", "task", "dataset", "strategy", "trial_id", "role", "status")
 #: Key of one row, in order (``seed`` and ``iteration`` are int64).
 KEY_COLUMNS = ("run", "experiment", "strategy", "seed", "trial_id", "iteration")
 #: What a strategy costs, in sample-forward passes per epoch (deltas, summed over every row of

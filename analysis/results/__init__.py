@@ -44,11 +44,14 @@ def load_results(path_or_paths: PathLike | Sequence[PathLike]) -> pd.DataFrame:
     ``path_or_paths``: a local path, a ``file://`` / ``s3://`` / ``gs://`` URI (read
     through ``pyarrow.fs.FileSystem.from_uri``, so nothing is copied first), or a
     list of them. A directory that is not itself a run but holds runs is read as
-    all of them.
+    all of them: a suite directory (one run directory per task side by side, a
+    ``suite.json`` beside them) loads every task, each row labelled with its ``task``.
 
     Returns one row per (run, experiment, strategy, seed, trial_id, iteration)
     with: categoricals for labels (``run`` = the run folder's name, ``experiment``
-    = the rows' label, else metadata.json's, else the folder's; ``dataset`` = the
+    = the rows' label, else metadata.json's, else the folder's; ``task`` = the
+    ``experiment`` again, the label statistics across a suite's tasks group by
+    (:func:`analysis.across_tasks`); ``dataset`` = the
     rows', else the trial config's, else metadata.json's, else ``"unknown"``), int64 ``seed``,
     ``iteration`` (Ray's ``training_iteration``; else ``epoch``; else line
     number), ``epoch`` and forward-pass deltas ``fwd_*``; float64 metrics and

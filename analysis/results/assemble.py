@@ -32,7 +32,7 @@ EXPECTED_COLUMNS = ["epoch", *METRIC_COLUMNS, *FWD_COLUMNS]
 #: Flags the loader adds (booleans).
 FLAG_COLUMNS = ["final_trial", "final_epoch", "placeholder", "diverged", "rerun", OBSERVED_COLUMN]
 #: Columns in front, in this order; the rest follow as read.
-LEAD_COLUMNS = [*KEY_COLUMNS, "epoch", "dataset", "role", "status", "completion", *FLAG_COLUMNS]
+LEAD_COLUMNS = [*KEY_COLUMNS, "epoch", "task", "dataset", "role", "status", "completion", *FLAG_COLUMNS]
 _INTERNAL = ("_line", "_file", "_run")
 
 
@@ -151,6 +151,10 @@ def _label(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
         df[col] = fallback if own is None else own.astype(object).where(own.notna(), fallback)
     # NaN in a grouping label silently drops rows from pandas' groupby and joins: name it
     df["dataset"] = df["dataset"].where(df["dataset"].notna(), "unknown")
+    # The task a row belongs to, for statistics across the tasks of a suite (one run per task):
+    # the experiment's name, which a suite keeps distinct per task. Any ``task`` key of the rows
+    # themselves is replaced: the contract's rows carry none.
+    df["task"] = df["experiment"]
     names = [ru.name for ru in runs]
     cats = pd.Index(names).unique()  # a run folder name given twice merges into one label
     df["run"] = pd.Categorical.from_codes(cats.get_indexer(names)[r], categories=cats)
