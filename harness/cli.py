@@ -5,8 +5,9 @@
                  [--config FILE.toml] [--set KEY=VALUE ...]
     crossreg sweep [EXPERIMENT] [--budget KNOB=V1,V2 ...] [same options as run]
     crossreg resume DIR
-    crossreg list
-    crossreg analyze DIR [--csv F] [--parquet F] [--cost flops|fwd|device_seconds]
+    crossreg list [--long]
+    crossreg keys [EXPERIMENT]
+    crossreg analyze DIR [--csv F] [--parquet F] [--cost flops|fwd|device_seconds] [--wide]
     crossreg report DIR [--out DIR/report.html]
     crossreg linear-demo
 
@@ -27,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from analysis import contract
-from harness import overrides, registry
+from harness import cli_help, overrides, registry
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
@@ -45,6 +46,17 @@ class _Parser(argparse.ArgumentParser):
         raise HarnessError(f"{self.prog}: {message}")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's wrapping for prose, but text laid out by hand (the exit-code table: it has
+    line breaks) stays as written; RawDescriptionHelpFormatter would stop wrapping the
+    one-line descriptions too."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="crossreg", description=(
         "Cross-regularization vs PBT, grid CV and ASHA on Ray Tune, with every forward pass "
@@ -53,28 +65,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment (default: quick)",
                        description="Run every strategy x seed of an experiment; results go to "
-                                   "STORAGE/<experiment>-<timestamp>/.")
+                                   "STORAGE/<experiment>-<timestamp>/.",
+                       formatter_class=_Formatter, epilog=cli_help.epilog(keys=True))
     _experiment_flags(r)
+    _wide_flag(r)
 
     w = sub.add_parser("sweep", help="run every strategy at several budgets (quality-vs-cost curves)",
                        description="Run every strategy of an experiment at each budget point its "
                                    "file declares (PBT population 2/4/8/16, ASHA samples 4/8/16/32, "
                                    "grid sizes 3/5/9, cross-reg (r, K) from (1, 4) to (40, 4), ...) "
-                                   "on the same seeds and splits, into one run directory.")
+                                   "on the same seeds and splits, into one run directory.",
+                       formatter_class=_Formatter, epilog=cli_help.epilog(keys=True))
     _experiment_flags(w)
+    _wide_flag(w)
     w.add_argument("--budget", dest="budgets", action="append", default=[],
                    metavar="KNOB=V1,V2", help="the points of one budget knob (repeatable), e.g. "
                                               "pbt_population=2,4 or r=1,10")
 
     s = sub.add_parser("resume", help="continue an interrupted experiment run",
-                       description="Continue DIR: restore unfinished strategies, run missing ones.")
+                       description="Continue DIR: restore unfinished strategies, run missing ones.",
+                       formatter_class=_Formatter, epilog=cli_help.epilog(keys=False))
     s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
     s.add_argument("--address", help="Ray cluster address; default: $RAY_ADDRESS, else a local Ray")
     _schedule_flags(s)
     _output_flags(s)
+    _wide_flag(s)
 
-    sub.add_parser("list", help="list the registered experiments and strategies",
-                   description="List the registered experiments and strategies.")
+    ls = sub.add_parser("list", help="list the registered experiments and strategies",
+                        description="List the registered experiments (dataset, model, family, "
+                                    "seeds, epochs, strategies) and strategies.")
+    ls.add_argument("--long", "-l", action="store_true", help="each experiment's description too")
+
+    k = sub.add_parser("keys", help="every key --set and TOML accept, with its type and default",
+                       description="List every experiment key that `--set KEY=VALUE` and a "
+                                   "--config TOML file accept, grouped (the experiment's own, "
+                                   "the trial's), with its type and default.")
+    k.add_argument("experiment", nargs="?", default=None,
+                   help="show this registered experiment's values instead of the defaults")
 
     a = sub.add_parser("analyze", help="print the comparison table of a run",
                        description="Load DIR's results and print one row per strategy.")
@@ -84,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--cost", choices=("fwd", "flops", "device_seconds"), default=DEFAULT_COST,
                    help="the cost axis of relative costs and cost-to-match (default: FLOPs; "
                         "fwd: sample-forward passes)")
+    _wide_flag(a)
 
     h = sub.add_parser("report", help="write an HTML report of one or more runs",
                        description="Write an HTML report with tables and plots.")
@@ -117,7 +145,8 @@ def _experiment_flags(r: argparse.ArgumentParser) -> None:
     _schedule_flags(r)
     r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one experiment field (repeatable)")
+                   help="override one experiment field (repeatable); `crossreg keys` lists "
+                        "every key with its type and default")
     r.add_argument("--trainable", default=None, metavar="MODULE:ATTR",
                    help="Tune function trainable to run (default trainables.tune:train_fn; "
                         "harness.testing:synthetic_train_fn exercises the machinery in seconds)")
@@ -134,6 +163,13 @@ def _schedule_flags(p: argparse.ArgumentParser) -> None:
                         "per-strategy wall times (default: side by side in one Ray session, "
                         "as long as CPUs or GPU shares are free, largest first)")
     g.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
+
+
+def _wide_flag(p: argparse.ArgumentParser) -> None:
+    """The comparison table's width: the essential columns fit 100 terminal columns."""
+    p.add_argument("--wide", action="store_true",
+                   help="every column of the comparison table (IQM, NLL, rank, all cost axes, "
+                        "wall and trial seconds); default: the essential ones, 100 columns wide")
 
 
 def _output_flags(p: argparse.ArgumentParser) -> None:
@@ -184,7 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import runner
 
     spec = resolve_spec(args)
-    _finale(runner.start(spec, _start_options(args)))
+    _finale(runner.start(spec, _start_options(args)), args.wide)
     return 0
 
 
@@ -196,7 +232,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.smoke:  # two points per knob that this experiment sweeps, unless given
         swept = sweep.swept_knobs(spec)
         budgets = {**{k: v for k, v in sweep.SMOKE_BUDGETS.items() if k in swept}, **budgets}
-    _finale(runner.start(spec, _start_options(args), budgets=budgets))
+    _finale(runner.start(spec, _start_options(args), budgets=budgets), args.wide)
     return 0
 
 
@@ -212,34 +248,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from harness import runner
 
     options = _run_options(args, address=args.address, concurrent=not args.sequential)
-    _finale(runner.resume(args.dir, options))
+    _finale(runner.resume(args.dir, options), args.wide)
     return 0
 
 
-def _finale(run_dir: str) -> None:
+def _finale(run_dir: str, wide: bool = False) -> None:
     """The comparison table, then what to do next."""
     print(f"\nresults: {run_dir}")
-    print(_comparison_table(run_dir)[1])
+    print(_comparison_table(run_dir, wide=wide)[1])
     print(f"\nnext: crossreg report {run_dir}    (writes {run_dir}/report.html)")
     print(f"      crossreg analyze {run_dir} --csv table.csv")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness import strategies
-
-    width = max(len(n) for n in [*registry.names(), *strategies.names()])
-    print("experiments:")
-    for name, spec in registry.EXPERIMENTS.items():
-        print(f"  {name:<{width}}  {spec.description}")
-    print("strategies:")
-    for name in strategies.names():
-        print(f"  {name:<{width}}  {strategies.get(name).description}")
+    print(cli_help.list_text(long=args.long))
     return 0
 
 
-def _comparison_table(path: str, cost: str = DEFAULT_COST) -> tuple[Any, str]:
+def cmd_keys(args: argparse.Namespace) -> int:
+    print(cli_help.keys_text(args.experiment))
+    return 0
+
+
+def _comparison_table(path: str, cost: str = DEFAULT_COST, wide: bool = False) -> tuple[Any, str]:
     """The summary and its text: a sweep's curves and cost-to-match tables, else one row per
-    strategy."""
+    strategy (`wide`: every column; by default the essential ones, 100 columns wide)."""
     import analysis
     from analysis.summary import format_sweep, format_table
 
@@ -247,7 +280,7 @@ def _comparison_table(path: str, cost: str = DEFAULT_COST) -> tuple[Any, str]:
     summary = analysis.summarize(df, cost=cost)
     if any("sweep" in (meta or {}) for meta in (df.attrs.get("metadata") or {}).values()):
         return summary, format_sweep(df, cost=cost)
-    return summary, format_table(summary)
+    return summary, format_table(summary, wide=wide)
 
 
 def _check_results_path(path: str) -> None:
@@ -261,7 +294,7 @@ def _check_results_path(path: str) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     _check_results_path(args.dir)
     with _user_io_errors():
-        summary, table = _comparison_table(args.dir, args.cost)
+        summary, table = _comparison_table(args.dir, args.cost, wide=args.wide)
     print(table)
     with _user_io_errors():
         if args.csv:
@@ -306,7 +339,8 @@ def cmd_linear_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "resume": cmd_resume, "list": cmd_list, "analyze": cmd_analyze,
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "resume": cmd_resume, "list": cmd_list, "keys": cmd_keys,
+            "analyze": cmd_analyze,
             "report": cmd_report, "linear-demo": cmd_linear_demo}
 
 

@@ -154,4 +154,10 @@ def _describe(hint: Any) -> str:
     return " or ".join(names)
 
 
-__all__ = ["apply", "load_toml", "parse_sets"]
+def describe_type(hint: Any) -> str:
+    """A field's type in the words the refusals use (`int or none`, `a list of float`): what
+    `crossreg keys` prints, so a key's listed type and its refusal read the same."""
+    return _describe(hint)
+
+
+__all__ = ["apply", "describe_type", "load_toml", "parse_sets"]
