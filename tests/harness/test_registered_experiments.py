@@ -17,6 +17,10 @@ import pytest
 from harness import registry, runner
 from harness.cli import resolve_spec
 
+#: the module fixture's smoke runs (~10 minutes on 2 cores) count in the first test's time:
+#: above the suite's 600 s per-test timeout (pyproject), which is for tests that hang
+pytestmark = pytest.mark.timeout(1500)
+
 LOCAL = [name for name in registry.names()
          if registry.get(name).trial.device != "cuda"
          and registry.get(name).trial.dataset not in ("cifar10", "svhn")]
