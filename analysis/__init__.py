@@ -7,6 +7,9 @@
     analysis.summarize(df, cost="flops")                     # cost axis: fwd, flops, device_seconds, wall
     analysis.cost_to_match(df)                               # a budget sweep: cost to match cross-reg
     analysis.write_report("runs/quick-2026...", "report.html")
+    suite = analysis.load_results("runs/suite-small-...")   # a suite: one run per task (`task` column)
+    analysis.across_tasks(suite)                             # one row per strategy across tasks
+    analysis.plots.cd_diagram(analysis.across_tasks(suite))  # critical-difference diagram
 
 Submodules load on first use, so ``import analysis`` (and the trainables' import of
 ``analysis.metrics``, the harness's of ``analysis.contract``) stays cheap: pandas, scipy
@@ -25,15 +28,19 @@ _EXPORTS = {
     "summarize": "summary", "compare": "summary", "compute_to_quality": "summary",
     "anytime_curves": "summary", "format_table": "summary", "final_rows": "summary",
     "sweep_summary": "summary", "pareto_front": "summary", "cost_to_match": "summary", "format_sweep": "summary",
-    "sweep_figure": "plots",
+    "sweep_figure": "plots", "cd_diagram": "plots", "anytime_ranks_figure": "plots",
+    "across_tasks": "summary", "probability_of_improvement": "summary", "performance_profile": "summary",
+    "anytime_ranks": "summary", "format_across_tasks": "summary",
     "write_report": "report",
     "final_trial": "contract", "COST_COLUMNS": "contract", "COST_AXES": "contract",
 }
 
 __all__ = [
-    "COST_AXES", "COST_COLUMNS", "ResultsError", "ResultsWarning", "anytime_curves", "compare", "compute_to_quality",
-    "cost_to_match", "final_rows", "final_trial", "format_sweep", "format_table", "load_predictions", "load_results",
-    "pareto_front", "read_metadata", "summarize", "sweep_figure", "sweep_summary", "write_report",
+    "COST_AXES", "COST_COLUMNS", "ResultsError", "ResultsWarning", "across_tasks", "anytime_curves", "anytime_ranks",
+    "anytime_ranks_figure", "cd_diagram", "compare", "compute_to_quality", "cost_to_match", "final_rows",
+    "final_trial", "format_across_tasks", "format_sweep", "format_table", "load_predictions", "load_results",
+    "pareto_front", "performance_profile", "probability_of_improvement", "read_metadata", "summarize", "sweep_figure",
+    "sweep_summary", "write_report",
 ]
 
 

@@ -361,3 +361,18 @@ def all_figures(df: pd.DataFrame, cost: str = DEFAULT_COST) -> dict[str, Figure]
         "Reliability diagrams": reliability_figure(df),
         "Rho trajectories": rho_figure(df),
     }
+
+
+
+def cd_diagram(table: pd.DataFrame, rank: str = "task_rank") -> Figure:
+    """Critical-difference diagram of :func:`analysis.across_tasks`' table
+    (:func:`analysis.across_plots.cd_diagram`, where it is drawn and documented)."""
+    from .across_plots import cd_diagram as draw
+    return draw(table, rank)
+
+
+def anytime_ranks_figure(ranks: pd.DataFrame) -> Figure:
+    """Mean rank at equal budget against the budget, from :func:`analysis.anytime_ranks`
+    (:func:`analysis.across_plots.anytime_ranks_figure`)."""
+    from .across_plots import anytime_ranks_figure as draw
+    return draw(ranks)

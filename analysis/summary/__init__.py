@@ -5,7 +5,9 @@ One job per module: :mod:`.selection` (replicates and final-model rows),
 (``summarize``: one row per strategy, with status and cost reference), :mod:`.display`
 (the table as text), :mod:`.curves` (anytime curves, compute to quality), :mod:`.costs` (the
 cost axes: forward passes, FLOPs, device seconds, wall), :mod:`.sweep` (budget sweeps: variants,
-Pareto front, cost to match).
+Pareto front, cost to match), :mod:`.across` (statistics across the tasks of a suite: ranks,
+Friedman and Nemenyi, normalised scores), :mod:`.improvement` (probability of improvement,
+performance profiles), :mod:`.anytime_ranks` (ranks at equal budget).
 
 Accuracies are fractions in [0, 1]; "within X points" means X hundredths of the metric
 (percentage points of accuracy).
@@ -13,9 +15,13 @@ Accuracies are fractions in [0, 1]; "within X points" means X hundredths of the 
 
 from __future__ import annotations
 
+from .across import across_tasks, nemenyi_cd
+from .across_display import format_across_tasks
+from .anytime_ranks import anytime_ranks
 from .costs import AXES
 from .curves import anytime_curves, compute_to_quality
 from .display import TABLE_NOTE, display_table, eng, format_table, interval_text
+from .improvement import performance_profile, probability_of_improvement
 from .selection import GROUP, REPLICATE, final_rows, labelled
 from .statistics import (
                          MIN_BOOTSTRAP,
@@ -43,7 +49,9 @@ __all__ = [
                          "MIN_BOOTSTRAP",
                          "REPLICATE",
                          "TABLE_NOTE",
+                         "across_tasks",
                          "anytime_curves",
+                         "anytime_ranks",
                          "bootstrap_interval",
                          "budget_text",
                          "compare",
@@ -55,6 +63,7 @@ __all__ = [
                          "display_table",
                          "eng",
                          "final_rows",
+                         "format_across_tasks",
                          "format_sweep",
                          "format_table",
                          "interval_text",
@@ -62,8 +71,11 @@ __all__ = [
                          "labelled",
                          "mean_interval",
                          "metric_interval",
+                         "nemenyi_cd",
                          "paired_pvalues",
                          "pareto_front",
+                         "performance_profile",
+                         "probability_of_improvement",
                          "replicate_table",
                          "status_text",
                          "summarize",
