@@ -5,7 +5,8 @@ could have computed in its wall time.
                                           [--smoke] [--sequential] [--cores N] [--storage DIR]
 
 Default: mnist1d-noise, 2 seeds, cross_reg + pbt + asha + grid_cv, side by side (the CLI's
-default schedule). In one invocation, on the same machine:
+default schedule); another experiment runs its own strategies (`quick --seeds 1`: the main
+job of BENCHMARKS.md). In one invocation, on the same machine:
 
 1. the reference: one plain `fixed` trial of the experiment (its exact config, seed 0) run
    alone in a subprocess on one core (OMP_NUM_THREADS=1, torch at one thread, no Ray), its
@@ -123,7 +124,9 @@ def commit() -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("experiment", nargs="?", default=DEFAULT_EXPERIMENT)
-    p.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))
+    p.add_argument("--strategies", nargs="+", default=None,
+                   help=f"default: {' '.join(DEFAULT_STRATEGIES)} on {DEFAULT_EXPERIMENT}, "
+                        "another experiment's own strategies on it (`quick`: the main job)")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS)
     p.add_argument("--smoke", action="store_true",
                    help="the experiment's smoke shrink (seconds-long trials): checks the script")
@@ -137,8 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     from harness import registry, runner
     from harness.strategies import fixed
 
-    spec = registry.get(args.experiment).replace(strategies=tuple(args.strategies),
-                                                 seeds=args.seeds)
+    spec = registry.get(args.experiment)
+    strategies = args.strategies or (DEFAULT_STRATEGIES if args.experiment == DEFAULT_EXPERIMENT
+                                     else spec.strategies)
+    spec = spec.replace(strategies=tuple(strategies), seeds=args.seeds)
     if args.smoke:
         spec = spec.smoke().replace(seeds=args.seeds)
     ref = reference_rate(fixed.preflight_configs(spec, 0)[0])
