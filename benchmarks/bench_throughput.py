@@ -53,30 +53,34 @@ DEFAULT_SEEDS = 2
 ONE_CORE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 # The reference trial, in a process of its own so that its thread settings hold from the
-# first import of torch; argv: the trial config as JSON. Prints {"flops", "seconds", "epochs"}.
+# first import of torch; argv: the trial config as JSON, the seconds of epochs to time at least
+# (the trial is trained again until they are reached: `quick`'s takes half a second, too short
+# to time on a shared machine). Prints {"flops", "seconds", "epochs"}.
 REFERENCE = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
 from analysis.contract import FLOPS_COST_COLUMNS
 from trainables.trial import Trial
-trial = Trial(json.loads(sys.argv[1]))
-timed = []
-while not trial.done:
-    t0 = time.perf_counter()
-    row = trial.run_epoch()
-    timed.append((time.perf_counter() - t0, sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)))
-steady = timed[1:] or timed  # the first epoch is start-up (compile, allocations)
+steady = []
+while sum(s for s, _ in steady) < float(sys.argv[2]):  # a small model's trial: again, same seed
+    trial, timed = Trial(json.loads(sys.argv[1])), []
+    while not trial.done:
+        t0 = time.perf_counter()
+        row = trial.run_epoch()
+        timed.append((time.perf_counter() - t0, sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)))
+    steady += timed[1:] or timed  # a trial's first epoch is start-up (compile, allocations)
 print(json.dumps({"flops": sum(f for _, f in steady), "seconds": sum(s for s, _ in steady),
                   "epochs": len(steady)}))
 """
 
 
-def reference_rate(config: dict[str, Any]) -> dict[str, float]:
-    """FLOPs per second of `config` trained alone on one core (see the module docstring)."""
+def reference_rate(config: dict[str, Any], min_seconds: float = 5.0) -> dict[str, float]:
+    """FLOPs per second of `config` trained alone on one core (see the module docstring),
+    over at least `min_seconds` of its epochs."""
     env = {**os.environ, **ONE_CORE, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    out = subprocess.run([sys.executable, "-c", REFERENCE, json.dumps(config)], env=env,
+    out = subprocess.run([sys.executable, "-c", REFERENCE, json.dumps(config), str(min_seconds)], env=env,
                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["rate"] = result["flops"] / result["seconds"]
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = spec.replace(strategies=tuple(strategies), seeds=args.seeds)
     if args.smoke:
         spec = spec.smoke().replace(seeds=args.seeds)
-    ref = reference_rate(fixed.preflight_configs(spec, 0)[0])
+    ref = reference_rate(fixed.preflight_configs(spec, 0)[0], 1.0 if args.smoke else 5.0)
     print(f"reference: fixed alone on one core, {ref['epochs']} epochs, "
           f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s",
           flush=True)
