@@ -35,6 +35,7 @@ SLOWEST_FIRST = (
     "tests/harness/test_user_extensions.py",  # 185
     "tests/harness/test_sweep_command.py",  # 135
     "tests/harness/test_resume.py",  # 110
+    "tests/test_readme.py",  # 110 (two runs of the README's own example)
     "tests/harness/test_own_tuner.py",  # 110
     "tests/harness/test_fair_protocol.py",  # 85
     "tests/harness/test_signals.py",  # 70
