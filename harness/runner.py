@@ -286,8 +286,8 @@ def start(spec: ExperimentSpec, options: RunOptions,
             meta["search_spaces"] = search_spaces(work)
             metadata.write(run, meta)
             kind = "variants" if variants is not None else "strategies"
-            options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {spec.seeds} seeds "
-                         f"-> {run.root}")
+            seeds = f"{spec.seeds} seed{'s' if spec.seeds != 1 else ''}"
+            options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {seeds} -> {run.root}")
             with _recorded(run, meta):
                 _execute(run, meta, work, options, resume=False, signals=signals)
     return run.root

@@ -62,7 +62,7 @@ CHECKED: dict[str, str] = {
     "crossreg run --config my_experiment.toml": "MNIST-1D, hours (the README's TOML block)",
     "crossreg run quick --smoke": "five searches, a minute or two under load; the --smoke "
                                   "path runs below on mine.toml",
-    "crossreg run mnist1d-noise --concurrent": "MNIST-1D, an hour",
+    "crossreg run mnist1d-noise --sequential": "MNIST-1D, an hour",
     "crossreg sweep mnist1d-noise --seeds 5": "hours",
     "crossreg sweep mnist1d-noise --seeds 5 --strategies cross_reg pbt grid_cv asha": "hours",
     "crossreg sweep quick --budget pbt_population=2,4 --budget r=1,10": "minutes",
@@ -73,6 +73,7 @@ RUN: tuple[str, ...] = (
     "PYTHONPATH=. crossreg run --config mine.toml --smoke",
     "PYTHONPATH=. crossreg run --config mine.toml",
     "crossreg list",
+    "crossreg keys quick",
     f"crossreg resume {PLACEHOLDER}",
     f"crossreg analyze {PLACEHOLDER} --csv table.csv --cost flops",
     f"crossreg report {PLACEHOLDER}",
