@@ -30,7 +30,8 @@ def _dataset(cfg: TrialConfig, files: bool) -> DatasetSpec:
     try:
         return check_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download,
                              n_train=cfg.n_train, reg_fraction=cfg.reg_fraction,
-                             n_folds=cfg.n_folds, fold=cfg.fold, files=files)
+                             n_folds=cfg.n_folds, fold=cfg.fold, files=files,
+                             label_noise=cfg.label_noise)
     except DataError as exc:
         raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
 

@@ -72,6 +72,10 @@ class TrialConfig:
     n_train: int | None = None  # size of the training pool (train + reg); None = all of it
     reg_fraction: float = 0.1  # the regularization split, held out of the training pool
     split_seed: int = 0
+    # a fraction of the pool's labels replaced by another class (drawn from split_seed's own
+    # stream), seen only where those rows train theta: the regularization split and the test
+    # split keep their true labels (a task where regularization matters; classification only)
+    label_noise: float = 0.0
     n_folds: int = 1  # grid CV: >1 validates on fold `fold` of the pool
     fold: int | None = None  # -1 = refit on the whole pool, no validation split
     # network
@@ -222,6 +226,8 @@ class TrialConfig:
         need(0 <= self.dropout < 1, "dropout", "must lie in [0, 1)")
         need(0 < self.reg_fraction < 1, "reg_fraction", "must lie in (0, 1)")
         need(self.n_train is None or self.n_train >= 4, "n_train", "must be >= 4 or None")
+        need(math.isfinite(self.label_noise) and 0 <= self.label_noise < 1, "label_noise",
+             "must lie in [0, 1)")
         if self.n_folds > 1:
             need(self.fold is not None and -1 <= self.fold < self.n_folds, "fold",
                  f"with n_folds={self.n_folds} fold must be -1 (refit) or in [0, {self.n_folds})")

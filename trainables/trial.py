@@ -281,7 +281,7 @@ class Trial:
             self.splits = load_splits(
                 cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, n_train=cfg.n_train,
                 reg_fraction=cfg.reg_fraction, split_seed=cfg.split_seed, n_folds=cfg.n_folds,
-                fold=cfg.fold, device=str(self.device))
+                fold=cfg.fold, device=str(self.device), label_noise=cfg.label_noise)
         except DataError as exc:
             raise ConfigError(f"dataset={cfg.dataset!r}: {exc}") from exc
         meter = FlopMeter()

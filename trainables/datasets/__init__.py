@@ -28,7 +28,7 @@ import torch
 from ..registry import is_reference, scan
 from .reference import reference_spec
 from .spec import DataError, DatasetSpec, RawDataset, Split, Splits
-from .splitting import split, validate
+from .splitting import check_label_noise, split, validate
 
 #: every registered dataset by name (a test may add one with ``monkeypatch.setitem``)
 DATASETS: dict[str, DatasetSpec] = scan(__name__, "DATASETS", DatasetSpec)
@@ -61,6 +61,7 @@ def check_dataset(
     n_folds: int = 1,
     fold: int | None = None,
     files: bool = True,
+    label_noise: float = 0.0,
 ) -> DatasetSpec:
     """What ``load_splits`` would refuse, found without loading a registered dataset (a
     driver's check; a referenced one is loaded, since only then is its size known).
@@ -70,6 +71,7 @@ def check_dataset(
     (``files=False`` on a driver whose node does not hold the data, e.g. a cluster head).
     """
     spec = dataset_spec(name)
+    check_label_noise(spec, label_noise)
     if spec.pool_size is not None:
         validate(spec, spec.pool_size, n_train, reg_fraction, n_folds, fold)
     if files and spec.check_files is not None:
@@ -90,12 +92,15 @@ def load_splits(
     device: str | torch.device = "cpu",
     flatten: bool = False,
     options: Mapping[str, Any] | None = None,
+    label_noise: float = 0.0,
 ) -> Splits:
     """Load dataset ``name`` as train / reg / test tensors on ``device`` (rules in
     `trainables.datasets.splitting`).
 
     ``options`` overrides the dataset loader's own keyword arguments (e.g. ``{"n_pool": 200,
     "noise": 0.5}`` for ``synthetic-regression``); unknown option names raise DataError.
+    ``label_noise``: the fraction of the pool's labels that ``train`` sees replaced
+    (`trainables.datasets.splitting.noisy_labels`); ``reg`` and ``test`` keep the true ones.
     """
     spec = dataset_spec(name)
     options = dict(options or {})
@@ -107,7 +112,8 @@ def load_splits(
     data_dir_s = None if data_dir is None else os.path.abspath(os.path.expanduser(str(data_dir)))
     raw = spec.load(data_dir_s, bool(download), **options)
     return split(spec, raw, n_train=n_train, reg_fraction=reg_fraction, split_seed=split_seed,
-                 n_folds=n_folds, fold=fold, device=device, flatten=flatten, options=options)
+                 n_folds=n_folds, fold=fold, device=device, flatten=flatten, options=options,
+                 label_noise=label_noise)
 
 
 __all__ = ["DATASETS", "DataError", "DatasetSpec", "RawDataset", "Split", "Splits",

@@ -17,7 +17,13 @@ Split rules (identical arguments give identical splits; all randomness comes fro
    ("refit", any ``n_folds``): ``train`` is the whole pool and ``reg`` is ``None``.
    Step 1 does not depend on ``n_folds``/``fold``, so every fold and the refit of one grid
    search see exactly the same pool.
-3. Features are standardised with the mean and standard deviation of ``train`` (per channel
+3. ``label_noise > 0`` (classification only): a seeded ``round(label_noise * pool)`` of the
+   pool's rows get a different class, drawn uniformly from the others on a stream of its own
+   (``default_rng([split_seed, LABEL_NOISE_STREAM])``: steps 1 and 2 draw exactly what they
+   draw without it). Only ``train`` carries them; ``reg`` keeps every true label (rho and the
+   searches validate on clean rows) and the test split is never touched. A row's noisy label
+   is the same in every fold and in the refit, since it is drawn on the pool.
+4. Features are standardised with the mean and standard deviation of ``train`` (per channel
    for images and sequences, per column for tabular data); regression targets likewise.
    The statistics are recorded in ``Splits.info["normalisation"]`` so that predictions can
    be mapped back to the original units.
@@ -36,6 +42,7 @@ import torch
 from .spec import DataError, DatasetSpec, RawDataset, Split, Splits
 
 FIXED_TEST_SEED = 0  # seed of the fixed test split of datasets without an official one
+LABEL_NOISE_STREAM = 7  # keeps the noisy labels' draws apart from the split's own
 
 
 def round_half_up(v: float) -> int:
@@ -128,6 +135,28 @@ def norm_stats(x: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return mean, std
 
 
+def check_label_noise(spec: DatasetSpec, label_noise: float) -> None:
+    """Noisy labels are classes: a regression dataset refuses them (0.0 is always fine)."""
+    if not 0.0 <= float(label_noise) < 1.0:
+        raise DataError(f"label_noise must lie in [0, 1), got {label_noise!r}")
+    if label_noise and spec.task != "classification":
+        raise DataError(f"label_noise applies to classification; {spec.name!r} is {spec.task}")
+
+
+def noisy_labels(y_pool: np.ndarray, n_classes: int, label_noise: float,
+                 split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pool's labels with a seeded ``round(label_noise * len)`` of them replaced by a
+    different class (uniform over the others), and the sorted positions replaced."""
+    rng = np.random.default_rng([int(split_seed), LABEL_NOISE_STREAM])
+    n_noisy = round_half_up(float(label_noise) * len(y_pool))
+    where = np.sort(rng.choice(len(y_pool), size=n_noisy, replace=False))
+    y = np.array(y_pool, copy=True)
+    if n_noisy and n_classes > 1:
+        shift = rng.integers(1, n_classes, size=n_noisy)  # never the true class
+        y[where] = (y[where] + shift) % n_classes
+    return y, where
+
+
 def validate(
     spec: DatasetSpec, n_pool: int, n_train: int | None, reg_fraction: float,
     n_folds: int, fold: int | None,
@@ -166,9 +195,11 @@ def split(
     device: str | torch.device,
     flatten: bool,
     options: Mapping[str, Any],
+    label_noise: float = 0.0,
 ) -> Splits:
     """The splits of ``raw`` (loaded by ``spec`` with ``options``) under the module's rules."""
     classification = spec.task == "classification"
+    check_label_noise(spec, label_noise)
 
     n_pool_all = len(raw.y_pool)
     validate(spec, n_pool_all, n_train, reg_fraction, n_folds, fold)
@@ -226,7 +257,15 @@ def split(
             t = ((np.asarray(y, dtype=np.float64) - y_mean) / y_std).astype(np.float32)
             return torch.from_numpy(t).to(device)
 
-    train = Split(features(x_train), targets(raw.y_pool[train_idx]))
+    y_train = raw.y_pool[train_idx]
+    noise_info: dict[str, Any] = {}
+    if label_noise:
+        n_classes = int(raw.info.get("n_classes", spec.n_classes))
+        y_noisy, where = noisy_labels(y_pool, n_classes, label_noise, split_seed)
+        y_train = y_noisy[train_pos]
+        noise_info = {"label_noise": float(label_noise),
+                      "n_noisy_train": int(np.isin(train_pos, where).sum())}
+    train = Split(features(x_train), targets(y_train))
     reg = None if reg_idx is None else Split(features(raw.x_pool[reg_idx]), targets(raw.y_pool[reg_idx]))
     test = Split(features(raw.x_test), targets(raw.y_test))
     input_shape = tuple(int(s) for s in train.x.shape[1:])
@@ -260,6 +299,7 @@ def split(
         "reg_hash": hash_indices(reg_idx),
         "normalisation": norm_info,
         "flatten": bool(flatten),
+        **noise_info,
         **raw.info,
     }
     return Splits(
