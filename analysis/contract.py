@@ -115,6 +115,11 @@ RUN_STATUSES = ("running", "finished", "interrupted")
 #: spec's own (r, K), the one the other methods' costs are matched against.
 SWEEP_KEY = "sweep"
 SWEEP_REFERENCE_KEY = "sweep_reference"
+#: metadata.json: ``{"<strategy>-seed<k>": why}`` for each (strategy, seed) that a resume
+#: continued or restarted although its strategy does not declare an exact resume (a user's
+#: own scheduler, whose in-memory state Ray 2.60 does not restore): its trials and final
+#: model may differ from the same run uninterrupted, and the table says so
+RESUMED_INEXACT_KEY = "resumed_inexact"
 #: Completion of one (strategy, seed) as recorded in metadata.json's ``completed``; a pair
 #: missing from it did not complete (``incomplete``).
 COMPLETIONS = ("finished", "errored", "incomplete")
@@ -298,6 +303,7 @@ __all__ = [
     "QUALITY_COLUMNS",
     "REFIT_ROLE",
     "RERUN_FILE",
+    "RESUMED_INEXACT_KEY",
     "ROLES",
     "RUN_STATUSES",
     "SELECTION",

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from analysis.contract import RESUMED_INEXACT_KEY
 from harness import metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
@@ -59,6 +60,9 @@ from harness.strategies import Strategy, StrategyContext, experiment_name
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
+#: what a resume says of a (strategy, seed) whose strategy does not declare an exact resume
+INEXACT_NOTE = ("its decisions may differ from an uninterrupted run's (the strategy does not "
+                "declare exact_resume=True)")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,9 @@ class StrategyOutcome:
     wall_s: float
     final: dict[str, Any] | None
     note: str = ""  # how it was (re)started, for a resumed run
+    # resumed mid-way although its strategy does not declare an exact resume
+    # (`Strategy.exact_resume`): recorded in metadata.json, flagged in the table
+    decisions_may_differ: bool = False
 
     @property
     def status(self) -> str:
@@ -138,6 +145,8 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     exp = run.child(name)
     trainable = with_resources(load_trainable(options.trainable), spec)
     restore = resume and strategy.restorable and _has_state(exp)
+    # a unit with nothing on record starts fresh on resume: only one that had begun can differ
+    may_differ = resume and not strategy.exact_resume and exp.exists()
     note = ""
     if restore:
         cut_partial_lines(exp)
@@ -155,6 +164,8 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
                               trainable=trainable,
                               verbose=options.verbose, extra_config=dict(options.extra_config))
         tuner = strategy.build(ctx)
+    if may_differ:
+        note = "; ".join(n for n in (note, INEXACT_NOTE) if n)
     if not restore:  # a restored Tuner keeps the staging folder of its first start
         staging.wait_for_turn(name)
     t0 = time.perf_counter()
@@ -172,6 +183,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     rows = [r for t in trials.values() for r in t]
     return StrategyOutcome(name=name, completion=completion, epochs=len(rows),
                            forward=total_forward(rows + rerun_rows(exp)), wall_s=wall, note=note,
+                           decisions_may_differ=may_differ,
                            final=final_row(trials, spec.metric, spec.mode, spec.epochs))
 
 
@@ -432,6 +444,8 @@ def _record(run: Storage, meta: dict[str, Any], outcome: StrategyOutcome, spec: 
         meta["completed"].pop(outcome.name, None)
     else:
         meta["completed"][outcome.name] = outcome.status
+    if outcome.decisions_may_differ:
+        meta.setdefault(RESUMED_INEXACT_KEY, {})[outcome.name] = INEXACT_NOTE
     metadata.write(run, meta)
     progress.end(outcome.name, outcome.status, outcome.detail(spec.metric))
     sys.stdout.flush()

@@ -22,6 +22,7 @@ from ..contract import (
     DET_COLUMNS,
     FLOPS_COST_COLUMNS,
     QUALITY_COLUMNS,
+    RESUMED_INEXACT_KEY,
     SWEEP_REFERENCE_KEY,
     collapsed,
     strategy_seed_key,
@@ -134,6 +135,16 @@ def _collapsed(rep: pd.DataFrame, fin: pd.DataFrame) -> np.ndarray:
                     dtype=bool)
 
 
+def _resumed_inexactly(metadata: dict[str, Any], replicates: set[tuple[str, int]], strategy: str) -> int:
+    """How many of ``replicates`` ((run, seed)) metadata.json records as resumed with
+    decisions that may differ (``resumed_inexact``); a malformed record counts none."""
+    n = 0
+    for run, k in replicates:
+        marked = (metadata.get(run) or {}).get(RESUMED_INEXACT_KEY)
+        n += isinstance(marked, dict) and strategy_seed_key(strategy, k) in marked
+    return n
+
+
 def _unseen(metadata: dict[str, Any], runs: set[str], strategy: str, seen: set[tuple[str, int]]) -> Counter:
     """Seeds metadata.json expects of ``strategy`` that have no rows at all, by completion."""
     out: Counter = Counter()
@@ -154,17 +165,21 @@ def _seeds(c: int, n: int) -> str:
     return f"({c} of {n} seed{'' if n == 1 else 's'})"
 
 
-def status_text(g: pd.DataFrame, unseen: Counter, recorded: bool) -> str:
+def status_text(g: pd.DataFrame, unseen: Counter, recorded: bool, inexact: int = 0) -> str:
     """What the status column says for one strategy: ``finished`` only when every seed is.
 
     ``recorded``: whether any of its runs records per-seed completion; runs that do not
     (written before metadata.json had ``completed``) show their run statuses as before.
+    ``inexact``: seeds that a resume continued although the strategy does not declare an
+    exact resume (metadata.json ``resumed_inexact``): finished, but perhaps not as the same
+    run uninterrupted would have, which a reader comparing strategies must know.
     """
     n = len(g) + sum(unseen.values())
     n_div = int(g["final_diverged"].sum())
     diverged = [f"diverged {_seeds(n_div, n)}"] if n_div else []
     n_col = int(g["final_collapsed"].sum()) if "final_collapsed" in g else 0
     diverged += [f"collapsed {_seeds(n_col, n)}"] if n_col else []
+    diverged += [f"resumed: decisions may differ {_seeds(inexact, n)}"] if inexact else []
     if not recorded:
         base = ",".join(sorted(set(g["state"].astype(str))))
         return ", ".join(diverged) if base == "finished" and diverged else ", ".join([base, *diverged])
@@ -284,7 +299,9 @@ def summarize(df: pd.DataFrame, confidence_level: float = 0.95, cost: str = DEFA
         unseen = _unseen(metadata, set(g["run"].astype(str)), str(key[2]),
                          set(zip(g["run"].astype(str), g["seed"].astype(int))))
         recorded = bool(g["recorded"].any()) or bool(unseen)
-        row["status"] = status_text(g, unseen, recorded)
+        inexact = _resumed_inexactly(metadata, set(zip(g["run"].astype(str), g["seed"].astype(int))),
+                                     str(key[2]))
+        row["status"] = status_text(g, unseen, recorded, inexact)
         # Old runs (no per-seed record) cannot say which strategy fell short: as before, any may serve.
         complete = not recorded or ((g["state"] == "finished").all()
                                     and not any(c for s, c in unseen.items() if s != "finished"))

@@ -89,4 +89,5 @@ STRATEGY = Strategy(
     sweep_points=knobs_sweep(*BUDGET_KNOBS),
     preflight_configs=search_range_configs(NAME),
     describe_space=sampled_space("asha_samples"),
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -59,6 +59,15 @@ class Strategy:
     # scratch, and the resume's output says why (`restart_note`)
     restorable: bool = True
     restart_note: str = "Tune cannot restore it exactly"
+    # whether a resumed (strategy, seed), continued or restarted, decides as the same run
+    # uninterrupted would (same trials, epochs, final model). False by default: a strategy
+    # of the user's own, with a scheduler or searcher whose state lives only in memory, may
+    # decide otherwise after `Tuner.restore` (Ray 2.60 restores no scheduler state), and a
+    # resume must not pass that off as the same run: metadata.json records each such resumed
+    # (strategy, seed) and the table says `resumed: decisions may differ`. The harness's own
+    # strategies declare True in their files, where tests/harness/test_exact_resume.py
+    # proves it for each.
+    exact_resume: bool = False
     # the trial configs a preflight checks (default: the one `trial_config` builds)
     preflight_configs: Callable[[ExperimentSpec, int], list[dict[str, Any]]] | None = None
     # whether its final model needs held-out rows (to learn rho, to select, to stop early);

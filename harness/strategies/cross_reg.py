@@ -92,4 +92,5 @@ STRATEGY = Strategy(
     expected_trials=expected_trials,
     budget_fields=BUDGET_FIELDS,
     sweep_points=sweep_points,
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -53,4 +53,5 @@ STRATEGY = Strategy(
     sweep_points=count_sweep("ensemble_members", "M", (2, 3, 5)),
     preflight_configs=preflight_configs,
     needs_holdout=NEEDS_HOLDOUT,
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

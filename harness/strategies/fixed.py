@@ -36,4 +36,5 @@ STRATEGY = Strategy(
     expected_trials=expected_trials,
     preflight_configs=preflight_configs,
     needs_holdout=NEEDS_HOLDOUT,
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

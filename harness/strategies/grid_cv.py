@@ -245,4 +245,5 @@ STRATEGY = Strategy(
     preflight_configs=preflight_configs,
     needs_holdout=NEEDS_HOLDOUT,
     describe_space=describe_space,
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

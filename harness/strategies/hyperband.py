@@ -87,4 +87,5 @@ STRATEGY = Strategy(
     # at the price of recomputing the epochs (kept as cost like PBT's).
     restorable=False,
     restart_note="a restored HyperBand would rebuild other brackets",
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -67,4 +67,5 @@ STRATEGY = Strategy(
     restorable=False,  # a synchronous PBT scheduler: Tuner.restore hangs in Ray 2.60
     restart_note="Ray cannot restore a synchronous PBT",
     preflight_configs=search_range_configs(NAME),
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -102,4 +102,5 @@ STRATEGY = Strategy(
     restorable=False,
     restart_note="Ray cannot restore a synchronous PBT",
     preflight_configs=search_range_configs(NAME),
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -35,4 +35,5 @@ STRATEGY = Strategy(
     sweep_points=count_sweep("random_samples", "N", (4, 8, 16, 32)),
     preflight_configs=search_range_configs(NAME),
     describe_space=sampled_space("random_samples"),
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -64,4 +64,5 @@ STRATEGY = Strategy(
     budget_fields=BUDGET_FIELDS,  # cross_reg's: the same settings, the same treatment
     sweep_points=sweep_points,
     preflight_configs=preflight_configs,
+    exact_resume=True,  # proven: tests/harness/test_exact_resume.py
 )

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from analysis.contract import RESUMED_INEXACT_KEY
 from harness import registry, runner
 from harness.errors import Interrupted
 from harness.results_io import final_row, rerun_rows, strategy_rows, total_forward
@@ -137,6 +138,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(
     assert name not in _meta(run)["completed"]
     runner.resume(str(run), _options(tmp_path / "cut"))
     assert _meta(run)["completed"] == {name: "finished"}
+    assert RESUMED_INEXACT_KEY not in _meta(run)  # it declares an exact resume: proven below
 
     resumed = _by_key(run / name)
     assert sorted(resumed) == sorted(clean), f"other trials (interrupted after {after} rows)"
@@ -161,6 +163,52 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(
     assert total_forward(kept) == pytest.approx(clean_cost)
     assert total_forward(kept + reruns) == pytest.approx(clean_cost + total_forward(reruns))
     assert {r["epoch"] for r in reruns} <= {r["epoch"] for r in kept}
+
+
+def test_every_registered_strategy_declares_the_exact_resume_proven_here():
+    """The declaration the run trusts (`Strategy.exact_resume`: no `resumed: decisions may
+    differ` flag on resume) is made only by strategies this module resumes exactly."""
+    from harness.strategies import STRATEGIES as REGISTERED
+
+    assert {n for n, s in REGISTERED.items() if s.exact_resume} == set(STRATEGIES)
+
+
+#: a strategy of a user's own, as `strategies = ["userinexact:STRATEGY"]` names it: fixed's
+#: trial under another name, declaring nothing about its resume
+USER_MODULE = """
+from dataclasses import replace
+from harness.strategies import STRATEGIES
+STRATEGY = replace(STRATEGIES["fixed"], name="mine", exact_resume=False)
+"""
+
+
+def test_a_strategy_without_a_declared_exact_resume_is_flagged_after_a_resume(
+        ray_session, tmp_path, monkeypatch):
+    """A user's strategy may keep scheduler state in memory that Ray 2.60 does not restore:
+    once resumed mid-way it is recorded in metadata.json and the table says its decisions
+    may differ, rather than `finished` as if it were the uninterrupted run."""
+    import warnings
+
+    from analysis import load_results, summarize
+
+    (tmp_path / "userinexact.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = _spec("fixed").replace(strategies=("userinexact:STRATEGY",))
+    _with_interrupt(monkeypatch, 3, str(tmp_path / "interrupted-once"))
+    with pytest.raises(Interrupted):
+        runner.start(spec, _options(tmp_path / "cut"))
+    (run,) = (tmp_path / "cut").iterdir()
+    lines: list[str] = []
+    runner.resume(str(run), runner.RunOptions(storage=str(tmp_path / "cut"), trainable=SYNTHETIC,
+                                              verbose=0, echo=lines.append))
+    meta = _meta(run)
+    assert meta["completed"] == {"mine-seed0": "finished"}
+    assert list(meta[RESUMED_INEXACT_KEY]) == ["mine-seed0"]
+    assert any("decisions may differ" in line for line in lines), lines
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = summarize(load_results(run), cost="fwd").set_index("strategy")
+    assert summary.loc["mine", "status"] == "resumed: decisions may differ (1 of 1 seed)"
 
 
 class _Storage:
