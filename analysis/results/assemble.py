@@ -6,6 +6,7 @@ Damaged inputs are data to report, not reasons to stop: every oddity becomes one
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -139,15 +140,59 @@ def assemble(trials: list[TrialFile], runs: list[Run], placeholders: list[dict[s
     return _tidy(_label(df, runs), runs, warn)
 
 
+def _run_labels(from_metadata: list[Any], own: pd.Series | None, r: np.ndarray,
+                last_resort: list[str] | None) -> np.ndarray:
+    """Per run, the label of its rows that carry none (placeholders of a strategy with no
+    rows yet): metadata.json's, else the label the run's other rows carry, else
+    ``last_resort`` (the run folder's name) or None.
+
+    Why: a run whose metadata.json is unreadable or names nothing would otherwise label its
+    placeholders by its folder name and an unknown dataset while its rows say ``quick`` on
+    ``mnist1d``, and one strategy would split into two rows of the table."""
+    labels = np.asarray(from_metadata, dtype=object).copy()
+    if own is not None and own.notna().any():
+        seen = own.astype(object).groupby(r, sort=True).first()  # first non-null per run
+        for i in np.flatnonzero(pd.isna(labels)):
+            v = seen.get(i)
+            labels[i] = v if v is not None and not pd.isna(v) else None
+    if last_resort is not None:
+        for i in np.flatnonzero(pd.isna(labels)):
+            labels[i] = _RUN_STAMP.sub("", last_resort[i]) or last_resort[i]
+    return labels
+
+
+def _dataset_of_experiment(labels: np.ndarray, experiments: np.ndarray, own: pd.Series,
+                           experiment: pd.Series) -> np.ndarray:
+    """A run that names no dataset anywhere (metadata.json unreadable, no rows yet) is on the
+    dataset that the other runs of its experiment carry, where that is one dataset: it
+    would otherwise split its experiment into an ``unknown`` dataset of its own."""
+    labels = labels.copy()
+    for i in np.flatnonzero(pd.isna(labels)):
+        found = own[(experiment == experiments[i]).to_numpy() & own.notna().to_numpy()].unique()
+        if len(found) == 1:
+            labels[i] = found[0]
+    return labels
+
+
+#: the UTC timestamp the harness appends to a run folder's name (`<experiment>-<stamp>`)
+_RUN_STAMP = re.compile(r"-\d{8}-\d{6}(-\d{3})?$")
+
+
 def _label(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """Labels from the rows, the trial's config, the run's metadata, in that order."""
     r = df["_run"].to_numpy(dtype=np.int64)
-    for col, src in (("experiment", [ru.experiment or ru.name for ru in runs]),
+    experiments = np.asarray([None] * len(runs), dtype=object)  # per run, once labelled
+    for col, src in (("experiment", [ru.experiment for ru in runs]),
                      ("dataset", [ru.dataset for ru in runs])):
-        fallback = pd.Series(np.asarray(src, dtype=object)[r], index=df.index)
         own = df.get(col)
         if col == "dataset" and "config.dataset" in df:
             own = df["config.dataset"] if own is None else own.fillna(df["config.dataset"])
+        run_label = _run_labels(src, own, r, [ru.name for ru in runs] if col == "experiment" else None)
+        if col == "experiment":
+            experiments = run_label
+        elif own is not None:
+            run_label = _dataset_of_experiment(run_label, experiments, own, df["experiment"])
+        fallback = pd.Series(run_label[r], index=df.index)
         df[col] = fallback if own is None else own.astype(object).where(own.notna(), fallback)
     # NaN in a grouping label silently drops rows from pandas' groupby and joins: name it
     df["dataset"] = df["dataset"].where(df["dataset"].notna(), "unknown")
