@@ -40,6 +40,22 @@ class DropTunesResumeHint(logging.Filter):
         return "Tuner.restore(" not in record.getMessage()
 
 
+class DropCheckpointBookkeepingError(logging.Filter):
+    """Tune's "Trial ...: Error handling checkpoint ..." (an ERROR with a traceback, logged
+    by its controller when it cannot register a trial's reported checkpoint), seen in
+    default resumes of interrupted runs. The harness does not act on Tune's bookkeeping of
+    checkpoints: a (strategy, seed) is judged complete by its rows, and an epoch trained
+    again from an earlier checkpoint is counted in rerun.json, so the traceback tells a user
+    nothing to do; a storage that stopped taking writes is reported by the harness itself, in
+    one line naming the path. `--verbose` keeps it (no filter then)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Error handling checkpoint" not in str(record.msg)
+
+
+#: the logger of Tune's controller, which reports checkpoint errors
+TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+
 #: errnos of a storage that stopped taking writes
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
 
@@ -76,6 +92,9 @@ def quiet_ray(verbose: bool) -> dict[str, Any]:
     tune_logger = logging.getLogger("ray.tune.tune")
     if not any(isinstance(f, DropTunesResumeHint) for f in tune_logger.filters):
         tune_logger.addFilter(DropTunesResumeHint())
+    controller = logging.getLogger(TUNE_CONTROLLER_LOGGER)
+    if not any(isinstance(f, DropCheckpointBookkeepingError) for f in controller.filters):
+        controller.addFilter(DropCheckpointBookkeepingError())
     return {"log_to_driver": False, "logging_level": logging.WARNING}
 
 
@@ -126,4 +145,5 @@ class Progress:
                   f"{duration(time.perf_counter() - self.started)} · {self.eta()}")
 
 
-__all__ = ["QUIET_ENV", "DropTunesResumeHint", "Progress", "StorageFaultWithoutTraceback", "duration", "quiet_ray"]
+__all__ = ["QUIET_ENV", "TUNE_CONTROLLER_LOGGER", "DropCheckpointBookkeepingError", "DropTunesResumeHint",
+           "Progress", "StorageFaultWithoutTraceback", "duration", "quiet_ray"]

@@ -59,3 +59,50 @@ def test_tunes_resume_hint_is_dropped_and_its_other_warnings_kept(monkeypatch):
             logging.getLogger(name).setLevel(level)
     assert seen == ["something else Tune has to say"]
     assert sum(isinstance(f, console.DropTunesResumeHint) for f in tune_logger.filters) == 1
+
+
+def test_tunes_checkpoint_traceback_is_dropped_unless_verbose(monkeypatch):
+    """Tune's controller logs "Trial ...: Error handling checkpoint ..." with a traceback in
+    default resumes; the rows and rerun.json, not Tune's checkpoint bookkeeping, decide what a
+    resume did, so by default it goes, and `--verbose` (no filter) keeps it."""
+    import logging
+    import sys
+
+    monkeypatch.setattr(console.os, "environ", dict(console.os.environ))
+    controller = logging.getLogger(console.TUNE_CONTROLLER_LOGGER)
+    monkeypatch.setattr(controller, "filters", [])  # as in a --verbose process: none yet
+    levels = {n: logging.getLogger(n).level for n in console.RAY_LOGGERS}
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    def log_both() -> None:
+        try:
+            raise FileNotFoundError("checkpoint_000003")
+        except FileNotFoundError:
+            # as tune_controller.py logs it (logger.exception, %-style arguments)
+            controller.exception("Trial %s: Error handling checkpoint %s", "train_abc",
+                                 "_FutureTrainingResult(...)")
+        controller.warning("another word from the controller")
+
+    handler = Keep()
+    controller.addHandler(handler)
+    try:
+        console.quiet_ray(verbose=True)
+        log_both()
+        assert seen[0].getMessage().startswith("Trial train_abc: Error handling")
+        assert seen[0].exc_info is not None and seen[0].exc_info[0] is FileNotFoundError
+        seen.clear()
+        console.quiet_ray(verbose=False)
+        console.quiet_ray(verbose=False)  # twice: one filter, not two
+        log_both()
+    finally:
+        controller.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert [r.getMessage() for r in seen] == ["another word from the controller"]
+    assert sum(isinstance(f, console.DropCheckpointBookkeepingError)
+               for f in controller.filters) == 1
+    assert sys.exc_info() == (None, None, None)
