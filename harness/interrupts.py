@@ -87,13 +87,31 @@ class StopSignals:
 
 EXIT_INTERRUPTED = 130
 
+#: the run directory this process drives, once it exists (`note_run`): what the resume hint
+#: names, wherever a stop signal ends the process
+_run_root: str | None = None
+
+
+def note_run(run_root: str | None) -> None:
+    """Remember the run directory this process drives (None: none, or it finished), so that
+    every way a signal ends the process, a second signal's immediate exit included, tells the
+    user how to continue it."""
+    global _run_root
+    _run_root = run_root
+
+
+def resume_hint() -> str:
+    """`; continue it with: crossreg resume DIR` for the noted run, else nothing."""
+    return f"; continue it with: crossreg resume {_run_root}" if _run_root else ""
+
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:
-    """A signal after the run was stopped and recorded: no unwinding left to do."""
+    """A signal after the run was stopped and recorded: no unwinding left to do. It may come
+    before the first stop's own message is printed, so it names the resume command too."""
     kill_children()
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
-        print("crossreg: stopped at once", file=sys.stderr, flush=True)
+        print(f"crossreg: stopped at once{resume_hint()}", file=sys.stderr, flush=True)
     os._exit(EXIT_INTERRUPTED)
 
 
@@ -120,4 +138,4 @@ def kill_children(grace_s: float = 0.0) -> list[int]:
     return killed
 
 
-__all__ = ["EXIT_INTERRUPTED", "StopSignals", "kill_children"]
+__all__ = ["EXIT_INTERRUPTED", "StopSignals", "kill_children", "note_run", "resume_hint"]

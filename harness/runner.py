@@ -41,7 +41,7 @@ from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
 from harness.errors import EndedShort, HarnessError, Interrupted, StorageFault, TrialsFailed
 from harness.experiments import ExperimentSpec
-from harness.interrupts import StopSignals
+from harness.interrupts import StopSignals, note_run, resume_hint
 from harness.lock import RunLock
 from harness.results_io import (
     cut_partial_lines,
@@ -285,18 +285,20 @@ def start(spec: ExperimentSpec, options: RunOptions,
     address = _check(spec, work, options)
     storage = Storage(normalize(options.storage))
     storage.ensure_writable()
+    note_run(None)  # no run of ours yet: an interrupt now leaves nothing to resume
     with StopSignals() as signals:
         connect(address, verbose=options.verbose > 0)
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial, address)
         run = storage.child(run_dir_name(spec))
         run.ensure_writable()
-        with RunLock(run):
+        with _resumable(run), RunLock(run):
             meta = metadata.new(spec.to_dict(), list(range(spec.seeds)), entries,
                                 options.trainable, address)
             if variants is not None:
                 meta["sweep"], meta["sweep_reference"] = variants, sweep.reference(spec, variants)
             meta["search_spaces"] = search_spaces(work)
             metadata.write(run, meta)
+            note_run(run.root)  # from now on, a resume can continue it
             kind = "variants" if variants is not None else "strategies"
             seeds = f"{spec.seeds} seed{'s' if spec.seeds != 1 else ''}"
             options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {seeds} -> {run.root}")
@@ -324,7 +326,8 @@ def resume(run_root: str, options: RunOptions) -> str:
     trainable = options.trainable if options.trainable != DEFAULT_TRAINABLE else meta["trainable"]
     options = replace(options, trainable=trainable)
     address = _check(spec, work, options)
-    with RunLock(run) as lock, StopSignals() as signals:
+    note_run(run.root)
+    with _resumable(run), RunLock(run) as lock, StopSignals() as signals:
         if lock.took_over:
             options.echo(f"the driver that held this run (pid {lock.took_over.get('pid')} on "
                          f"{lock.took_over.get('host')}) is gone; taking over")
@@ -345,6 +348,21 @@ def resume(run_root: str, options: RunOptions) -> str:
 def spec_from_metadata(meta: dict[str, Any]) -> ExperimentSpec:
     values = dict(meta["spec"])
     return overrides.apply(ExperimentSpec(name=values["name"]), values)
+
+
+@contextlib.contextmanager
+def _resumable(run: Storage) -> Iterator[None]:
+    """A stop signal that lands outside `_recorded` (while a resume connects to Ray, or a
+    second one while the lock is released) ends in the same resume hint and exit 130 as
+    any other interrupt, once the run has a metadata.json to resume from (`note_run`); not in
+    a bare `crossreg: interrupted` that leaves the user to find the run directory."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if not resume_hint():
+            raise
+        raise Interrupted(f"experiment interrupted; continue it with: "
+                          f"crossreg resume {run.root}") from None
 
 
 @contextlib.contextmanager
@@ -461,6 +479,8 @@ def _finish(run: Storage, meta: dict[str, Any], status: str) -> None:
     except BaseException:
         meta["status"], meta["end_time"] = before
         raise
+    if status == "finished":
+        note_run(None)  # nothing left to resume: a late signal needs no hint
 
 
 def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str, Task],

@@ -122,3 +122,55 @@ def test_a_stop_signal_stops_the_run_gracefully(tmp_path, target, signals, concu
     while (left := _alive(set(ray_processes), session)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, left
+
+
+# A second signal, cheaply (no Ray): the two places where a stop ended without naming the run.
+
+SECOND_SIGNAL = """
+import os, signal, sys, time
+from harness import interrupts
+interrupts.note_run(sys.argv[1])
+with interrupts.StopSignals() as stop:
+    stop.received = signal.SIGTERM  # the first stop was handled; the run is unwinding
+os.kill(os.getpid(), signal.SIGTERM)  # the scheduler's second SIGTERM
+time.sleep(30)
+"""
+
+
+def test_a_second_signal_stops_at_once_with_the_resume_hint(tmp_path):
+    """After the first stop the driver's last handler leaves at once; the user may not have
+    seen the first stop's line yet (the second signal can come before it is printed), so the
+    immediate exit names the resume command too."""
+    run = str(tmp_path / "quick-20260101-120000-000")
+    proc = subprocess.run([sys.executable, "-c", SECOND_SIGNAL, run], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == f"crossreg: stopped at once; continue it with: crossreg resume {run}"
+
+
+def test_a_signal_while_a_resume_connects_ends_in_the_resume_hint(tmp_path, monkeypatch):
+    """Ctrl-C while `crossreg resume` starts Ray (seconds; no graceful stop to ask for yet):
+    the run, the lock and the exit are an interrupt's, and the message names the run."""
+    from harness import interrupts, metadata, registry, runner
+    from harness.errors import Interrupted
+    from harness.lock import RunLock
+    from harness.storage import Storage
+
+    monkeypatch.setattr(interrupts, "_run_root", None)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    spec = registry.get("quick").replace(name="hint", strategies=("fixed",), seeds=1, epochs=2)
+    (tmp_path / "hint-20260101-120000-000").mkdir()
+    run = Storage(str(tmp_path / "hint-20260101-120000-000"))
+    meta = metadata.new(spec.to_dict(), [0], ["fixed"], SYNTHETIC, None)
+    meta["status"] = "interrupted"
+    metadata.write(run, meta)
+
+    def interrupted_connect(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "connect", interrupted_connect)
+    with pytest.raises(Interrupted, match=rf"continue it with: crossreg resume {re.escape(run.root)}$"):
+        runner.resume(run.root, runner.RunOptions(trainable=SYNTHETIC, echo=lambda s: None))
+    assert metadata.read(run)["status"] == "interrupted"
+    with RunLock(run) as lock:  # released: the next resume takes it, no stale holder
+        assert not lock.took_over
