@@ -4,7 +4,8 @@
                  [--gpus-per-trial F] [--cpus-per-trial F] [--smoke] [--sequential]
                  [--config FILE.toml] [--set KEY=VALUE ...]
     crossreg sweep [EXPERIMENT] [--budget KNOB=V1,V2 ...] [same options as run]
-    crossreg resume DIR
+    crossreg suite [NAME] [--config SUITE.toml] [--plan [--device-flops F]] [options of run]
+    crossreg resume DIR|SUITE_DIR
     crossreg list [--long]
     crossreg keys [EXPERIMENT]
     crossreg analyze DIR [--csv F] [--parquet F] [--cost flops|fwd|device_seconds] [--wide]
@@ -28,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from analysis import contract
-from harness import cli_help, overrides, registry
+from harness import cli_help, overrides, registry, suite_cli
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
@@ -82,10 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="KNOB=V1,V2", help="the points of one budget knob (repeatable), e.g. "
                                               "pbt_population=2,4 or r=1,10")
 
-    s = sub.add_parser("resume", help="continue an interrupted experiment run",
+    u = sub.add_parser("suite", help="run every task x strategy x seed of a suite",
+                       description="Run a suite (a registered one, or --config suite.toml): "
+                                   "every task x strategy x seed into STORAGE/<suite>-<timestamp>/, "
+                                   "one run directory per task; --plan prints its cost instead.",
+                       formatter_class=_Formatter, epilog=cli_help.epilog(keys=True))
+    suite_cli.add_flags(u)
+    _schedule_flags(u)
+    _output_flags(u)
+
+    s = sub.add_parser("resume", help="continue an interrupted experiment run or suite",
                        description="Continue DIR: restore unfinished strategies, run missing ones.",
                        formatter_class=_Formatter, epilog=cli_help.epilog(keys=False))
-    s.add_argument("dir", help="the experiment run directory (holds metadata.json)")
+    s.add_argument("dir", help="the experiment run directory (holds metadata.json) or a "
+                               "suite directory (holds suite.json)")
     s.add_argument("--address", help="Ray cluster address; default: $RAY_ADDRESS, else a local Ray")
     _schedule_flags(s)
     _output_flags(s)
@@ -248,6 +259,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from harness import runner
 
     options = _run_options(args, address=args.address, concurrent=not args.sequential)
+    if suite_cli.is_suite_dir(args.dir):
+        suite_cli.finale(suite_cli.resume(args.dir, options))
+        return 0
     _finale(runner.resume(args.dir, options), args.wide)
     return 0
 
@@ -262,6 +276,7 @@ def _finale(run_dir: str, wide: bool = False) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     print(cli_help.list_text(long=args.long))
+    print(suite_cli.list_text())
     return 0
 
 
@@ -293,6 +308,10 @@ def _check_results_path(path: str) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     _check_results_path(args.dir)
+    if suite_cli.is_suite_dir(args.dir):
+        with _user_io_errors():
+            print(suite_cli.analyze_text(args.dir))
+        return 0
     with _user_io_errors():
         summary, table = _comparison_table(args.dir, args.cost, wide=args.wide)
     print(table)
@@ -339,7 +358,12 @@ def cmd_linear_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "resume": cmd_resume, "list": cmd_list, "keys": cmd_keys,
+def cmd_suite(args: argparse.Namespace) -> int:
+    return suite_cli.cmd_suite(args, _run_options)
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "suite": cmd_suite, "resume": cmd_resume,
+            "list": cmd_list, "keys": cmd_keys,
             "analyze": cmd_analyze,
             "report": cmd_report, "linear-demo": cmd_linear_demo}
 
