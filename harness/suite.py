@@ -356,13 +356,17 @@ def _stop(d: Storage, record: dict[str, Any], status: str) -> None:
 
 def describe(suites: Mapping[str, SuiteSpec]) -> list[str]:
     """`crossreg list`'s suite lines: name, tasks, strategies, seeds."""
+    import textwrap
+
     out = ["suites (crossreg suite NAME; --plan: its cost before it runs):"]
     width = max((len(n) for n in suites), default=0)
-    for name, s in suites.items():
-        out.append(f"  {name:<{width}}  {len(s.tasks)} tasks x {len(s.strategies)} strategies "
-                   f"x {s.seeds} seeds: {', '.join(t.name for t in s.tasks)}")
+    pad = " " * (width + 4)
+    for name, s in suites.items():  # 100 columns, as the rest of `crossreg list`
+        out += textwrap.wrap(f"{len(s.tasks)} tasks x {len(s.strategies)} strategies x "
+                             f"{s.seeds} seeds: {', '.join(t.name for t in s.tasks)}", 100,
+                             initial_indent=f"  {name:<{width}}  ", subsequent_indent=pad)
         if s.description:
-            out.append(f"  {'':<{width}}  {s.description}")
+            out += textwrap.wrap(s.description, 100, initial_indent=pad, subsequent_indent=pad)
     return out
 
 
