@@ -8,6 +8,7 @@ be read; the others run in this process's Ray session."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,10 +119,15 @@ def test_the_main_job_prints_progress_a_table_and_the_next_command(quick_output)
     text = "\n".join(lines)
     assert len(lines) < 100, text
     spec = registry.get("quick")
-    for i, strategy in enumerate(spec.strategies, 1):
-        tag = f"[{i}/{len(spec.strategies)}] {strategy}-seed0"
-        assert any(line.startswith(f"{tag} started") for line in lines), tag
+    n = len(spec.strategies)
+    numbers = set()
+    for strategy in spec.strategies:  # numbered in launch order (largest first), not spec order
+        started = [m for line in lines if (m := re.match(rf"\[(\d+)/{n}\] {strategy}-seed0 started", line))]
+        assert len(started) == 1, strategy
+        tag = started[0].group(0).removesuffix(" started")
+        numbers.add(int(started[0].group(1)))
         assert any(line.startswith(f"{tag} finished") and "ETA" in line for line in lines), tag
+    assert numbers == set(range(1, n + 1))
     table_head = next(i for i, line in enumerate(lines) if line.startswith("experiment quick-smoke ·"))
     assert "test acc %" in lines[table_head + 1]
     assert {line.split()[0] for line in lines[table_head + 2:table_head + 2 + len(spec.strategies)]} \
