@@ -38,12 +38,13 @@ SLOWEST_FIRST = (
     "tests/test_readme.py",  # 110 (two runs of the README's own example)
     "tests/harness/test_own_tuner.py",  # 110
     "tests/harness/test_fair_protocol.py",  # 85
+    "tests/harness/test_suite.py",  # ~90 (240 on a loaded machine)
+    "tests/harness/test_exact_resume.py",  # ~85 (every registered strategy)
     "tests/harness/test_signals.py",  # 70
     "tests/harness/test_faults.py",  # 67
     "tests/harness/test_single_run_rivals.py",  # 75
     "tests/harness/test_deep_ensemble.py",  # 60
     "tests/harness/test_job_submit.py",  # 55
-    "tests/harness/test_exact_resume.py",  # 50
     "tests/trainables/test_predictions_file.py",  # 40
 )
 
