@@ -38,6 +38,8 @@ PLACEHOLDER = "results/quick-20261125-170000-000"
 
 INSTALL = "installs an environment: what CI itself does (.ci/run)"
 CLUSTER = "needs a real Ray cluster (cluster.yaml, a bucket)"
+SUITES = ("covered by tests/harness/test_suite.py (a --config --smoke suite end to end, analysed and "
+          "resumed; small preflighted; plans printed); a real suite takes hours")
 SKIPPED: dict[str, str] = {
     "python3 -m venv .venv": INSTALL,
     ". .venv/bin/activate": INSTALL,
@@ -52,6 +54,10 @@ SKIPPED: dict[str, str] = {
     "crossreg run cifar10-resnet18-noise --storage s3://BUCKET/crossreg": CLUSTER,
     "crossreg analyze s3://BUCKET/crossreg/cifar10-resnet18-noise-<timestamp>": CLUSTER,
     "ray down cluster.yaml": CLUSTER,
+    "crossreg suite small --plan --device-flops 2e10": SUITES,
+    "crossreg suite small": SUITES,
+    "crossreg suite --config suite.toml --smoke": SUITES,
+    "crossreg suite paper --plan --device-flops h100": SUITES,
 }
 CHECKED: dict[str, str] = {
     "crossreg run quick --seeds 1": "the main job, ~1.5 min on an idle 2-core CPU",
