@@ -30,7 +30,7 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -39,10 +39,11 @@ from analysis.contract import RESUMED_INEXACT_KEY
 from harness import metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
-from harness.errors import EndedShort, HarnessError, Interrupted, StorageFault, TrialsFailed
+from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
-from harness.interrupts import StopSignals, note_run, resume_hint
+from harness.interrupts import StopSignals, note_run
 from harness.lock import RunLock
+from harness.recording import finish, recorded, resumable
 from harness.results_io import (
     cut_partial_lines,
     dedupe_results,
@@ -291,7 +292,7 @@ def start(spec: ExperimentSpec, options: RunOptions,
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial, address)
         run = storage.child(run_dir_name(spec))
         run.ensure_writable()
-        with _resumable(run), RunLock(run):
+        with resumable(run), RunLock(run):
             meta = metadata.new(spec.to_dict(), list(range(spec.seeds)), entries,
                                 options.trainable, address)
             if variants is not None:
@@ -302,7 +303,7 @@ def start(spec: ExperimentSpec, options: RunOptions,
             kind = "variants" if variants is not None else "strategies"
             seeds = f"{spec.seeds} seed{'s' if spec.seeds != 1 else ''}"
             options.echo(f"experiment {spec.name}: {len(entries)} {kind} x {seeds} -> {run.root}")
-            with _recorded(run, meta):
+            with recorded(run, meta):
                 _execute(run, meta, work, options, resume=False, signals=signals)
     return run.root
 
@@ -327,7 +328,7 @@ def resume(run_root: str, options: RunOptions) -> str:
     options = replace(options, trainable=trainable)
     address = _check(spec, work, options)
     note_run(run.root)
-    with _resumable(run), RunLock(run) as lock, StopSignals() as signals:
+    with resumable(run), RunLock(run) as lock, StopSignals() as signals:
         if lock.took_over:
             options.echo(f"the driver that held this run (pid {lock.took_over.get('pid')} on "
                          f"{lock.took_over.get('host')}) is gone; taking over")
@@ -340,7 +341,7 @@ def resume(run_root: str, options: RunOptions) -> str:
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial, address)
         meta["status"], meta["end_time"] = "running", None
         metadata.write(run, meta)
-        with _recorded(run, meta):
+        with recorded(run, meta):
             _execute(run, meta, work, options, resume=True, signals=signals)
     return run.root
 
@@ -348,68 +349,6 @@ def resume(run_root: str, options: RunOptions) -> str:
 def spec_from_metadata(meta: dict[str, Any]) -> ExperimentSpec:
     values = dict(meta["spec"])
     return overrides.apply(ExperimentSpec(name=values["name"]), values)
-
-
-@contextlib.contextmanager
-def _resumable(run: Storage) -> Iterator[None]:
-    """A stop signal that lands outside `_recorded` (while a resume connects to Ray, or a
-    second one while the lock is released) ends in the same resume hint and exit 130 as
-    any other interrupt, once the run has a metadata.json to resume from (`note_run`); not in
-    a bare `crossreg: interrupted` that leaves the user to find the run directory."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        if not resume_hint():
-            raise
-        raise Interrupted(f"experiment interrupted; continue it with: "
-                          f"crossreg resume {run.root}") from None
-
-
-@contextlib.contextmanager
-def _recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
-    """Whatever stops the run (Ctrl-C, a lost cluster, a bug) records it `interrupted`:
-    a run directory is never left `running` by a driver that is gone. A stop signal that
-    arrives where no graceful stop is possible (a second one, one between two Tuners, or
-    the driver's wait while units run side by side) is still an interrupt: it ends in the same
-    one-line resume hint and exit 130 as the first, not in a bare KeyboardInterrupt."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        _record_stop(run, meta)
-        raise Interrupted(f"experiment interrupted; continue it with: "
-                          f"crossreg resume {run.root}") from None
-    except HarnessError:
-        _record_stop(run, meta)
-        raise
-    except Exception:
-        # A run directory that stopped taking writes (read-only, disk full, permission)
-        # surfaces anywhere: in Tune's state snapshot, its result grid, our metadata. If a
-        # probe write fails now, that is the cause: one line naming the path, not the
-        # tracebacks of whichever writer met it first.
-        fault = run.write_fault()
-        recorded = _record_stop(run, meta)
-        if fault is None:
-            raise
-        state = ("recorded interrupted" if recorded
-                 else f"its {metadata.FILE} still says running (it could not be written)")
-        raise StorageFault(f"cannot write to {run.root} ({fault}): the run stopped, {state}; "
-                           f"fix the storage, then continue it with: crossreg resume {run.root}"
-                           ) from None
-    except BaseException:
-        _record_stop(run, meta)
-        raise
-
-
-def _record_stop(run: Storage, meta: dict[str, Any]) -> bool:
-    """Record a run that stops before `_execute` recorded it `interrupted`; whether its
-    metadata.json now says so (False: the storage refused the write)."""
-    if meta.get("status") != "running":  # recorded by _execute itself
-        return True
-    try:
-        _finish(run, meta, "interrupted")
-    except OSError:
-        return False
-    return True
 
 
 def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options: RunOptions,
@@ -439,7 +378,7 @@ def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options:
             _record(run, meta, outcome, spec, progress)
     short = sorted(name for name in (_dir(work, *p) for p in plan(meta))
                    if meta["completed"].get(name) not in (FINISHED, "errored"))
-    _finish(run, meta, "finished" if not short and not signals.stopped else "interrupted")
+    finish(run, meta, "finished" if not short and not signals.stopped else "interrupted")
     if signals.stopped:
         raise Interrupted(f"experiment interrupted; continue it with: crossreg resume {run.root}")
     if short:  # no signal: something ended a (strategy, seed) short (its lines above say what)
@@ -467,20 +406,6 @@ def _record(run: Storage, meta: dict[str, Any], outcome: StrategyOutcome, spec: 
     metadata.write(run, meta)
     progress.end(outcome.name, outcome.status, outcome.detail(spec.metric))
     sys.stdout.flush()
-
-
-def _finish(run: Storage, meta: dict[str, Any], status: str) -> None:
-    """Record the run's status; unchanged in `meta` too if the write fails, so that
-    `meta["status"]` says what the file says."""
-    before = meta["status"], meta["end_time"]
-    meta["status"], meta["end_time"] = status, metadata.now()
-    try:
-        metadata.write(run, meta)
-    except BaseException:
-        meta["status"], meta["end_time"] = before
-        raise
-    if status == "finished":
-        note_run(None)  # nothing left to resume: a late signal needs no hint
 
 
 def _run_concurrently(run: Storage, todo: list[tuple[str, int]], work: dict[str, Task],

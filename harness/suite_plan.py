@@ -83,7 +83,7 @@ def step_flops(cfg: Any, input_shape: tuple[int, ...], task: str, n_classes: int
     import torch
 
     from trainables.datasets import Split, Splits
-    from trainables.trial import Member
+    from trainables.member import Member
 
     cpu = dataclasses.replace(cfg, device="cpu", bf16=False, channels_last=False, members=1,
                               trivial_augment=False)

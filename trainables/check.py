@@ -22,7 +22,7 @@ from torch import nn
 from . import families
 from .config import ConfigError, TrialConfig
 from .datasets import DataError, DatasetSpec, check_dataset
-from .trial import build_network, build_regularizer, resolve_device
+from .member import build_network, build_regularizer, resolve_device
 from .trivial_augment import check_images
 
 

@@ -10,12 +10,11 @@ it. The harness's strategies are Tuners of it; so can yours be (README: "Your ow
 `KeepLocalResults`, without which Tune loses rows of a trial it pauses and restarts.
 
 At its last epoch (``Trial.done``: every epoch run, or diverged) a trial writes its per-example
-test predictions, ``predictions.npz`` (`analysis.contract.PREDICTIONS_FILE`), into its Ray
-working directory; `run_config` turns on Tune's artifact sync, which copies that directory
-into the trial's storage directory beside ``result.json`` when the last epoch's checkpoint is
-reported (the last epoch always checkpoints), on a local disk, a shared file system or an
-object store alike. The working directory holds nothing before then, so no earlier report
-syncs anything.
+test predictions, ``predictions.npz`` (`analysis.contract.PREDICTIONS_FILE`), straight into
+its storage directory beside ``result.json``, through the storage's own file system (a local
+disk, a shared file system or an object store alike). Not through Tune's artifact sync: with
+it on, a trial that a scheduler pauses and restarts (PB2, HyperBand) had its working
+directory restored from storage over the fresher local ``result.json``, and lost rows.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from typing import Any
 import ray
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
+
+from analysis.contract import PREDICTIONS_FILE
 
 STATE_FILE = "trial_state.pt"
 
@@ -79,8 +80,8 @@ def train_fn(config: dict[str, Any]) -> None:
     every = trial.config.checkpoint_interval
     while not trial.done:
         row = trial.run_epoch()
-        if trial.done:  # before the report: its checkpoint syncs the working directory
-            trial.write_predictions(_working_directory())
+        if trial.done:
+            _save_predictions(trial)
         if trial.done or trial.epoch % every == 0:
             with tempfile.TemporaryDirectory() as directory:
                 torch.save(trial.state_dict(), os.path.join(directory, STATE_FILE))
@@ -89,16 +90,26 @@ def train_fn(config: dict[str, Any]) -> None:
             tune.report(row)
 
 
-def _working_directory() -> str:
-    """The trial's Ray working directory, whose files `run_config`'s artifact sync copies into
-    the trial's storage directory (the process's working directory unless
-    RAY_CHDIR_TO_TRIAL_DIR=0 kept it elsewhere)."""
+def _save_predictions(trial: Any) -> None:
+    """``predictions.npz`` into the trial's storage directory (`Trial.write_predictions` into a
+    local temporary folder, then one copy through the storage's file system, under a partial
+    name moved into place, so that a reader never sees half a file); into the working directory
+    outside a Tune trial."""
     try:
-        directory = tune.get_context().get_storage().trial_working_directory
+        storage = tune.get_context().get_storage()
     except Exception:  # not in a Tune trial, or a Ray without the storage context
-        return os.getcwd()
-    os.makedirs(directory, exist_ok=True)
-    return str(directory)
+        storage = None
+    if storage is None:
+        trial.write_predictions(os.getcwd())
+        return
+    fs, directory = storage.storage_filesystem, storage.trial_fs_path
+    target = f"{directory}/{PREDICTIONS_FILE}"
+    with tempfile.TemporaryDirectory() as local:
+        path = trial.write_predictions(local)
+        fs.create_dir(directory, recursive=True)
+        with open(path, "rb") as src, fs.open_output_stream(target + ".partial") as dst:
+            dst.write(src.read())
+    fs.move(target + ".partial", target)
 
 
 class KeepLocalResults(JsonLoggerCallback):
@@ -127,10 +138,8 @@ def run_config(storage_path: str, name: str, *, max_failures: int = 2,
     """The RunConfig of a Tuner of `train_fn`: results under `storage_path/name` (an absolute
     path or a URI: Ray changes a trial's working directory), a failing trial retried
     `max_failures` times from its last checkpoint, the last `checkpoints_kept` checkpoints
-    kept (PBT-like schedulers need a few more: the harness keeps 4), every reported row
-    kept in result.json (`KeepLocalResults`), and the trial's working directory synced to its
-    storage directory (``sync_artifacts``), which is how ``predictions.npz`` gets beside
-    ``result.json``."""
+    kept (PBT-like schedulers need a few more: the harness keeps 4), and every reported row
+    kept in result.json (`KeepLocalResults`)."""
     if "://" not in storage_path:
         storage_path = os.path.abspath(os.path.expanduser(storage_path))
     return tune.RunConfig(
@@ -138,7 +147,6 @@ def run_config(storage_path: str, name: str, *, max_failures: int = 2,
         storage_path=storage_path,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
-        sync_config=tune.SyncConfig(sync_artifacts=True),
         verbose=verbose,
         callbacks=[KeepLocalResults(), *callbacks],
     )

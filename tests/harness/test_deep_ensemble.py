@@ -16,7 +16,7 @@ def _rows(run: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in result.read_text().splitlines()]
 
 
-TIMINGS = {"train_seconds", "device_seconds", "time_this_iter_s", "time_total_s", "timestamp",
+TIMINGS = {"train_seconds", "device_seconds", "observe_seconds", "time_this_iter_s", "time_total_s", "timestamp",
            "time_since_restore", "date", "pid", "trial_id", "hostname", "node_ip", "config",
            "iterations_since_restore", "checkpoint_dir_name", "strategy"}
 

@@ -46,11 +46,12 @@ def _assert_every_epoch_once(trials: dict[str, list[dict]]) -> None:
 @pytest.mark.slow
 def test_sigint_to_a_crossreg_run_interrupts_it_and_resume_finishes_it(tmp_path):
     """The issue's scenario, with the real trainable and the console script: Ctrl-C during
-    cross_reg must not record it finished, must not start `fixed`, and must exit 130."""
+    cross_reg must not record it finished, must not start `fixed`, and must exit 130. One
+    unit after another (`--sequential`): side by side, `fixed` starts with cross_reg."""
     import analysis
 
     storage = tmp_path / "runs"
-    argv = [sys.executable, "-m", "harness.cli", "run", "quick", "--quiet", "--seeds", "1",
+    argv = [sys.executable, "-m", "harness.cli", "run", "quick", "--quiet", "--seeds", "1", "--sequential",
             "--storage", str(storage), "--strategies", "cross_reg", "fixed",
             "--set", "epochs=12", "--set", "n_train=400"]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE,

@@ -302,7 +302,8 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
             members = params.get("members", 1)
             rho = params["rho"] if isinstance(params["rho"], dict) else {"*": params["rho"]}
             learned = params["mode"] in ("cross_reg", "t1t2")  # both take rho steps every r
-            k_eval = K if learned or any(v > 0 for v in rho.values()) else 1
+            # a noisy model is evaluated with eval_samples draws, whatever K (the rho step's)
+            k_eval = spec.trial.eval_samples if learned or any(v > 0 for v in rho.values()) else 1
             steps = math.ceil(n_tr / B)
             rho_steps = (e * steps) // r if learned else 0  # r counts steps over the run
             k_rho = 1 if params["mode"] == "t1t2" else K  # t1t2's validation loss is clean

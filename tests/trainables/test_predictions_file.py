@@ -1,6 +1,6 @@
 """A Tuner of ``train_fn`` with ``trainables.tune.run_config`` leaves ``predictions.npz`` in each
-trial's storage directory beside its ``result.json`` (the worker writes it into its Ray working
-directory; the run config's artifact sync copies it), where the analysis reads it."""
+trial's storage directory beside its ``result.json`` (the worker writes it there through the
+storage's file system), where the analysis reads it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from restoring import restored_run, same_weights
 
 from trainables import ConfigError, run_trial
-from trainables.trial import _STREAM_SHUFFLE, Trial, _generator
+from trainables.member import _STREAM_SHUFFLE, _generator
+from trainables.trial import Trial
 
 SMALL = {"dataset": "digits", "n_train": 200, "model": "mlp", "width": 64, "depth": 2, "epochs": 3,
              "batch_size": 32, "reg_batch_size": 16, "eval_batch_size": 64, "seed": 3}

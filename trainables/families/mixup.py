@@ -37,7 +37,7 @@ NAMES = ("alpha",)
 def output_width(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """The model's number of outputs (classes; 1 for regression), from one forward pass of a
     two-sample batch of zeros in eval mode without gradients: no random numbers are drawn and
-    no BatchNorm statistic moves (as `trainables.trial.build_network`'s own check)."""
+    no BatchNorm statistic moves (as `trainables.member.build_network`'s own check)."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     training = model.training
     model.eval()

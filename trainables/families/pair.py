@@ -1,7 +1,7 @@
 """``pair``: two networks trained together with a penalty on how similar their outputs are.
 
 The trial builds two networks (``Family.networks = 2``: members 0 and 1 of
-`trainables.trial.member_seeds`, the same architecture) and trains them together
+`trainables.member.member_seeds`, the same architecture) and trains them together
 (`trainables.joint`): each step both take the same batch and one gradient of
 
     L(f1) + L(f2) + weight * penalty(f1, f2)
