@@ -67,20 +67,26 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A `--config` file's table; a missing, unreadable, non-UTF-8 or malformed file is one
+    SpecError naming it (an experiment's TOML and a suite's alike)."""
+    where = f"--config {path}"
+    try:
+        with Path(path).open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"{where}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{where}: malformed TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{where}: not UTF-8 text (TOML files are UTF-8): {e}") from None
+    except OSError as e:
+        raise SpecError(f"{where}: cannot read: {e.strerror}") from None
+
+
 def load_toml(path: str | Path, default_base: str | None = None) -> ExperimentSpec:
     """The experiment a TOML file defines (a registered base plus the file's fields)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SpecError(f"--config {path}: file not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"--config {path}: malformed TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise SpecError(f"--config {path}: not UTF-8 text (TOML files are UTF-8): {e}") from None
-    except OSError as e:
-        raise SpecError(f"--config {path}: cannot read: {e.strerror}") from None
+    data = read_toml(path)
     base_name = data.pop("base", None)
     if base_name is not None and not isinstance(base_name, str):
         raise SpecError(f"base={base_name!r}: expected the name of a registered experiment")
@@ -160,4 +166,4 @@ def describe_type(hint: Any) -> str:
     return _describe(hint)
 
 
-__all__ = ["apply", "describe_type", "load_toml", "parse_sets"]
+__all__ = ["apply", "describe_type", "load_toml", "parse_sets", "read_toml"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -33,11 +32,6 @@ from harness.errors import HarnessError, Interrupted, SpecError
 from harness.experiments import ExperimentSpec
 from harness.lock import RunLock
 from harness.storage import Storage, normalize
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - python 3.10
-    import tomli as tomllib
 
 FILE = "suite.json"
 #: the keys a suite TOML holds at top level (every other key belongs in a [[task]] table)
@@ -121,17 +115,7 @@ def load_toml(path: str | Path) -> SuiteSpec:
     `strategies`, `[[task]]` tables each with a `base`, an optional `name` and fields);
     every problem is one SpecError naming the file, the task and the key."""
     where = f"--config {path}"
-    try:
-        with Path(path).open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise SpecError(f"{where}: file not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{where}: malformed TOML: {e}") from None
-    except UnicodeDecodeError as e:
-        raise SpecError(f"{where}: not UTF-8 text (TOML files are UTF-8): {e}") from None
-    except OSError as e:
-        raise SpecError(f"{where}: cannot read: {e.strerror}") from None
+    data = overrides.read_toml(path)
     unknown = sorted(set(data) - set(TOML_KEYS))
     if unknown:
         raise SpecError(f"{where}: unknown suite key(s) {', '.join(unknown)}; a suite holds "
