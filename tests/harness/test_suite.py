@@ -11,19 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_user_extensions import DATA  # the user's own dataset the extension tests load
 
 from harness import cli, suite, suites
 from harness.errors import SpecError
-
-DATA = '''
-import numpy as np
-
-def load():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, 12)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + 2 * (x[:, 2] > 0)
-    return x[:400], y[:400], x[400:], y[400:]
-'''
 
 SUITE = '''
 name = "mine"
