@@ -148,6 +148,7 @@ def test_smoke_shrinks_budgets():
     s = registry.get("mnist1d-noise").smoke()
     assert s.epochs <= 3 and s.pbt_population == 2 and s.asha_samples <= 2
     assert s.seeds == 1 and len(s.grid_values) <= 2 and s.cv_folds <= 2
+    assert s.trial.observe_every == s.epochs  # the test split observed at the last epoch only
 
 
 def test_spec_round_trips_through_its_dict():
