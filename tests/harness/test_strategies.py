@@ -316,6 +316,22 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
     assert stopped >= 1  # ASHA (or HyperBand) stopped at least one trial
 
 
+@pytest.mark.slow
+def test_an_asha_search_of_16_trials_starts_a_process_per_cpu_not_per_trial(ray_session, tmp_path):
+    """Tune reuses a trial's actor for the next trial (`reuse_actors=True`): 16 ASHA trials on
+    2 CPUs run in about 2 processes, so a trial does not pay a process start and torch's
+    imports (~3 s here) each. Counted from the `pid` Tune writes into every result row."""
+    spec = registry.get("quick").replace(
+        name="pids", epochs=2, n_train=200, seeds=1, strategies=("asha",), asha_samples=16,
+        asha_grace_period=1)
+    run = Path(runner.start(spec, runner.RunOptions(storage=str(tmp_path), verbose=0,
+                                                    echo=lambda s: None)))
+    trials = _trials(run / "asha-seed0")
+    assert len(trials) == 16
+    pids = {row["pid"] for _, rows in trials for row in rows}
+    assert len(pids) <= 4, pids
+
+
 def test_storage_given_as_a_uri(ray_session, tmp_path):
     """A URI storage path (file:// here; s3:// and gs:// go through the same pyarrow code)."""
     spec = _spec().replace(name="uri", strategies=("cross_reg",))
