@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_Formatter, epilog=cli_help.epilog(keys=True))
     suite_cli.add_flags(u)
     _schedule_flags(u)
+    _log_flag(u)
     _output_flags(u)
 
     s = sub.add_parser("resume", help="continue an interrupted experiment run or suite",
@@ -154,6 +155,7 @@ def _experiment_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--smoke", action="store_true",
                    help="shrink epochs, searches and seeds for a fast end-to-end check")
     _schedule_flags(r)
+    _log_flag(r)
     r.add_argument("--config", metavar="FILE.toml", help="TOML file defining or overriding the experiment")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override one experiment field (repeatable); `crossreg keys` lists "
@@ -183,6 +185,17 @@ def _wide_flag(p: argparse.ArgumentParser) -> None:
                         "wall and trial seconds); default: the essential ones, 100 columns wide")
 
 
+def _log_flag(p: argparse.ArgumentParser) -> None:
+    """Where else the rows go: Ray Tune's own logger callbacks (harness.loggers)."""
+    from harness import loggers
+
+    p.add_argument("--log", dest="loggers", action="append", default=[], metavar="TOOL",
+                   choices=tuple(loggers.PACKAGES),
+                   help="also log every trial's rows to tensorboard (event files in the run "
+                        "directory), mlflow ($MLFLOW_TRACKING_URI, else ./mlruns; one MLflow "
+                        "run per trial) or wandb (offline unless $WANDB_API_KEY); repeatable")
+
+
 def _output_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quiet", action="store_true",
@@ -195,6 +208,7 @@ def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
     from harness import runner
 
     echo = (lambda line: None) if args.quiet else _print_flush
+    fields.setdefault("loggers", tuple(getattr(args, "loggers", ())))
     return runner.RunOptions(verbose=1 if args.verbose else 0, echo=echo, **fields)
 
 

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from analysis.contract import RESUMED_INEXACT_KEY
-from harness import metadata, overrides, preflight, staging, sweep
+from harness import loggers, metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
 from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
@@ -81,6 +81,7 @@ class RunOptions:
     trainable: str = DEFAULT_TRAINABLE  # "module:attr" of a Tune function trainable
     verbose: int = 0  # Ray's own output: 0 off (the harness's progress lines), 1 tables, 2 results
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
+    loggers: tuple[str, ...] = ()  # `--log`: tensorboard, mlflow, wandb (harness.loggers)
     echo: Callable[[str], None] = print
 
 
@@ -163,7 +164,8 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
                 note += f"; the earlier attempt's {kept} rows count as re-run cost"
         ctx = StrategyContext(strategy=strategy, spec=spec, seed=seed, storage_path=run_root,
                               trainable=trainable,
-                              verbose=options.verbose, extra_config=dict(options.extra_config))
+                              verbose=options.verbose, extra_config=dict(options.extra_config),
+                              loggers=options.loggers)
         tuner = strategy.build(ctx)
     if may_differ:
         note = "; ".join(n for n in (note, INEXACT_NOTE) if n)
@@ -260,6 +262,7 @@ def run_dir_name(spec: ExperimentSpec) -> str:
 def _check(spec: ExperimentSpec, work: dict[str, Task], options: RunOptions) -> str | None:
     """Everything that can fail before a directory is written or Ray starts; the address."""
     load_trainable(options.trainable)
+    loggers.check(options.loggers)
     address = resolve_address(options.address)
     preflight.check(spec.name, list(work.values()), on_cluster=bool(address),
                     own_trainable=options.trainable == DEFAULT_TRAINABLE)
@@ -298,6 +301,7 @@ def start(spec: ExperimentSpec, options: RunOptions,
             if variants is not None:
                 meta["sweep"], meta["sweep_reference"] = variants, sweep.reference(spec, variants)
             meta["search_spaces"] = search_spaces(work)
+            meta["loggers"] = list(options.loggers)  # a resume logs where the run did
             metadata.write(run, meta)
             note_run(run.root)  # from now on, a resume can continue it
             kind = "variants" if variants is not None else "strategies"
@@ -325,7 +329,8 @@ def resume(run_root: str, options: RunOptions) -> str:
     spec = spec_from_metadata(meta)
     work = tasks(spec, meta)
     trainable = options.trainable if options.trainable != DEFAULT_TRAINABLE else meta["trainable"]
-    options = replace(options, trainable=trainable)
+    options = replace(options, trainable=trainable,
+                      loggers=options.loggers or tuple(meta.get("loggers", ())))
     address = _check(spec, work, options)
     note_run(run.root)
     with resumable(run), RunLock(run) as lock, StopSignals() as signals:

@@ -69,6 +69,8 @@ CHECKED: dict[str, str] = {
     "crossreg run quick --smoke": "five searches, a minute or two under load; the --smoke "
                                   "path runs below on mine.toml",
     "crossreg run mnist1d-noise --sequential": "MNIST-1D, an hour",
+    "crossreg run quick --log tensorboard --log mlflow": "the main job; `quick --smoke` with both "
+        "loggers runs for real in tests/harness/test_registered_experiments.py",
     "crossreg sweep mnist1d-noise --seeds 5": "hours",
     "crossreg sweep mnist1d-noise --seeds 5 --strategies cross_reg pbt grid_cv asha": "hours",
     "crossreg sweep quick --budget pbt_population=2,4 --budget r=1,10": "minutes",

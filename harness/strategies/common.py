@@ -39,6 +39,7 @@ class StrategyContext:
     trainable: Any  # a Tune function trainable, already wrapped with its resources
     verbose: int = 1
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
+    loggers: tuple[str, ...] = ()  # `--log` names (harness.loggers): Tune logger callbacks
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,16 @@ def experiment_name(strategy: str, seed: int) -> str:
 
 
 def run_config(ctx: StrategyContext, checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
-    """The trainables' Tuner run config (trainables.tune.run_config) for this (strategy, seed)."""
+    """The trainables' Tuner run config (trainables.tune.run_config) for this (strategy, seed),
+    with the run's `--log` callbacks."""
+    from harness import loggers
     from trainables.tune import run_config as trial_run_config
 
-    return trial_run_config(ctx.storage_path, experiment_name(ctx.strategy.name, ctx.seed),
-                            max_failures=ctx.spec.max_failures,
-                            checkpoints_kept=checkpoints_kept, verbose=ctx.verbose)
+    name = experiment_name(ctx.strategy.name, ctx.seed)
+    run_name = ctx.storage_path.rstrip("/").rsplit("/", 1)[-1]
+    return trial_run_config(ctx.storage_path, name, max_failures=ctx.spec.max_failures,
+                            checkpoints_kept=checkpoints_kept, verbose=ctx.verbose,
+                            callbacks=loggers.callbacks(ctx.loggers, run_name=run_name, unit=name))
 
 
 def base_config(ctx: StrategyContext, **overrides: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ the end-to-end experiments' (this saves ~60 trial processes, about five minutes 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -47,9 +48,12 @@ def smoke(ray_session, tmp_path_factory) -> tuple[dict[str, Path], list[str]]:
 
     storage = tmp_path_factory.mktemp("quick")
     log = (storage / "output.txt").open("w+")  # a file, not a pipe: nothing waits to be read
+    # with TensorBoard and MLflow logging on, so their output is checked for chatter too;
+    # run in `storage`, where MLflow's default ./mlruns store lands
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     quick = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "quick", "--smoke",
-                              "--storage", str(storage)], stdout=log, stderr=subprocess.STDOUT,
-                             text=True)
+                              "--log", "tensorboard", "--log", "mlflow", "--storage", str(storage)],
+                             stdout=log, stderr=subprocess.STDOUT, text=True, cwd=storage, env=env)
 
     def run(name: str) -> Path:
         args = argparse.Namespace(config=None, experiment=name, sets=[], gpus_per_trial=None,
@@ -174,3 +178,36 @@ def test_the_main_job_prints_progress_a_table_and_the_next_command(quick_output)
                     "View detailed results", "INFO", "WARNING"):
         assert chatter not in text, chatter
     assert lines[-2].startswith(f"next: crossreg report {run}")
+
+
+@pytest.mark.slow
+def test_the_main_job_logged_every_trial_to_tensorboard_and_mlflow(quick_output):
+    """`--log tensorboard --log mlflow`: each trial's rows read back with TensorBoard's own
+    event reader (in its trial directory) and with the MLflow client (one MLflow run per
+    trial, in an experiment named after the run directory, its config as params)."""
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = quick_output
+    trials = {p.parent: len(p.read_text().splitlines()) for p in run.glob("*/*/result.json")}
+    assert len(trials) >= len(registry.get("quick").strategies)
+    for trial, n_rows in trials.items():
+        (events,) = trial.glob("events.out.tfevents.*")
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        assert len(acc.Scalars("ray/tune/val_acc")) == n_rows, trial
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's file store, as the run's
+    client = MlflowClient("file:" + str(run.parent / "mlruns"))
+    experiment = client.get_experiment_by_name(run.name)
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == len(trials)
+    by_unit: dict[str, list[int]] = {}
+    for r in runs:
+        assert r.info.status == "FINISHED" and r.data.params["experiment"] == "quick-smoke"
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_acc")]
+        by_unit.setdefault(r.data.tags["crossreg.unit"], []).append(len(steps))
+    on_disk: dict[str, list[int]] = {}
+    for trial, n_rows in trials.items():
+        on_disk.setdefault(trial.parent.name, []).append(n_rows)
+    assert {u: sorted(v) for u, v in by_unit.items()} == {u: sorted(v) for u, v in on_disk.items()}

@@ -118,23 +118,23 @@ def test_suite_smoke_runs_analyses_and_resumes(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "data.py").write_text(DATA)
-    # two strategies: the suite machinery does not depend on which (grid CV's 5 trials a
-    # seed and task would only add Ray process starts)
-    (tmp_path / "suite.toml").write_text(SUITE.replace('"fixed", "grid_cv"', '"fixed"'))
+    # three single-trial strategies: the suite machinery does not depend on which (grid CV's
+    # 5 trials a seed and task would only add Ray process starts)
+    (tmp_path / "suite.toml").write_text(SUITE.replace('"grid_cv"', '"deep_ensemble"'))
     proc = _crossreg(tmp_path, "suite", "--config", "suite.toml", "--smoke", "--seeds", "2",
                      "--storage", "out")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (d,) = (tmp_path / "out").glob("mine-smoke-*")
     record = json.loads((d / "suite.json").read_text())
     assert record["status"] == "finished" and record["seeds"] == 2
-    assert record["strategies"] == ["cross_reg", "fixed"]
+    assert record["strategies"] == ["cross_reg", "fixed", "deep_ensemble"]
     assert set(record["runs"]) == {"quick-smoke", "own-data-smoke"}
     assert "across tasks (test_acc)" in proc.stdout
 
     proc = _crossreg(tmp_path, "analyze", str(d))
     assert proc.returncode == 0, proc.stderr[-3000:]
     across = proc.stdout.split("\n\n")[0].splitlines()
-    for strategy in ("cross_reg", "fixed"):  # one row each, with its mean rank
+    for strategy in ("cross_reg", "fixed", "deep_ensemble"):  # one row each, with its mean rank
         assert sum(line.split()[:1] == [strategy] for line in across) == 1, proc.stdout
     assert "mean" in proc.stdout and "per task" in proc.stdout
 
@@ -148,5 +148,5 @@ def test_suite_smoke_runs_analyses_and_resumes(tmp_path):
     record = json.loads((d / "suite.json").read_text())
     assert record["status"] == "finished"
     meta = json.loads((d / record["runs"]["own-data-smoke"] / "metadata.json").read_text())
-    assert meta["status"] == "finished" and len(meta["completed"]) == 4
+    assert meta["status"] == "finished" and len(meta["completed"]) == 6
     assert len([p for p in d.iterdir() if p.is_dir()]) == 2

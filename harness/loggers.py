@@ -1,0 +1,100 @@
+"""Following a run in the tools researchers already use: `--log tensorboard|mlflow|wandb`.
+
+Each name attaches one of Ray Tune's own logger callbacks to every Tuner of the run. They run
+on the driver and see every row a trial reports, so nothing in `trainables` changes:
+
+- `tensorboard`: Tune's `TBXLoggerCallback`, event files in each trial's directory of the run
+  (`tensorboard --logdir RUN_DIR`).
+- `mlflow`: Tune's `MLflowLoggerCallback`, one MLflow run per trial (its config as params, its
+  rows as per-epoch metrics) in an MLflow experiment named after the run directory, at
+  `$MLFLOW_TRACKING_URI`, else a local `./mlruns` file store (MLflow's classic default;
+  `mlflow ui` started in the same folder shows it). MLflow 3 keeps that store in maintenance
+  mode behind `MLFLOW_ALLOW_FILE_STORE`, which the default sets: it needs no database
+  packages; `MLFLOW_TRACKING_URI=sqlite:///mlflow.db` picks MLflow's database store instead.
+  Params are logged when a trial ends: PBT changes a member's rho mid-run, and MLflow
+  refuses a param that changes.
+- `wandb`: Tune's `WandbLoggerCallback`, one W&B run per trial, grouped by run directory;
+  offline (files under `./wandb`, `wandb sync` uploads them) unless `WANDB_API_KEY` is set.
+
+The names are checked before Ray starts: an unknown one, or one whose package is missing,
+is one line naming the `pip install` that fixes it; MLflow's tracking store is opened then too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import SpecError
+
+#: each logger and the package its Tune callback needs
+PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow", "wandb": "wandb"}
+#: what `pip install` gets each package (MLflow's client alone is enough for logging)
+PIP = {"tensorboardX": "tensorboardX", "mlflow": "mlflow-skinny", "wandb": "wandb"}
+
+
+def check(names: Sequence[str]) -> tuple[str, ...]:
+    """The loggers, in order and once each; SpecError naming the first unknown one or the
+    first whose package is not installed."""
+    for name in names:
+        if name not in PACKAGES:
+            raise SpecError(f"--log {name}: unknown logger; choose from {', '.join(PACKAGES)}")
+        package = PACKAGES[name]
+        if importlib.util.find_spec(package) is None:
+            raise SpecError(f"--log {name} needs the {package} package: "
+                            f"pip install {PIP[package]}")
+    if "mlflow" in names:
+        _open_mlflow_store()
+    return tuple(dict.fromkeys(names))
+
+
+def _open_mlflow_store() -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = mlflow_tracking_uri()
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as e:  # any store failure (scheme, server, permissions): one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SpecError(f"--log mlflow: cannot open the tracking store {uri}: {first}") from None
+
+
+def mlflow_tracking_uri() -> str:
+    """`$MLFLOW_TRACKING_URI`, else the `./mlruns` file store as an absolute `file:` URI (a
+    later `mlflow ui` may start elsewhere), allowed for MLflow 3 (module docstring)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return "file:" + os.path.abspath("mlruns")
+
+
+def callbacks(names: Sequence[str], *, run_name: str, unit: str) -> list[Any]:
+    """The Tune callbacks of `names` for the Tuner of one (strategy, seed) `unit` of the run
+    directory `run_name`."""
+    made: list[Any] = []
+    tags = {"crossreg.run": run_name, "crossreg.unit": unit}
+    for name in names:
+        if name == "tensorboard":
+            from ray.tune.logger import TBXLoggerCallback
+
+            made.append(TBXLoggerCallback())
+        elif name == "mlflow":
+            from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+            made.append(MLflowLoggerCallback(tracking_uri=mlflow_tracking_uri(),
+                                             experiment_name=run_name, tags=tags,
+                                             save_artifact=False, log_params_on_trial_end=True))
+        elif name == "wandb":
+            from ray.air.integrations.wandb import WandbLoggerCallback
+
+            if not os.environ.get("WANDB_API_KEY"):  # Tune's callback reads the mode from here
+                os.environ.setdefault("WANDB_MODE", "offline")
+            made.append(WandbLoggerCallback(project="crossreg", group=run_name, tags=[unit]))
+        else:
+            raise SpecError(f"--log {name}: unknown logger; choose from {', '.join(PACKAGES)}")
+    return made
+
+
+__all__ = ["PACKAGES", "callbacks", "check", "mlflow_tracking_uri"]

@@ -1,0 +1,56 @@
+"""`--log`: the names and packages are checked before anything runs, in one line each; the
+callbacks are Tune's own. (A real run that logs to TensorBoard and MLflow, read back with
+their readers: tests/harness/test_registered_experiments.py.)"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from harness import cli, loggers
+from harness.errors import SpecError
+
+
+def test_names_are_kept_in_order_once_each(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # the check opens (so creates) the default ./mlruns store
+    assert loggers.check(["mlflow", "tensorboard", "mlflow"]) == ("mlflow", "tensorboard")
+
+
+def test_an_unknown_logger_is_refused():
+    with pytest.raises(SpecError, match="^--log comet: unknown logger; choose from tensorboard"):
+        loggers.check(["comet"])
+
+
+def test_a_missing_package_names_its_pip_install(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(SpecError, match=r"^--log wandb needs the wandb package: pip install wandb$"):
+        loggers.check(["tensorboard", "wandb"])
+
+
+def test_the_cli_refuses_before_any_work(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://x")
+    code = cli.main(["run", "quick", "--smoke", "--log", "mlflow", "--storage", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("crossreg: --log mlflow: cannot open the tracking store nosuchscheme://x")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_the_callbacks_are_tunes_and_mlflow_names_the_run(monkeypatch, tmp_path):
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+    from ray.tune.logger import TBXLoggerCallback
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    tb, ml = loggers.callbacks(["tensorboard", "mlflow"], run_name="quick-1", unit="pbt-seed0")
+    assert isinstance(tb, TBXLoggerCallback) and isinstance(ml, MLflowLoggerCallback)
+    assert ml.experiment_name == "quick-1" and ml.tags["crossreg.unit"] == "pbt-seed0"
+    assert ml.tracking_uri == f"file:{tmp_path / 'mlruns'}"
+    assert ml.log_params_on_trial_end  # PBT changes rho mid-trial; MLflow refuses a changed param
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    (ml,) = loggers.callbacks(["mlflow"], run_name="r", unit="u")
+    assert ml.tracking_uri == "http://mlflow.example:5000"
