@@ -17,26 +17,94 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+# -- the columns of one report row (docs/contract.md, "One report row") -----------------------
+# One constant per name: the trainables write a row under these names, the harness and the
+# analysis read it by them (tests/test_repository.py checks that trainables/ and harness/ spell
+# none of them out). The tuples below group them.
+
+#: 1-based epoch index of the row.
+EPOCH = "epoch"
+#: Running means over the epoch's training steps.
+TRAIN_LOSS = "train_loss"
+TRAIN_ACC = "train_acc"
+#: On the validation split (NaN where there is none).
+VAL_LOSS = "val_loss"
+VAL_ACC = "val_acc"
+#: On the test split, with ``eval_samples`` draws; never used to choose anything.
+TEST_LOSS = "test_loss"
+TEST_ACC = "test_acc"
+TEST_ECE = "test_ece"
+TEST_NLL = "test_nll"
+TEST_BRIER = "test_brier"
+#: The test split with every stochastic regularizer switched off (:data:`DET_COLUMNS`).
+TEST_ACC_DET = "test_acc_det"
+TEST_ECE_DET = "test_ece_det"
+TEST_NLL_DET = "test_nll_det"
+#: Temperature scaling fitted on the regularization split (:data:`TS_COLUMNS`).
+TS_TEMPERATURE = "ts_temperature"
+TEST_ECE_TS = "test_ece_ts"
+TEST_NLL_TS = "test_nll_ts"
+#: On an observed, non-diverged row: True where a test prediction was not finite (NaN inputs or
+#: weights), which is why every test metric of the row is NaN.
+TEST_NONFINITE = "test_nonfinite"
+#: Sample-forward passes and matmul/conv FLOPs of the epoch by step kind (deltas).
+FWD_TRAIN = "fwd_train"
+FWD_REG = "fwd_reg"
+FWD_EVAL = "fwd_eval"
+FWD_TEST = "fwd_test"
+FLOPS_TRAIN = "flops_train"
+FLOPS_REG = "flops_reg"
+FLOPS_EVAL = "flops_eval"
+FLOPS_TEST = "flops_test"
+#: Wall seconds of the epoch's cost work, the device time it held, and the observation's seconds.
+TRAIN_SECONDS = "train_seconds"
+DEVICE_SECONDS = "device_seconds"
+OBSERVE_SECONDS = "observe_seconds"
+#: Split sizes.
+N_TRAIN = "n_train"
+N_REG = "n_reg"
+N_TEST = "n_test"
+#: What chance is on the test split (:data:`CHANCE_COLUMNS`).
+TEST_MAJORITY_ACC = "test_majority_acc"
+N_CLASSES = "n_classes"
+#: True on the last row of a trial whose loss turned NaN/inf.
+DIVERGED = "diverged"
+#: Labels copied from the trial's config into every row, each under the name of the
+#: ``trainables.config.TrialConfig`` field it copies (:data:`ROW_LABEL_COLUMNS`).
+EXPERIMENT = "experiment"
+STRATEGY = "strategy"
+SEED = "seed"
+ROLE = "role"
+#: ``rho/<name>``: the current rho values, one column per name.
+RHO_PREFIX = "rho/"
+#: ``rel/<stat>_<i>``: the test split's reliability diagram, bin i = 0..14, stats
+#: :data:`RELIABILITY_STATS` (sample count, mean confidence, accuracy).
+RELIABILITY_PREFIX = "rel/"
+RELIABILITY_STATS = ("count", "conf", "acc")
+#: Ray Tune's own count of a trial's reports, in every ``result.json`` line beside the row
+#: (the schedulers' ``time_attr``).
+TRAINING_ITERATION = "training_iteration"
+
 #: Labels that identify a row of ``load_results``' frame; stored as pandas categoricals. ``task`` is
 #: the row's experiment name again, under the name the across-task statistics group by: a suite
 #: directory holds one run per task, each run of one experiment.
-LABEL_COLUMNS = ("run", "experiment", "task", "dataset", "strategy", "trial_id", "role", "status")
+LABEL_COLUMNS = ("run", EXPERIMENT, "task", "dataset", STRATEGY, "trial_id", ROLE, "status")
 #: Key of one row, in order (``seed`` and ``iteration`` are int64).
-KEY_COLUMNS = ("run", "experiment", "strategy", "seed", "trial_id", "iteration")
+KEY_COLUMNS = ("run", EXPERIMENT, STRATEGY, SEED, "trial_id", "iteration")
 #: What a strategy costs, in sample-forward passes per epoch (deltas, summed over every row of
 #: every trial: stopped, cloned and refit ones included).
-COST_COLUMNS = ("fwd_train", "fwd_reg", "fwd_eval")
+COST_COLUMNS = (FWD_TRAIN, FWD_REG, FWD_EVAL)
 #: All forward-pass counters. ``fwd_test`` is the harness's own test evaluation, done for
 #: every trial alike so that it can be reported; it is never part of a strategy's cost.
-FWD_COLUMNS = (*COST_COLUMNS, "fwd_test")
+FWD_COLUMNS = (*COST_COLUMNS, FWD_TEST)
 #: Matmul/conv FLOPs per epoch (forward and backward, deltas) by step kind: the same three kinds
 #: as :data:`COST_COLUMNS`. ``flops_test`` is the harness's test evaluation, never a cost. Rows
 #: written before the trainables counted FLOPs lack them: the loader gives NaN, totals show "-".
-FLOPS_COST_COLUMNS = ("flops_train", "flops_reg", "flops_eval")
-FLOPS_COLUMNS = (*FLOPS_COST_COLUMNS, "flops_test")
+FLOPS_COST_COLUMNS = (FLOPS_TRAIN, FLOPS_REG, FLOPS_EVAL)
+FLOPS_COLUMNS = (*FLOPS_COST_COLUMNS, FLOPS_TEST)
 #: Device seconds per epoch: ``train_seconds`` x the share of the device (GPU, else CPUs) the
 #: trial held. NaN in older rows, as the FLOPs.
-DEVICE_COST_COLUMNS = ("device_seconds",)
+DEVICE_COST_COLUMNS = (DEVICE_SECONDS,)
 #: The cost axes: what a strategy's cost is summed from, per axis (every row of every trial,
 #: re-run rows included). ``fwd`` is the only axis every run has; :data:`DEFAULT_COST` the price.
 COST_AXES: dict[str, tuple[str, ...]] = {
@@ -56,20 +124,23 @@ OPTIONAL_COST_COLUMNS = (*FLOPS_COLUMNS, *DEVICE_COST_COLUMNS)
 #: JSON-lines format. They are cost (every total counts them) and nothing else.
 RERUN_FILE = "rerun.json"
 #: Metric columns every report row carries; float64 in the loaded frame.
-METRIC_COLUMNS = (
-    "train_loss", "train_acc", "val_loss", "val_acc",
-    "test_loss", "test_acc", "test_ece", "test_nll", "test_brier",
-    "train_seconds",
-)
+#: The validation split's columns, and the test split's metrics (``eval_samples`` draws).
+VAL_COLUMNS = (VAL_LOSS, VAL_ACC)
+TEST_COLUMNS = (TEST_LOSS, TEST_ACC, TEST_ECE, TEST_NLL, TEST_BRIER)
+METRIC_COLUMNS = (TRAIN_LOSS, TRAIN_ACC, *VAL_COLUMNS, *TEST_COLUMNS, TRAIN_SECONDS)
 #: The final model with its noise switched off (every stochastic regularizer off: one
 #: deterministic pass), beside the ``eval_samples``-sample evaluation of the ``test_*`` columns,
 #: so "a stochastic predictor" and "a regularizer" are seen apart. For a deterministic model
 #: they equal the ``test_*`` columns. Absent (NaN) in rows written before they existed.
-DET_COLUMNS = ("test_acc_det", "test_ece_det", "test_nll_det")
+DET_COLUMNS = (TEST_ACC_DET, TEST_ECE_DET, TEST_NLL_DET)
+#: Temperature scaling of the epoch's model: the temperature fitted on the regularization
+#: split's predictions and the test ECE and NLL after it (NaN without that split, for
+#: regression, on a diverged row).
+TS_COLUMNS = (TS_TEMPERATURE, TEST_ECE_TS, TEST_NLL_TS)
 #: Seconds per epoch of the observation work that is never a cost: the test-split evaluation,
 #: the temperature fit, metrics and reliability bins (``train_seconds`` and ``device_seconds``
 #: time only what is a cost: theta steps, rho steps and the validation evaluation).
-OBSERVE_COLUMNS = ("observe_seconds",)
+OBSERVE_COLUMNS = (OBSERVE_SECONDS,)
 #: A row's flag: False where the epoch's model was not observed (``observe_every``: the test
 #: split is scored every few epochs and always at the last), so its test metrics are NaN by
 #: design, neither zero nor a sign of divergence. Rows without it (older runs) were observed.
@@ -77,7 +148,7 @@ OBSERVED_COLUMN = "observed"
 #: What chance is on the test split, for a classifier (NaN for regression): the accuracy of
 #: always predicting its most frequent class, and the number of classes (the uniform
 #: predictor's NLL is log of it). :func:`collapsed` reads them.
-CHANCE_COLUMNS = ("test_majority_acc", "n_classes")
+CHANCE_COLUMNS = (TEST_MAJORITY_ACC, N_CLASSES)
 #: Row columns that may be absent in older runs besides the optional costs: float64, NaN there.
 OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS, *CHANCE_COLUMNS)
 #: Beside a trial's result.json, written at its last epoch: its per-example test predictions
@@ -94,12 +165,21 @@ PREDICTION_ARRAYS = ("index", "label", "pred", "confidence", "p_true")
 #: concrete dropout, trivial augment) train on the whole pool, as a practitioner would.
 PROTOCOLS = ("equal_rows", "full_pool")
 #: Test metrics of the final model that the summary reports with intervals over seeds.
-QUALITY_COLUMNS = ("test_acc", "test_ece", "test_nll")
+QUALITY_COLUMNS = (TEST_ACC, TEST_ECE, TEST_NLL)
 #: Losses whose NaN/inf marks a diverged trial. Not val_loss: a grid-CV refit has no
 #: validation split and reports NaN there by contract; not *_acc: regression leaves them NaN.
-DIVERGENCE_COLUMNS = ("train_loss", "test_loss")
+DIVERGENCE_COLUMNS = (TRAIN_LOSS, TEST_LOSS)
 #: Split sizes reported on every row (integers).
-SIZE_COLUMNS = ("n_train", "n_reg", "n_test")
+SIZE_COLUMNS = (N_TRAIN, N_REG, N_TEST)
+#: The labels copied from the config into every row (the fields of the same names).
+ROW_LABEL_COLUMNS = (EXPERIMENT, STRATEGY, SEED, ROLE)
+#: Every column of a report row that has a fixed name, besides the ``rho/`` and ``rel/``
+#: families (:data:`RHO_PREFIX`, :data:`RELIABILITY_PREFIX`) and Ray Tune's bookkeeping.
+ROW_COLUMNS = (
+    EPOCH, TRAIN_LOSS, TRAIN_ACC, *VAL_COLUMNS, *TEST_COLUMNS, TEST_NONFINITE, *DET_COLUMNS,
+    *TS_COLUMNS, *FWD_COLUMNS, *FLOPS_COLUMNS, TRAIN_SECONDS, DEVICE_SECONDS, *OBSERVE_COLUMNS,
+    OBSERVED_COLUMN, *SIZE_COLUMNS, *CHANCE_COLUMNS, DIVERGED, *ROW_LABEL_COLUMNS,
+)
 
 #: Roles a trial can play (the ``role`` column). A ``fold`` trial trained on part of the
 #: pool to score one grid point; the ``refit`` trial is what grid CV returns.
@@ -125,7 +205,7 @@ RESUMED_INEXACT_KEY = "resumed_inexact"
 COMPLETIONS = ("finished", "errored", "incomplete")
 
 #: The validation column and direction each task selects by (never a test column).
-SELECTION = {"classification": ("val_acc", "max"), "regression": ("val_loss", "min")}
+SELECTION = {"classification": (VAL_ACC, "max"), "regression": (VAL_LOSS, "min")}
 
 #: Strategies whose cost the others are divided by, in order of preference; a strategy whose
 #: final model diverged (or is missing) in any seed is passed over.
@@ -254,8 +334,8 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
     best_value = math.nan
     complete: list[str] = []  # non-fold trials that ran every epoch (rule 3)
     for trial, row in last_rows.items():
-        role = row.get("role")
-        epoch = _number(row.get("epoch"))
+        role = row.get(ROLE)
+        epoch = _number(row.get(EPOCH))
         if role == REFIT_ROLE:
             e = epoch if epoch is not None else -math.inf
             if refit is None or e >= refit_epoch:
@@ -271,7 +351,7 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
             best, best_value = trial, value
     if refit is not None:
         return refit
-    if best is None and len(complete) == 1 and _number(last_rows[complete[0]].get("n_reg")) == 0:
+    if best is None and len(complete) == 1 and _number(last_rows[complete[0]].get(N_REG)) == 0:
         return complete[0]
     return best
 
@@ -285,16 +365,33 @@ __all__ = [
     "DEFAULT_COST",
     "DET_COLUMNS",
     "DEVICE_COST_COLUMNS",
+    "DEVICE_SECONDS",
+    "DIVERGED",
     "DIVERGENCE_COLUMNS",
+    "EPOCH",
+    "EXPERIMENT",
     "FLOPS_COLUMNS",
     "FLOPS_COST_COLUMNS",
+    "FLOPS_EVAL",
+    "FLOPS_REG",
+    "FLOPS_TEST",
+    "FLOPS_TRAIN",
     "FOLD_ROLE",
     "FWD_COLUMNS",
+    "FWD_EVAL",
+    "FWD_REG",
+    "FWD_TEST",
+    "FWD_TRAIN",
     "KEY_COLUMNS",
     "LABEL_COLUMNS",
     "METRIC_COLUMNS",
+    "N_CLASSES",
+    "N_REG",
+    "N_TEST",
+    "N_TRAIN",
     "OBSERVED_COLUMN",
     "OBSERVE_COLUMNS",
+    "OBSERVE_SECONDS",
     "OPTIONAL_COST_COLUMNS",
     "OPTIONAL_METRIC_COLUMNS",
     "PREDICTIONS_FILE",
@@ -302,14 +399,44 @@ __all__ = [
     "PROTOCOLS",
     "QUALITY_COLUMNS",
     "REFIT_ROLE",
+    "RELIABILITY_PREFIX",
+    "RELIABILITY_STATS",
     "RERUN_FILE",
     "RESUMED_INEXACT_KEY",
+    "RHO_PREFIX",
+    "ROLE",
     "ROLES",
+    "ROW_COLUMNS",
+    "ROW_LABEL_COLUMNS",
     "RUN_STATUSES",
+    "SEED",
     "SELECTION",
     "SIZE_COLUMNS",
+    "STRATEGY",
     "SWEEP_KEY",
     "SWEEP_REFERENCE_KEY",
+    "TEST_ACC",
+    "TEST_ACC_DET",
+    "TEST_BRIER",
+    "TEST_COLUMNS",
+    "TEST_ECE",
+    "TEST_ECE_DET",
+    "TEST_ECE_TS",
+    "TEST_LOSS",
+    "TEST_MAJORITY_ACC",
+    "TEST_NLL",
+    "TEST_NLL_DET",
+    "TEST_NLL_TS",
+    "TEST_NONFINITE",
+    "TRAINING_ITERATION",
+    "TRAIN_ACC",
+    "TRAIN_LOSS",
+    "TRAIN_SECONDS",
+    "TS_COLUMNS",
+    "TS_TEMPERATURE",
+    "VAL_ACC",
+    "VAL_COLUMNS",
+    "VAL_LOSS",
     "WALL_AXIS",
     "collapsed",
     "cost_columns",

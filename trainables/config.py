@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.contract import ROLES
+
 #: cross_reg learns rho on the regularization split by its partial gradient; fixed freezes it;
 #: t1t2 learns it by the hypergradient through the last theta step (Luketina et al. 2016,
 #: `trainables.engine`), on the same split and schedule
@@ -34,7 +36,6 @@ PAIR_DIRECTIONS = ("agree", "diverse")
 #: scale (``after_affine``, the default), or on the normalised pre-activation before it
 #: (``before_affine``: h = gamma * (u_hat + sigma * eps) + beta, the paper's placement)
 NOISE_AT = ("after_affine", "before_affine")
-ROLES = ("single", "member", "fold", "refit")
 
 
 def observe_interval(observe_every: int, epochs: int) -> int:

@@ -72,6 +72,17 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from analysis.contract import (
+    FLOPS_EVAL,
+    FLOPS_REG,
+    FLOPS_TEST,
+    FLOPS_TRAIN,
+    FWD_EVAL,
+    FWD_REG,
+    FWD_TEST,
+    FWD_TRAIN,
+)
+
 from .regularizers import Regularizer
 
 
@@ -92,7 +103,11 @@ class Counters:
     flops_test: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The row's cost columns (`analysis.contract.FWD_COLUMNS`, then `FLOPS_COLUMNS`), named
+        by the contract: these attribute names are the engine's own."""
+        return {FWD_TRAIN: self.fwd_train, FWD_REG: self.fwd_reg, FWD_EVAL: self.fwd_eval,
+                FWD_TEST: self.fwd_test, FLOPS_TRAIN: self.flops_train, FLOPS_REG: self.flops_reg,
+                FLOPS_EVAL: self.flops_eval, FLOPS_TEST: self.flops_test}
 
     def add(self, other: Counters) -> None:
         """Add ``other`` in place (a deep ensemble's cost is the sum of its members')."""

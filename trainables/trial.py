@@ -33,7 +33,38 @@ import numpy as np
 import torch
 from torch import nn
 
-from analysis.contract import CHANCE_COLUMNS, DET_COLUMNS, OBSERVED_COLUMN, PREDICTIONS_FILE
+from analysis.contract import (
+    CHANCE_COLUMNS,
+    DET_COLUMNS,
+    DEVICE_SECONDS,
+    DIVERGED,
+    EPOCH,
+    EXPERIMENT,
+    N_CLASSES,
+    N_REG,
+    N_TEST,
+    N_TRAIN,
+    OBSERVE_SECONDS,
+    OBSERVED_COLUMN,
+    PREDICTIONS_FILE,
+    RELIABILITY_PREFIX,
+    RELIABILITY_STATS,
+    RHO_PREFIX,
+    ROLE,
+    SEED,
+    STRATEGY,
+    TEST_COLUMNS,
+    TEST_ECE_TS,
+    TEST_MAJORITY_ACC,
+    TEST_NLL_TS,
+    TEST_NONFINITE,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    TRAIN_SECONDS,
+    TS_COLUMNS,
+    TS_TEMPERATURE,
+    VAL_COLUMNS,
+)
 from analysis.metrics import classification_metrics, reliability_bins
 
 from . import families
@@ -142,18 +173,17 @@ class Trial:
                 accs.append(stats.acc)
                 self.diverged = self.diverged or stats.diverged
         self.epoch += 1
-        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": _mean(losses),
-                               "train_acc": _mean(accs)}
+        row: dict[str, Any] = {EPOCH: self.epoch, TRAIN_LOSS: _mean(losses), TRAIN_ACC: _mean(accs)}
         self.predictions = {}
         val_pred = None
         if self.diverged:
-            row.update({"val_loss": math.nan, "val_acc": math.nan})
+            row.update(dict.fromkeys(VAL_COLUMNS, math.nan))
         elif reg is not None:
             val_pred = self._predict(reg.x, counters, "eval")
             val = self._metrics(val_pred, reg.y, "val_")
-            row.update({k: val[k] for k in ("val_loss", "val_acc")})
+            row.update({k: val[k] for k in VAL_COLUMNS})
         else:
-            row.update({"val_loss": math.nan, "val_acc": math.nan})
+            row.update(dict.fromkeys(VAL_COLUMNS, math.nan))
         self._synchronize()
         seconds = time.perf_counter() - start
         # every observe_interval epochs, and always at the end: a final model is observed
@@ -168,17 +198,17 @@ class Trial:
             self._synchronize()
             observe_seconds = time.perf_counter() - observe_start
         else:  # missing, not zero: the analysis reads these rows as unobserved
-            row.update({**_nan_metrics("test"), **{c: math.nan for c in DET_COLUMNS}, **_nan_ts()})
-        row.update({f"rho/{k}": v for k, v in self.regularizer.rho_values().items()})
+            row.update(_nan_observation())
+        row.update({f"{RHO_PREFIX}{k}": v for k, v in self.regularizer.rho_values().items()})
         row.update(counters.as_dict())
         share = 1.0 if cfg.device_share is None else cfg.device_share
         row.update({
-            "train_seconds": seconds,
-            "device_seconds": seconds * share,
-            "observe_seconds": observe_seconds, OBSERVED_COLUMN: observed,
-            "n_train": len(splits.train), "n_reg": len(reg) if reg is not None else 0,
-            "n_test": len(splits.test), **self.chance, "diverged": self.diverged,
-            "experiment": cfg.experiment, "strategy": cfg.strategy, "seed": cfg.seed, "role": cfg.role,
+            TRAIN_SECONDS: seconds,
+            DEVICE_SECONDS: seconds * share,
+            OBSERVE_SECONDS: observe_seconds, OBSERVED_COLUMN: observed,
+            N_TRAIN: len(splits.train), N_REG: len(reg) if reg is not None else 0,
+            N_TEST: len(splits.test), **self.chance, DIVERGED: self.diverged,
+            EXPERIMENT: cfg.experiment, STRATEGY: cfg.strategy, SEED: cfg.seed, ROLE: cfg.role,
         })
         return row
 
@@ -194,7 +224,7 @@ class Trial:
         FLOPs go to ``fwd_test``/``flops_test``. A diverged model gets NaN throughout."""
         splits, reg = self.splits, self.splits.reg
         if self.diverged:
-            return {**_nan_metrics("test"), **{c: math.nan for c in DET_COLUMNS}, **_nan_ts()}
+            return _nan_observation()
         test_pred = self._predict(splits.test.x, counters, "test")
         test = self._metrics(test_pred, splits.test.y, "test_")
         return {**test, **self._noise_off(test, counters),
@@ -293,17 +323,16 @@ class Trial:
     def _metrics(self, pred: torch.Tensor, y: torch.Tensor, prefix: str) -> dict[str, Any]:
         flag: dict[str, Any] = {}
         if prefix == "test_":  # NaN inputs or weights: every test metric is NaN (flagged)
-            flag["test_nonfinite"] = not bool(torch.isfinite(pred).all())
+            flag[TEST_NONFINITE] = not bool(torch.isfinite(pred).all())
         if self.splits.task == "classification":
             probs, labels = pred.cpu().numpy(), y.cpu().numpy()
             m = classification_metrics(probs, labels, prefix=prefix)
             m[f"{prefix}loss"] = m[f"{prefix}nll"]
             if prefix == "test_":  # the reliability diagram of the test split, bin by bin
                 bins = reliability_bins(probs, labels)
-                for i in range(len(bins["count"])):
-                    m[f"rel/count_{i}"] = float(bins["count"][i])
-                    m[f"rel/conf_{i}"] = float(bins["confidence"][i])
-                    m[f"rel/acc_{i}"] = float(bins["accuracy"][i])
+                for i in range(len(bins["count"])):  # rel/count_i, rel/conf_i, rel/acc_i
+                    for stat, key in zip(RELIABILITY_STATS, ("count", "confidence", "accuracy")):
+                        m[f"{RELIABILITY_PREFIX}{stat}_{i}"] = float(bins[key][i])
         else:
             m = _nan_metrics(prefix.rstrip("_"))
             m[f"{prefix}loss"] = float(torch.mean((pred - y.float()) ** 2))
@@ -319,8 +348,7 @@ class Trial:
         temperature = fit_temperature(val_pred.cpu().numpy(), val_y.cpu().numpy())
         labels = test_y.cpu().numpy()
         scaled = classification_metrics(scale_probs(test_pred.cpu().numpy(), temperature), labels)
-        return {"ts_temperature": temperature, "test_ece_ts": scaled["ece"],
-                "test_nll_ts": scaled["nll"]}
+        return {TS_TEMPERATURE: temperature, TEST_ECE_TS: scaled["ece"], TEST_NLL_TS: scaled["nll"]}
 
     # -- checkpointing --------------------------------------------------------------------
 
@@ -356,12 +384,17 @@ def _chance(splits: Splits) -> dict[str, float]:
     if splits.task != "classification":
         return dict.fromkeys(CHANCE_COLUMNS, math.nan)
     counts = np.bincount(splits.test.y.cpu().numpy().astype(np.int64), minlength=splits.n_classes)
-    return {"test_majority_acc": float(counts.max() / max(1, counts.sum())),
-            "n_classes": float(splits.n_classes)}
+    return {TEST_MAJORITY_ACC: float(counts.max() / max(1, counts.sum())),
+            N_CLASSES: float(splits.n_classes)}
 
 
 def _nan_ts() -> dict[str, float]:
-    return {"ts_temperature": math.nan, "test_ece_ts": math.nan, "test_nll_ts": math.nan}
+    return dict.fromkeys(TS_COLUMNS, math.nan)
+
+
+def _nan_observation() -> dict[str, float]:
+    """An unobserved (or diverged) row's test, noise-off and temperature-scaled columns: NaN."""
+    return dict.fromkeys((*TEST_COLUMNS, *DET_COLUMNS, *TS_COLUMNS), math.nan)
 
 
 def _mean(values: list[float]) -> float:
