@@ -6,7 +6,10 @@ snapshots dozens of times: thousands of lines for the quick job. By default the 
 all of that off (Tune's old reporter at verbosity 0, worker logs not forwarded, Ray's loggers
 at WARNING, the snapshot warning's threshold at 0) and prints its own progress instead: a
 line when each (strategy, seed) starts and one when it ends, with trials ended / expected,
-epochs, the elapsed time and an ETA for the whole run. `--verbose` gives Ray's output back.
+epochs, the elapsed time and an ETA for the whole run, and between those, every few seconds
+while anything runs, a status line of the trial-epochs each running unit has written
+(harness.heartbeat), so one long strategy is not silence and the ETA moves with the epochs.
+`--verbose` gives Ray's output back.
 
 Plain lines rather than a live progress bar: runs go to log files (SLURM, `ray job logs`)
 as often as to terminals, and a line per event reads the same in both.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +113,8 @@ def duration(seconds: float) -> str:
 @dataclass
 class Progress:
     """The run's progress lines; work is counted in trial-epochs (an ASHA trial counts its
-    full epochs: the ETA errs on the long side)."""
+    full epochs: the ETA errs on the long side). Thread-safe: the heartbeat reports the
+    running units' epochs from a thread of its own."""
 
     items: Sequence[tuple[str, float]]  # (strategy-seed name, trial-epochs it will take)
     echo: Callable[[str], None] = print
@@ -121,28 +126,61 @@ class Progress:
         self._units = dict(self.items)
         self._total = sum(self._units.values())
         self._index = {name: i for i, (name, _) in enumerate(self.items, 1)}
+        self._running: dict[str, float] = {}  # started, not ended: trial-epochs written so far
+        self._lock = threading.Lock()
 
     def _tag(self, name: str) -> str:
         width = len(str(len(self.items)))
         return f"[{self._index[name]:>{width}}/{len(self.items)}] {name}"
 
     def eta(self) -> str:
-        if self._done_units <= 0:
+        """From the rate so far: the ended units' trial-epochs and the running units' written
+        ones (each capped at its unit's size) over the elapsed time."""
+        done = self._done_units + sum(min(e, self._units.get(n, e)) for n, e in self._running.items())
+        if done <= 0:
             return "ETA --"
         elapsed = time.perf_counter() - self.started
-        remaining = max(self._total - self._done_units, 0.0)
-        return f"ETA {duration(elapsed * remaining / self._done_units)}"
+        remaining = max(self._total - done, 0.0)
+        return f"ETA {duration(elapsed * remaining / done)}"
+
+    def _elapsed(self) -> str:
+        return f"elapsed {duration(time.perf_counter() - self.started)}"
 
     def start(self, name: str, note: str = "") -> None:
         extra = f" ({note})" if note else ""
-        self.echo(f"{self._tag(name)} started{extra} · elapsed "
-                  f"{duration(time.perf_counter() - self.started)}")
+        with self._lock:
+            self._running[name] = 0.0
+            self.echo(f"{self._tag(name)} started{extra} · {self._elapsed()}")
 
     def end(self, name: str, status: str, detail: str) -> None:
-        self._done += 1
-        self._done_units += self._units.get(name, 0.0)
-        self.echo(f"{self._tag(name)} {status}: {detail} · elapsed "
-                  f"{duration(time.perf_counter() - self.started)} · {self.eta()}")
+        with self._lock:
+            self._running.pop(name, None)
+            self._done += 1
+            self._done_units += self._units.get(name, 0.0)
+            self.echo(f"{self._tag(name)} {status}: {detail} · {self._elapsed()} · {self.eta()}")
+
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._running)
+
+    def update(self, name: str, trial_epochs: float) -> None:
+        """The trial-epochs unit `name` has written so far (a unit that ended is ignored)."""
+        with self._lock:
+            if name in self._running:
+                self._running[name] = trial_epochs
+
+    def status(self, shown: int = 3) -> str:
+        """`... 2 running: pbt-seed0 24/80, cross_reg-seed1 10/60 trial-epochs · elapsed 1:10 ·
+        ETA 4:20`; empty when nothing runs."""
+        with self._lock:
+            if not self._running:
+                return ""
+            parts = [f"{n} {e:.0f}/{self._units.get(n, 0):.0f}"
+                     for n, e in list(self._running.items())[:shown]]
+            more = len(self._running) - shown
+            tail = f", +{more} more" if more > 0 else ""
+            return (f"... {len(self._running)} running: {', '.join(parts)}{tail} trial-epochs · "
+                    f"{self._elapsed()} · {self.eta()}")
 
 
 __all__ = ["QUIET_ENV", "TUNE_CONTROLLER_LOGGER", "DropCheckpointBookkeepingError", "DropTunesResumeHint",

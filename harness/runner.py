@@ -41,6 +41,7 @@ from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
 from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
 from harness.experiments import ExperimentSpec
+from harness.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
 from harness.interrupts import StopSignals, note_run
 from harness.lock import RunLock
 from harness.recording import finish, recorded, resumable
@@ -82,6 +83,7 @@ class RunOptions:
     verbose: int = 0  # Ray's own output: 0 off (the harness's progress lines), 1 tables, 2 results
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
     loggers: tuple[str, ...] = ()  # `--log`: tensorboard, mlflow, wandb (harness.loggers)
+    progress_s: float = DEFAULT_INTERVAL_S  # between status lines of running units; 0: none
     echo: Callable[[str], None] = print
 
 
@@ -366,21 +368,22 @@ def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options:
         todo = launch_order(todo, work)
     progress = Progress([(_dir(work, s, k), unit_size(work[s])) for s, k in todo],
                         echo=options.echo)
-    if side_by_side:
-        _run_concurrently(run, todo, work, options, resume, meta, progress)
-    else:
-        for entry, seed in todo:
-            if signals.stopped:
-                break
-            strategy, spec = work[entry]
-            name = _dir(work, entry, seed)
-            progress.start(name)
-            t0 = time.perf_counter()
-            try:
-                outcome = fit_one(spec, strategy, seed, run.root, options, resume, signals)
-            finally:
-                _add_driver_seconds(meta, name, time.perf_counter() - t0)
-            _record(run, meta, outcome, spec, progress)
+    with Heartbeat(run, progress, options.progress_s):
+        if side_by_side:
+            _run_concurrently(run, todo, work, options, resume, meta, progress)
+        else:
+            for entry, seed in todo:
+                if signals.stopped:
+                    break
+                strategy, spec = work[entry]
+                name = _dir(work, entry, seed)
+                progress.start(name)
+                t0 = time.perf_counter()
+                try:
+                    outcome = fit_one(spec, strategy, seed, run.root, options, resume, signals)
+                finally:
+                    _add_driver_seconds(meta, name, time.perf_counter() - t0)
+                _record(run, meta, outcome, spec, progress)
     short = sorted(name for name in (_dir(work, *p) for p in plan(meta))
                    if meta["completed"].get(name) not in (FINISHED, "errored"))
     finish(run, meta, "finished" if not short and not signals.stopped else "interrupted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -238,7 +239,7 @@ def test_side_by_side_runs_concurrently_and_gives_the_sequential_rows(run_dir, t
     lines: list[str] = []
     path = Path(runner.start(spec, runner.RunOptions(
         storage=str(tmp_path), trainable=SYNTHETIC, verbose=0, concurrent=True,
-        extra_config={"sleep_s": 1.5}, echo=lines.append)))
+        extra_config={"sleep_s": 1.5}, echo=lines.append, progress_s=1.0)))
     meta = json.loads((path / "metadata.json").read_text())
     assert meta["status"] == "finished"
     assert meta["completed"] == {"cross_reg-seed0": "finished", "fixed-seed0": "finished",
@@ -246,6 +247,9 @@ def test_side_by_side_runs_concurrently_and_gives_the_sequential_rows(run_dir, t
     # launched largest first: the 3-trial search before the single runs
     started = [line.split("] ")[1].split()[0] for line in lines if " started" in line]
     assert started[0] == "random-seed0", lines
+    # between starts and ends, status lines of the running units' epochs (harness.heartbeat)
+    assert any(re.match(r"\.\.\. \d running: .*random-seed0 \d+/18.* trial-epochs · elapsed", line)
+               for line in lines), lines
     sequential, _ = run_dir
     for name in meta["completed"]:
         ours, theirs = _stable_trials(path / name), _stable_trials(sequential / name)
