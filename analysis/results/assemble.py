@@ -185,6 +185,8 @@ def _label(df: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     for col, src in (("experiment", [ru.experiment for ru in runs]),
                      ("dataset", [ru.dataset for ru in runs])):
         own = df.get(col)
+        if own is not None:  # an empty label is none (a user's own Tuner sets no experiment)
+            own = own.astype(object).mask(own.astype(object) == "")
         if col == "dataset" and "config.dataset" in df:
             own = df["config.dataset"] if own is None else own.fillna(df["config.dataset"])
         run_label = _run_labels(src, own, r, [ru.name for ru in runs] if col == "experiment" else None)
@@ -277,14 +279,9 @@ def _tidy(df: pd.DataFrame, runs: list[Run], warn: list[str]) -> pd.DataFrame:
                 col = col.map(str, na_action="ignore")  # numbers as labels become their text
             df[c] = col.astype("category")
     df = df.sort_values(["_file", "_line"], kind="stable").reset_index(drop=True)
-    # Duplicate (trial, iteration) in result.json: runs written before the harness moved re-run
-    # rows to rerun.json (whose rows repeat iterations by definition, and are left out here).
-    own = ~(df["placeholder"].to_numpy() | df["rerun"].to_numpy())
-    dup = np.zeros(len(df), dtype=bool)
-    dup[own] = df[own].duplicated(list(KEY_COLUMNS), keep=False).to_numpy()
-    if dup.any():
-        warn.append(f"repeated (trial, iteration) rows in trial(s) {_group_names(df, dup)}; "
-                    f"all kept (PBT restores can repeat iterations)")
+    # A (trial, iteration) repeated in result.json is kept without a word: a PBT or PB2 member
+    # that exploits another's checkpoint, or a trial a user's own Tuner restarts, reports
+    # iterations again (its training goes on, and costs); nothing is wrong with the run.
     df["final_trial"], df["final_epoch"] = final_flags(df, runs, warn)
     rest = [c for c in df.columns if c not in LEAD_COLUMNS and c not in _INTERNAL]
     return df[LEAD_COLUMNS + rest]

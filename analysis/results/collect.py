@@ -116,11 +116,12 @@ def _run_of(name: str, meta: dict[str, Any] | None) -> Run:
 
 def read_run_metadata(fs: pafs.FileSystem, run_root: str, files: list[str],
                       warn: list[str]) -> dict[str, Any] | None:
-    """metadata.json of one run, or None (absent or unreadable: said in ``warn``)."""
+    """metadata.json of one run, or None. Absent, the directory is a Tune experiment tree of
+    a user's own Tuner (a harness run writes it before any trial), so its status is unknown
+    without a word; unreadable is said in ``warn``."""
     name = posixpath.basename(run_root)
     meta_path = posixpath.join(run_root, METADATA)
     if meta_path not in files:
-        warn.append(f"run {name}: no {METADATA}; status unknown")
         return None
     try:
         meta = json.loads(listing.read_text(fs, meta_path))

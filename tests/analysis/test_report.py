@@ -81,7 +81,7 @@ def test_report_is_self_contained(report):
     for strategy in exp.strategies:
         assert f"<td>{strategy}</td>" in text
     assert 'class="badge finished"' in text and "git_commit" in text and "abc1234" in text
-    assert "repeated (trial, iteration)" in text  # load warnings are on the page
+    assert "repeated (trial, iteration)" not in text  # a PBT clone's repeats are normal
 
 
 def test_report_flags_unfinished_runs_and_survives_damage(tmp_path):

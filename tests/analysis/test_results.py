@@ -113,9 +113,11 @@ def test_several_runs_and_a_parent_folder(tmp_path):
     assert parent.groupby("run", observed=True)["status"].first().astype(str).to_dict() == parent.attrs["status"]
 
 
-def test_missing_metadata_means_unknown_status(tmp_path):
+def test_missing_metadata_means_unknown_status_without_a_word(tmp_path):
+    """A Tune experiment tree of a user's own Tuner has no metadata.json: nothing is wrong."""
     exp = write_experiment(tmp_path, seeds=(0,), status=None)
-    with pytest.warns(ResultsWarning, match="no metadata.json"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)
         df = load_results(exp.root)
     assert df.attrs["status"] == {"quick-run": "unknown"}
     assert set(df["status"].astype(str)) == {"unknown"}
@@ -208,9 +210,11 @@ def test_half_written_last_line(experiment):
     assert (df["trial_id"] == "cr0_00000").sum() == experiment.epochs
 
 
-def test_repeated_iterations_warn_and_are_kept(tmp_path):
+def test_repeated_iterations_are_kept_without_a_word(tmp_path):
+    """A PBT member that exploits another's checkpoint reports iterations again: normal."""
     exp = write_experiment(tmp_path, seeds=(0,), pbt_clone=True)
-    with pytest.warns(ResultsWarning, match=r"repeated \(trial, iteration\).*pbt0_00000"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultsWarning)
         df = load_results(exp.root)
     t = df[df["trial_id"] == "pbt0_00000"]
     assert t["iteration"].duplicated().sum() == 2  # iterations 3 and 4 came twice
