@@ -41,10 +41,11 @@ CLUSTER = "needs a real Ray cluster (cluster.yaml, a bucket)"
 SUITES = ("covered by tests/harness/test_suite.py (a --config --smoke suite end to end, analysed and "
           "resumed; small preflighted; plans printed); a real suite takes hours")
 SKIPPED: dict[str, str] = {
+    "./install.sh": INSTALL + "; its choices: tests/test_install.py",
+    "./install.sh [test]": INSTALL,
     "python3 -m venv .venv": INSTALL,
     ". .venv/bin/activate": INSTALL,
     "pip install -e .": INSTALL,
-    "pip install -e .[test]": INSTALL,
     "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu": INSTALL,
     "python -m pytest -n 2 --dist loadfile --no-loadscope-reorder": "the test suite itself",
     "ray get-auth-token --generate": CLUSTER,
