@@ -17,6 +17,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from analysis.contract import DIVERGED, EPOCH
+
 FINISHED, ERRORED, INCOMPLETE = "finished", "errored", "incomplete"
 
 
@@ -25,8 +27,8 @@ def trial_ended(rows: Sequence[Mapping[str, Any]], epochs: int) -> bool:
     if not rows:
         return False
     last = rows[-1]
-    return (int(last.get("epoch", 0) or 0) >= epochs or last.get("done") is True
-            or last.get("diverged") is True)
+    return (int(last.get(EPOCH, 0) or 0) >= epochs or last.get("done") is True
+            or last.get(DIVERGED) is True)
 
 
 @dataclass(frozen=True)

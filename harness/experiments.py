@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from analysis.contract import PROTOCOLS
+from analysis.contract import PROTOCOLS, RHO_PREFIX, VAL_ACC, VAL_LOSS
 from harness.errors import SpecError
 from trainables.config import PER_TRIAL_FIELDS, ConfigError, TrialConfig
 
@@ -64,7 +64,7 @@ class SearchSpace:
 
     def describe(self) -> str:
         """One line for people: `rho/sigma_0, rho/sigma_1 per layer, log-uniform [0.01, 1]`."""
-        who = (", ".join(f"rho/{n}" for n in self.names) + " per layer") if self.names \
+        who = (", ".join(f"{RHO_PREFIX}{n}" for n in self.names) + " per layer") if self.names \
             else "rho shared"
         scale = "log-uniform" if self.log else "uniform"
         return f"{who}, {scale} [{self.low:g}, {self.high:g}]"
@@ -134,7 +134,7 @@ class ExperimentSpec:
     @property
     def metric(self) -> str:
         """The validation column every search selects on (never a test column)."""
-        return "val_acc" if self.task == "classification" else "val_loss"
+        return VAL_ACC if self.task == "classification" else VAL_LOSS
 
     @property
     def mode(self) -> str:

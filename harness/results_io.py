@@ -21,7 +21,7 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from analysis.contract import COST_COLUMNS, final_trial
+from analysis.contract import COST_COLUMNS, EPOCH, TRAINING_ITERATION, final_trial
 from harness.storage import Storage
 
 RESULT_FILE = "result.json"
@@ -104,7 +104,7 @@ def _step(row: dict[str, Any], position: int) -> Any:
     `Tuner.restore` Tune goes on counting `training_iteration` from the last report while
     the trial re-trains the epochs after its checkpoint, so a re-run epoch comes back under a
     new iteration number: only the epoch says which rows it supersedes."""
-    return row.get("epoch", row.get("training_iteration", position))
+    return row.get(EPOCH, row.get(TRAINING_ITERATION, position))
 
 
 def retire_orphans(experiment: Storage, known_trial_paths: Iterable[str]) -> list[str]:

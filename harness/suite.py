@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from analysis.contract import TEST_ACC, TEST_LOSS
 from harness import metadata, overrides, preflight, registry
 from harness.errors import HarnessError, Interrupted, SpecError
 from harness.experiments import ExperimentSpec
@@ -358,9 +359,9 @@ def analysis_metric(df: Any) -> str:
     """The metric the across-task table ranks on: test accuracy when every task has one,
     else the test loss (a suite with a regression task: every task has a test loss, and
     lower is better for both)."""
-    if "test_acc" in df and df.groupby("task")["test_acc"].apply(lambda s: s.notna().any()).all():
-        return "test_acc"
-    return "test_loss"
+    if TEST_ACC in df and df.groupby("task")[TEST_ACC].apply(lambda s: s.notna().any()).all():
+        return TEST_ACC
+    return TEST_LOSS
 
 
 def per_task_table(df: Any, metric: str) -> str:

@@ -26,6 +26,32 @@ from typing import Any
 
 import numpy as np
 
+from analysis.contract import (
+    DIVERGED,
+    EPOCH,
+    EXPERIMENT,
+    FWD_EVAL,
+    FWD_REG,
+    FWD_TEST,
+    FWD_TRAIN,
+    N_REG,
+    N_TEST,
+    N_TRAIN,
+    RHO_PREFIX,
+    ROLE,
+    SEED,
+    STRATEGY,
+    TEST_ACC,
+    TEST_BRIER,
+    TEST_ECE,
+    TEST_LOSS,
+    TEST_NLL,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    TRAIN_SECONDS,
+    VAL_ACC,
+    VAL_LOSS,
+)
 from trainables.config import checkpoint_interval
 
 SYNTHETIC_POOL = 1000  # training-pool size when the config leaves n_train unset
@@ -58,8 +84,8 @@ def epoch_cost(config: Mapping[str, Any]) -> dict[str, int]:
     # the real trainable averages `eval_samples` draws at every evaluation, whatever K, and
     # scores the test split once more with the noise off
     samples = int(config.get("eval_samples", 4))
-    return {"fwd_train": n_tr, "fwd_reg": fwd_reg, "fwd_eval": n_val * samples,
-            "fwd_test": SYNTHETIC_TEST * (samples + 1)}
+    return {FWD_TRAIN: n_tr, FWD_REG: fwd_reg, FWD_EVAL: n_val * samples,
+            FWD_TEST: SYNTHETIC_TEST * (samples + 1)}
 
 
 def _rho_values(rho: Any) -> dict[str, float]:
@@ -88,11 +114,9 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     w = 0.0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as d, open(os.path.join(d, "state.json")) as f:
-            saved = json.load(f)
-        start, state, w = saved["epoch"], saved["rng"], saved["w"]
+        start, state, w, saved_rho = load_state_dict(checkpoint)
         if learned:
-            rho = saved["rho"]
+            rho = saved_rho
     rng = np.random.default_rng()
     rng.bit_generator.state = state
     n_tr, n_val = split_sizes(config)
@@ -109,33 +133,44 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
         loss = 1.0 - acc
         no_val = n_val == 0
         row: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": loss * 0.9, "train_acc": math.nan if regression else acc + 0.02,
-            "val_loss": math.nan if no_val else loss,
-            "val_acc": math.nan if (no_val or regression) else acc,
-            "test_loss": loss + 0.01, "test_acc": math.nan if regression else acc - 0.01,
-            "test_ece": math.nan if regression else 0.05, "test_nll": loss + 0.01,
-            "test_brier": math.nan if regression else 0.1,
-            **{f"rho/{k}": v for k, v in rho.items()},
+            EPOCH: epoch,
+            TRAIN_LOSS: loss * 0.9, TRAIN_ACC: math.nan if regression else acc + 0.02,
+            VAL_LOSS: math.nan if no_val else loss,
+            VAL_ACC: math.nan if (no_val or regression) else acc,
+            TEST_LOSS: loss + 0.01, TEST_ACC: math.nan if regression else acc - 0.01,
+            TEST_ECE: math.nan if regression else 0.05, TEST_NLL: loss + 0.01,
+            TEST_BRIER: math.nan if regression else 0.1,
+            **{f"{RHO_PREFIX}{k}": v for k, v in rho.items()},
             **cost,
-            "train_seconds": 0.0,
-            "n_train": n_tr, "n_reg": n_val, "n_test": SYNTHETIC_TEST,
-            "diverged": False,
-            "experiment": config.get("experiment", ""), "strategy": config.get("strategy", ""),
-            "seed": seed, "role": config.get("role", "single"),
+            TRAIN_SECONDS: 0.0,
+            N_TRAIN: n_tr, N_REG: n_val, N_TEST: SYNTHETIC_TEST,
+            DIVERGED: False,
+            EXPERIMENT: config.get("experiment", ""), STRATEGY: config.get("strategy", ""),
+            SEED: seed, ROLE: config.get("role", "single"),
             "node_ip": ray.util.get_node_ip_address(), "node_id": ctx.get_node_id(),
             "pid": os.getpid(),
         }
-        row["train_seconds"] = time.perf_counter() - t0
+        row[TRAIN_SECONDS] = time.perf_counter() - t0
         if epoch % checkpoint_every == 0 or epoch == epochs:
             with tempfile.TemporaryDirectory() as d:
                 with open(os.path.join(d, "state.json"), "w") as f:
-                    json.dump({"epoch": epoch, "rng": rng.bit_generator.state, "w": w,
-                               "rho": rho}, f)
+                    json.dump(state_dict(epoch, rng, w, rho), f)
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
         else:
             tune.report(row)
         _maybe_fail(config, epoch)
+
+
+def state_dict(epoch: int, rng: np.random.Generator, w: float, rho: dict[str, float]) -> dict[str, Any]:
+    """A synthetic trial's checkpoint (``state.json``): its own keys, not a report row's."""
+    return {"epoch": epoch, "rng": rng.bit_generator.state, "w": w, "rho": rho}
+
+
+def load_state_dict(checkpoint: Any) -> tuple[int, dict[str, Any], float, dict[str, float]]:
+    """(epoch, generator state, w, rho) from a checkpoint `state_dict` wrote."""
+    with checkpoint.as_directory() as d, open(os.path.join(d, "state.json")) as f:
+        saved = json.load(f)
+    return saved["epoch"], saved["rng"], saved["w"], saved["rho"]
 
 
 def _maybe_fail(config: Mapping[str, Any], epoch: int) -> None:
@@ -173,7 +208,7 @@ def fail_once(trainable: Callable[[dict], None], epoch: int,
 
         def report(metrics: dict, *, checkpoint: Any = None) -> None:
             original(metrics, checkpoint=checkpoint)
-            _maybe_fail({"fail_once_at": epoch, "fail_marker": marker}, int(metrics["epoch"]))
+            _maybe_fail({"fail_once_at": epoch, "fail_marker": marker}, int(metrics[EPOCH]))
 
         tune.report = report
         try:

@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from analysis.contract import TRAINING_ITERATION
 from harness.strategies.common import (
     CreationOrder,
     Strategy,
@@ -66,7 +67,7 @@ class ReplayingASHA(CreationOrder, ASHAScheduler):
 def scheduler(ctx: StrategyContext) -> ASHAScheduler:
     spec = ctx.spec
     return ReplayingASHA(
-        time_attr="training_iteration",
+        time_attr=TRAINING_ITERATION,
         max_t=spec.epochs,
         grace_period=spec.grace_period,
         reduction_factor=spec.asha_reduction_factor,

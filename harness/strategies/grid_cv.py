@@ -33,6 +33,7 @@ import numpy as np
 from ray import tune
 from ray.tune.search import Searcher
 
+from analysis.contract import RHO_PREFIX
 from harness.experiments import ExperimentSpec
 from harness.strategies.common import (
     Strategy,
@@ -228,7 +229,7 @@ def describe_space(spec: ExperimentSpec) -> str:
     """`rho/sigma_0, rho/sigma_1 per layer, grid {0.01, 0.1, 1}; 9 points x 3 folds`."""
     space = spec.search_space()
     names = space.names if spec.grid_per_layer else ()
-    who = (", ".join(f"rho/{n}" for n in names) + " per layer") if names else "rho shared"
+    who = (", ".join(f"{RHO_PREFIX}{n}" for n in names) + " per layer") if names else "rho shared"
     values = ", ".join(f"{v:g}" for v in spec.grid_values)
     return (f"{who}, grid {{{values}}}; {len(grid_points(spec))} points x {spec.cv_folds} "
             f"folds, refit on the {'whole pool' if refit_split(spec).get('fold') == -1 else 'training split'}")

@@ -19,6 +19,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import HyperBandScheduler
 
+from analysis.contract import TRAINING_ITERATION
 from harness.results_io import SCHEDULER_STOP_FILE
 from harness.strategies.common import (
     Strategy,
@@ -43,8 +44,7 @@ class _RecordingController:
         storage = trial.storage
         path = f"{storage.trial_fs_path}/{SCHEDULER_STOP_FILE}"
         with storage.storage_filesystem.open_output_stream(path) as f:
-            f.write(json.dumps({"training_iteration": trial.last_result.get(
-                "training_iteration")}).encode())
+            f.write(json.dumps({TRAINING_ITERATION: trial.last_result.get(TRAINING_ITERATION)}).encode())
         self._controller.stop_trial(trial)
 
     def __getattr__(self, name: str) -> Any:
@@ -60,7 +60,7 @@ class RecordedHyperBand(HyperBandScheduler):
 
 
 def scheduler(ctx: StrategyContext) -> HyperBandScheduler:
-    return RecordedHyperBand(time_attr="training_iteration", max_t=ctx.spec.epochs,
+    return RecordedHyperBand(time_attr=TRAINING_ITERATION, max_t=ctx.spec.epochs,
                              reduction_factor=ctx.spec.asha_reduction_factor,
                              stop_last_trials=True)
 

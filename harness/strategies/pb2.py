@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ray import tune
 
+from analysis.contract import TRAINING_ITERATION
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
     Strategy,
@@ -43,7 +44,7 @@ def scheduler(ctx: StrategyContext) -> PB2:
         else [space.low, space.high]
     return SeededPB2(
         seed=SAMPLER_SEED_OFFSET + ctx.seed,
-        time_attr="training_iteration",
+        time_attr=TRAINING_ITERATION,
         perturbation_interval=spec.perturbation_interval,
         hyperparam_bounds={"rho": bounds},
         quantile_fraction=spec.pbt_quantile,

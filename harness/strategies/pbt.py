@@ -25,6 +25,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
+from analysis.contract import TRAINING_ITERATION
 from harness.strategies._keep_members import KeepMembers, PopulationSampler
 from harness.strategies.common import (
     SAMPLER_SEED_OFFSET,
@@ -62,7 +63,7 @@ def scheduler(ctx: StrategyContext) -> PopulationBasedTraining:
     spec = ctx.spec
     return SeededPBT(
         seed=SAMPLER_SEED_OFFSET + ctx.seed,
-        time_attr="training_iteration",
+        time_attr=TRAINING_ITERATION,
         perturbation_interval=spec.perturbation_interval,
         burn_in_period=0,
         hyperparam_mutations={"rho": log_uniform_rho(ctx)},
