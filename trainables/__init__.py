@@ -7,7 +7,7 @@ Families, models and datasets are registries with one file per entry
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, TrialConfig
@@ -16,13 +16,14 @@ if TYPE_CHECKING:
     from .models.noise import NoiseInjection
 
 
-def run_trial(config: Mapping[str, Any] | TrialConfig) -> list[dict[str, Any]]:
-    """Train one trial without Ray; see `trainables.trial.run_trial`."""
+def run_trial(config: Mapping[str, Any] | TrialConfig,
+              progress: bool | Callable[[str], None] = False) -> list[dict[str, Any]]:
+    """Train one trial without Ray, `progress` a line per epoch; see `trainables.trial.run_trial`."""
     from .trial import (
         run_trial as _run_trial,  # lazy: keeps `import trainables` free of torch
     )
 
-    return _run_trial(config)
+    return _run_trial(config, progress)
 
 
 def check_config(config: Mapping[str, Any] | TrialConfig, *, files: bool = True,

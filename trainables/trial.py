@@ -26,7 +26,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from analysis.contract import (
     ROLE,
     SEED,
     STRATEGY,
+    TEST_ACC,
     TEST_COLUMNS,
     TEST_ECE_TS,
     TEST_MAJORITY_ACC,
@@ -63,6 +64,7 @@ from analysis.contract import (
     TRAIN_SECONDS,
     TS_COLUMNS,
     TS_TEMPERATURE,
+    VAL_ACC,
     VAL_COLUMNS,
 )
 from analysis.metrics import classification_metrics, reliability_bins
@@ -402,10 +404,32 @@ def _mean(values: list[float]) -> float:
     return values[0] if len(values) == 1 else float(np.mean(values))
 
 
-def run_trial(config: Mapping[str, Any] | TrialConfig) -> list[dict[str, Any]]:
-    """Train one trial without Ray and return its report rows, one per epoch."""
+def run_trial(config: Mapping[str, Any] | TrialConfig,
+              progress: bool | Callable[[str], None] = False) -> list[dict[str, Any]]:
+    """Train one trial without Ray and return its report rows, one per epoch (each row's
+    costs are that epoch's: a run's total is the sum over its rows).
+
+    `progress`: a line per epoch (`epoch 3/60 · train_loss 0.512 · val_acc 0.871 · 0.8 s/epoch
+    · ETA 0:45`, with test_acc on the epochs the test split is observed), printed, or given
+    to a callable."""
     trial = Trial(config)
-    rows = []
+    say = (print if progress is True else progress) or None
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
     while not trial.done:
         rows.append(trial.run_epoch())
+        if say is not None:
+            say(_progress_line(rows[-1], trial.config.epochs, time.perf_counter() - start))
     return rows
+
+
+def _progress_line(row: Mapping[str, Any], epochs: int, elapsed: float) -> str:
+    per_epoch = elapsed / row[EPOCH]
+    parts = [f"epoch {row[EPOCH]}/{epochs}", f"{TRAIN_LOSS} {row[TRAIN_LOSS]:.4g}"]
+    for key in (VAL_ACC, TEST_ACC):
+        if isinstance(row.get(key), float) and math.isfinite(row[key]):
+            parts.append(f"{key} {row[key]:.4f}")
+    hours, rest = divmod(round(per_epoch * (epochs - row[EPOCH])), 3600)
+    eta = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    parts += [f"{per_epoch:.2g} s/epoch", f"ETA {eta}"]
+    return " · ".join(parts)

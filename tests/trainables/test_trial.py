@@ -193,3 +193,17 @@ def test_rows_say_what_chance_is_on_the_test_split():
     assert row["n_classes"] == 10
     reg = run_trial({"dataset": "diabetes", "model": "mlp", "width": 8, "epochs": 1})
     assert math.isnan(reg[0]["test_majority_acc"]) and math.isnan(reg[0]["n_classes"])
+
+
+def test_progress_prints_a_line_per_epoch_with_the_rate_and_eta(capsys):
+    lines: list[str] = []
+    rows = run_trial({**SMALL, "observe_every": 2}, progress=lines.append)
+    assert [line.split(" · ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(" s/epoch · ETA " in line and "val_acc" in line for line in lines)
+    # test_acc only where the test split was observed (every 2 epochs, and the last)
+    assert ["test_acc" in line for line in lines] == [False, True, True]
+    assert f"test_acc {rows[-1]['test_acc']:.4f}" in lines[-1] and lines[-1].endswith("ETA 0:00")
+    run_trial({**SMALL, "epochs": 1}, progress=True)
+    assert capsys.readouterr().out.startswith("epoch 1/1 · train_loss ")
+    run_trial({**SMALL, "epochs": 1})
+    assert capsys.readouterr().out == ""  # quiet by default
