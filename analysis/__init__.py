@@ -10,6 +10,7 @@
     suite = analysis.load_results("runs/suite-small-...")   # a suite: one run per task (`task` column)
     analysis.across_tasks(suite)                             # one row per strategy across tasks
     analysis.plots.cd_diagram(analysis.across_tasks(suite))  # critical-difference diagram
+    analysis.write_suite_report("runs/suite-small-...")      # one page; each task's own report linked
 
 Submodules load on first use, so ``import analysis`` (and the trainables' import of
 ``analysis.metrics``, the harness's of ``analysis.contract``) stays cheap: pandas, scipy
@@ -31,7 +32,7 @@ _EXPORTS = {
     "sweep_figure": "plots", "cd_diagram": "plots", "anytime_ranks_figure": "plots",
     "across_tasks": "summary", "probability_of_improvement": "summary", "performance_profile": "summary",
     "anytime_ranks": "summary", "format_across_tasks": "summary",
-    "write_report": "report",
+    "write_report": "report", "write_suite_report": "suite_report",
     "final_trial": "contract", "COST_COLUMNS": "contract", "COST_AXES": "contract",
 }
 
@@ -40,7 +41,7 @@ __all__ = [
     "anytime_ranks_figure", "cd_diagram", "compare", "compute_to_quality", "cost_to_match", "final_rows",
     "final_trial", "format_across_tasks", "format_sweep", "format_table", "load_predictions", "load_results",
     "pareto_front", "performance_profile", "probability_of_improvement", "read_metadata", "summarize", "sweep_figure",
-    "sweep_summary", "write_report",
+    "sweep_summary", "write_report", "write_suite_report",
 ]
 
 

@@ -102,6 +102,10 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
         pos = g[x_col][g[x_col] > 0]
         if pos.empty:
             continue
+        if not np.isfinite(g["value"].to_numpy(dtype=float)).any():  # e.g. test_acc of a regression run
+            ax.text(0.5, 0.5, f"{_title(exp, ds)}: no {metric} observed", ha="center", va="center",
+                    transform=ax.transAxes, color="#555")
+            continue
         grid = np.geomspace(pos.min(), pos.max(), n_grid)
         for strat, gs in g.groupby("strategy", observed=True, sort=True):
             ys = []
@@ -112,7 +116,8 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
                 seen_at = np.isfinite(v)
                 c, v = c[seen_at], v[seen_at]
                 k = np.searchsorted(c, grid, side="right") - 1
-                ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan))
+                # a seed never observed (every row NaN): no line for it, rather than an IndexError
+                ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan) if v.size else np.full(grid.shape, np.nan))
             y = np.vstack(ys) * _scale(metric)
             ok = ~np.isnan(y).any(axis=0)
             col = _color(str(strat), seen)
@@ -138,7 +143,7 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figu
     Pareto front (no other strategy is both cheaper and more accurate) are joined.
     ``cost``: ``fwd``, ``flops``, ``device_seconds`` or ``wall`` (wall seconds per seed).
     """
-    col = total_column(check_axis(cost))
+    check_axis(cost)
     s = df_or_summary if "test_acc_mean" in df_or_summary else summarize(df_or_summary, cost=cost)
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
     fig = Figure(figsize=(9.5, 4.2 * max(1, len(groups))), layout="constrained")
@@ -147,34 +152,47 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figu
     seen: dict[str, str] = {}
     for i, ((exp, ds), g) in enumerate(groups):
         ax = fig.add_subplot(len(groups), 1, i + 1)
-        g = g[np.isfinite(g["test_acc_mean"]) & (g[col] > 0)]
-        if g.empty:
+        if not pareto_axes(ax, g, cost, seen):
             _note(fig, "accuracy vs cost: no final models with a known cost on this axis")
             continue
-        for r in g.itertuples():
-            y = r.test_acc_mean * 100
-            err = None
-            if np.isfinite(r.test_acc_ci_low):
-                err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
-            # names and cost ratios go in the legend: strategies often sit close in cost
-            ref = g.loc[g["strategy"] == r.cost_reference, col] if pd.notna(r.cost_reference) else g[col].iloc[:0]
-            ratio = getattr(r, col) / float(ref.iloc[0]) if len(ref) else np.nan
-            label = str(r.strategy) + (f" (×{ratio:.2f} {r.cost_reference}'s cost)" if np.isfinite(ratio) else "")
-            ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=_color(str(r.strategy), seen),
-                        capsize=4, label=label)
-        pf = pareto_front(g, cost=cost)
-        front = list(zip(pf[col], pf["test_acc_mean"] * 100))
-        if len(front) > 1:
-            ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
-        ax.set_xscale("log")
-        ax.margins(x=0.25, y=0.15)
-        ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
-        ax.set_ylabel("final test accuracy (%)")
-        _cap(ax, "test_acc")
         ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
-        ax.grid(alpha=0.3, which="both")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: no point hidden
     return fig
+
+
+def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> bool:
+    """One (experiment, dataset)'s rows of :func:`analysis.summarize`'s table on ``ax``: final test
+    accuracy (mean, 95% CI over seeds) against total cost per seed on the ``cost`` axis (log x),
+    each point labelled for a legend with its cost ratio to the reference, the Pareto front joined;
+    no title, no legend (the caller's). ``seen``: the colours of strategies outside
+    :data:`COLORS`, shared by the axes of one figure. False, and nothing drawn, where no final
+    model has a finite accuracy and a known cost on the axis."""
+    col = total_column(check_axis(cost))
+    g = g[np.isfinite(g["test_acc_mean"]) & (g[col] > 0)]
+    if g.empty:
+        return False
+    for r in g.itertuples():
+        y = r.test_acc_mean * 100
+        err = None
+        if np.isfinite(r.test_acc_ci_low):
+            err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
+        # names and cost ratios go in the legend: strategies often sit close in cost
+        ref = g.loc[g["strategy"] == r.cost_reference, col] if pd.notna(r.cost_reference) else g[col].iloc[:0]
+        ratio = getattr(r, col) / float(ref.iloc[0]) if len(ref) else np.nan
+        label = str(r.strategy) + (f" (×{ratio:.2f} {r.cost_reference}'s cost)" if np.isfinite(ratio) else "")
+        ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=_color(str(r.strategy), seen),
+                    capsize=4, label=label)
+    pf = pareto_front(g, cost=cost)
+    front = list(zip(pf[col], pf["test_acc_mean"] * 100))
+    if len(front) > 1:
+        ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
+    ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.15)
+    ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
+    ax.set_ylabel("final test accuracy (%)")
+    _cap(ax, "test_acc")
+    ax.grid(alpha=0.3, which="both")
+    return True
 
 
 def reliability_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -354,13 +354,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     for d in args.dir:
         _check_results_path(d)
+    suites = [d for d in args.dir if suite_cli.is_suite_dir(d)]
+    if suites and len(args.dir) > 1:
+        raise HarnessError(f"report of a suite directory ({suites[0]}): give it alone")
     out = args.out
     if out is None:
         if len(args.dir) > 1:
             raise HarnessError("report of several runs: name the file with --out")
         out = os.path.join(args.dir[0], "report.html")
     with _user_io_errors():
-        write_report(args.dir, out)
+        if suites:  # one page across the tasks, each task's own report beside its run
+            from analysis.suite_report import write_suite_report
+
+            write_suite_report(suites[0], out)
+        else:
+            write_report(args.dir, out)
     print(f"report: {out}")
     return 0
 

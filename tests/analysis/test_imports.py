@@ -10,7 +10,7 @@ import sys
 import analysis.metrics
 light = not any(m in sys.modules for m in ("pandas", "scipy", "matplotlib"))
 import analysis
-from analysis import contract, plots, report, results, summary
+from analysis import contract, plots, report, results, suite_report, summary
 from analysis.summary import format_table  # the CLI's import path
 [getattr(analysis, name) for name in analysis.__all__]
 assert analysis.ResultsError is results.ResultsError and issubclass(analysis.ResultsError, ValueError)
