@@ -29,7 +29,17 @@ say() { echo "install.sh: $*"; }
 
 if [ "$want" = cpu ] || { [ "$want" = auto ] && ! command -v nvidia-smi >/dev/null 2>&1; }; then
   if pip install --quiet --index-url "$cpu_index" --timeout 15 --retries 1 torch torchvision; then
-    if python -c 'import sys, torch; sys.exit(torch.version.cuda is not None)'; then
+    if ! python -c 'import torch, torchvision' >/dev/null 2>&1; then
+      # pip's own configuration (find-links, a mirror) can mix a CPU torch with a torchvision
+      # built for another torch: undo it rather than leave an environment that cannot import
+      pip uninstall --quiet --yes torch torchvision
+      if [ "$want" = cpu ]; then
+        say "the torch and torchvision pip found for the CPU index do not import together" >&2
+        exit 1
+      fi
+      say "the torch and torchvision pip found for the CPU index do not import together:" \
+          "installing the default torch, the CUDA build (about 6.5 GB; it runs on the CPU)"
+    elif python -c 'import sys, torch; sys.exit(torch.version.cuda is not None)'; then
       say "no NVIDIA GPU here: PyTorch's CPU build (about 1 GB with its libraries)"
     else
       say "no NVIDIA GPU here, but a local wheel or mirror gave torch's CUDA build" \

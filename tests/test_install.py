@@ -17,7 +17,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # `python3 -m venv .venv` makes an activate script that puts the stubs' own pip and python
 # first on PATH; each logs its arguments. STUB_CPU_INDEX=down fails an install from the CPU
-# index; STUB_TORCH=cuda makes the torch check report the CUDA build.
+# index; STUB_TORCH=cuda makes the torch check report the CUDA build; STUB_VISION=broken
+# makes torch and torchvision fail to import together.
 PYTHON3 = """#!/usr/bin/env bash
 mkdir -p .venv/bin
 printf 'PATH="%s:$PATH"\\n' "$STUBS/venv" > .venv/bin/activate
@@ -27,7 +28,10 @@ echo "pip $*" >> "$STUB_LOG"
 case "$*" in *--index-url*) [ "${STUB_CPU_INDEX:-up}" = up ] ;; *) exit 0 ;; esac
 """
 PYTHON = """#!/usr/bin/env bash
-[ "${STUB_TORCH:-cpu}" = cpu ] && exit 0 || exit 1
+case "$*" in
+  *"import torch, torchvision"*) [ "${STUB_VISION:-ok}" = ok ] ;;
+  *) [ "${STUB_TORCH:-cpu}" = cpu ] ;;
+esac
 """
 
 
@@ -68,6 +72,15 @@ def test_an_unreachable_cpu_index_falls_back_to_the_default_build_and_says_so(tm
     assert code == 0, out
     assert "did not answer: installing the default torch, the CUDA build" in out
     assert calls[-1] == "pip install --quiet -e ."
+
+
+def test_a_pair_that_does_not_import_is_undone_and_the_default_installed(tmp_path):
+    """Seen here: pip's find-links gave a local CPU torch and PyPI a torchvision built for
+    another torch ("operator torchvision::nms does not exist")."""
+    code, out, calls = _run(tmp_path, STUB_VISION="broken")
+    assert code == 0, out
+    assert "do not import together: installing the default torch" in out
+    assert calls[1:] == ["pip uninstall --quiet --yes torch torchvision", "pip install --quiet -e ."]
 
 
 def test_a_local_cuda_wheel_is_named_for_what_it_is(tmp_path):
