@@ -3,6 +3,7 @@ the contract's names live once, and the linters pass."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -91,3 +92,100 @@ def test_a_tuners_driver_imports_neither_torch_nor_scikit_learn():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           check=True, timeout=120)
     assert proc.stdout.strip() == "[]"
+
+
+# TODO(issue 23): harness/runner.py (its progress line: "test_acc", "test_loss") and
+# harness/cli.py (--cost's choices name the "device_seconds" axis; the "experiment" positional
+# is a config name) still spell result columns; another change is rewriting both. Take them
+# out of this tuple once they import the names from analysis.contract.
+NOT_YET = ("harness/runner.py", "harness/cli.py")
+#: Dicts that are no report row but name a quantity as the row's column does, by file: a
+#: split's description (`Splits.info`: its sizes, the dataset's class count) and the linear
+#: estimators' comparison dicts (their sample-forward passes, read by benchmarks/bench_linear.py).
+NOT_ROWS = {
+    "trainables/datasets/splitting.py": {"n_reg", "n_test", "n_classes"},
+    "trainables/datasets/reference.py": {"n_classes"},
+    "trainables/datasets/synthetic.py": {"n_classes"},
+    "trainables/linear_demo.py": {"fwd_train", "fwd_reg"},
+}
+#: Functions whose string keys are a checkpoint's, not a row's (`Trial.state_dict`'s ``epoch``
+#: and ``diverged``; the synthetic trainable's ``state.json``): renaming them would orphan every
+#: checkpoint written so far, and the row's constants are not their names.
+CHECKPOINT_FUNCTIONS = {"state_dict", "load_state_dict"}
+#: The modules that build a report row, or its counters: they spell no column at all, not even
+#: the names a config field shares (below).
+ROW_WRITERS = {"trainables/trial.py", "trainables/member.py", "trainables/engine.py",
+               "trainables/joint.py", "trainables/tune.py"}
+
+
+def _string_literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string constant of a module with its line, f-string parts included; docstrings
+    (and any other bare string statement) and the bodies of `CHECKPOINT_FUNCTIONS` left out."""
+    found: list[tuple[int, str]] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in CHECKPOINT_FUNCTIONS:
+            return
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            return
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append((node.lineno, node.value))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def test_trainables_and_harness_spell_no_result_column():
+    """Result-row column names live once, in analysis/contract.py: trainables/ writes a row and
+    harness/ reads one through the contract's constants, never a quoted name (issue 23 item 8).
+
+    Checked, as string constants of the parsed source (comments and docstrings do not count):
+    every fixed-name column of a report row (`contract.ROW_COLUMNS`: "test_acc", "fwd_train",
+    "val_acc", "flops_train", ...), Ray Tune's "training_iteration" (the schedulers' time_attr,
+    which the harness reads back), and any string that starts with a column prefix, "rho/" or
+    "rel/" (f-string parts included: f"rho/{name}").
+
+    Names a `TrialConfig` field shares with a column are checked in the row writers only
+    (`ROW_WRITERS`). They are the row's labels, "experiment", "strategy", "seed" and "role",
+    which the row copies from the config fields of the same names, and "n_train", the config's
+    training-pool size, which is not what the row's "n_train" (the training split's size)
+    means. Elsewhere they are config fields, as every other field is: the trials a strategy
+    builds ({"role": "fold", ...}), `PER_TRIAL_FIELDS` and other field lists, a config's
+    `.get("seed")`; a syntax check cannot tell such a key from a row's column, and a config
+    dict is no result row. Where the row is built they are written through the contract's
+    constants (`ROW_LABEL_COLUMNS`, `N_TRAIN`), and the first assertion fails when a new field
+    takes a column's name, so that it is decided here rather than passed over.
+
+    Not checked: the loaded frame's own labels ("run", "task", "dataset", "trial_id", "status",
+    "iteration"), which no trial writes and which are also metadata and spec keys; dicts that
+    merely share a name (`NOT_ROWS`); checkpoints (`CHECKPOINT_FUNCTIONS`).
+    """
+    from dataclasses import fields
+
+    from analysis import contract
+    from trainables.config import TrialConfig
+
+    shared = set(contract.ROW_COLUMNS) & {f.name for f in fields(TrialConfig)}
+    assert shared == {"experiment", "strategy", "seed", "role", "n_train"}, shared
+    assert set(contract.ROW_LABEL_COLUMNS) < shared
+    columns = (set(contract.ROW_COLUMNS) | {contract.TRAINING_ITERATION}) - shared
+    prefixes = (contract.RHO_PREFIX, contract.RELIABILITY_PREFIX)
+    spelled = []
+    for pkg in ("trainables", "harness"):
+        for p in sorted((ROOT / pkg).rglob("*.py")):
+            rel = p.relative_to(ROOT).as_posix()
+            if rel in NOT_YET:
+                continue
+            checked = (columns | shared if rel in ROW_WRITERS else columns) - NOT_ROWS.get(rel, set())
+            for line, value in _string_literals(ast.parse(p.read_text(), filename=rel)):
+                if value in checked or value.startswith(prefixes):
+                    spelled.append(f"{rel}:{line}: {value!r}")
+    assert not spelled, "spelled out; use the analysis.contract constants:\n" + "\n".join(spelled)
+
+
+def test_the_exceptions_to_the_column_check_still_exist():
+    """A file renamed or moved would silently leave the check's exceptions behind."""
+    named = [*NOT_YET, *NOT_ROWS, *ROW_WRITERS]
+    assert [f for f in named if not (ROOT / f).is_file()] == []
