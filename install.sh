@@ -27,30 +27,32 @@ python3 -m venv .venv
 
 say() { echo "install.sh: $*"; }
 
-if [ "$want" = cpu ] || { [ "$want" = auto ] && ! command -v nvidia-smi >/dev/null 2>&1; }; then
-  if pip install --quiet --index-url "$cpu_index" --timeout 15 --retries 1 torch torchvision; then
-    if ! python -c 'import torch, torchvision' >/dev/null 2>&1; then
-      # pip's own configuration (find-links, a mirror) can mix a CPU torch with a torchvision
-      # built for another torch: undo it rather than leave an environment that cannot import
-      pip uninstall --quiet --yes torch torchvision
-      if [ "$want" = cpu ]; then
-        say "the torch and torchvision pip found for the CPU index do not import together" >&2
-        exit 1
-      fi
-      say "the torch and torchvision pip found for the CPU index do not import together:" \
-          "installing the default torch, the CUDA build (about 6.5 GB; it runs on the CPU)"
-    elif python -c 'import sys, torch; sys.exit(torch.version.cuda is not None)'; then
-      say "no NVIDIA GPU here: PyTorch's CPU build (about 1 GB with its libraries)"
-    else
-      say "no NVIDIA GPU here, but a local wheel or mirror gave torch's CUDA build" \
-          "(about 6.5 GB; it runs on the CPU)"
-    fi
-  elif [ "$want" = cpu ]; then
-    say "PyTorch's CPU wheel index ($cpu_index) did not answer, and CROSSREG_TORCH=cpu" >&2
+cpu_fails() {  # the CPU path cannot be taken: an error if it was asked for, else the default
+  if [ "$want" = cpu ]; then
+    say "$1, and CROSSREG_TORCH=cpu" >&2
     exit 1
+  fi
+  say "$1: installing the default torch, the CUDA build (about 6.5 GB; it runs on the CPU)"
+}
+
+if [ "$want" = cpu ] || { [ "$want" = auto ] && ! command -v nvidia-smi >/dev/null 2>&1; }; then
+  # ask the index first: a machine that reaches only the default package index fails here in
+  # a second, and installs torch once, not twice
+  if ! python -c "import urllib.request as u; u.urlopen('$cpu_index/torch/', timeout=10)" \
+      >/dev/null 2>&1; then
+    cpu_fails "PyTorch's CPU wheel index ($cpu_index) did not answer"
+  elif ! pip install --quiet --index-url "$cpu_index" --timeout 15 --retries 1 torch torchvision; then
+    cpu_fails "installing torch from PyTorch's CPU wheel index ($cpu_index) failed"
+  elif ! python -c 'import torch, torchvision' >/dev/null 2>&1; then
+    # pip's own configuration (find-links, a mirror) can mix a CPU torch with a torchvision
+    # built for another torch: undo it rather than leave an environment that cannot import
+    pip uninstall --quiet --yes torch torchvision
+    cpu_fails "the torch and torchvision pip found for the CPU index do not import together"
+  elif python -c 'import sys, torch; sys.exit(torch.version.cuda is not None)'; then
+    say "no NVIDIA GPU here: PyTorch's CPU build (about 1 GB with its libraries)"
   else
-    say "PyTorch's CPU wheel index ($cpu_index) did not answer: installing the default" \
-        "torch, the CUDA build (about 6.5 GB; it runs on the CPU)"
+    say "no NVIDIA GPU here, but a local wheel or mirror gave torch's CUDA build" \
+        "(about 6.5 GB; it runs on the CPU)"
   fi
 fi
 pip install --quiet -e ".$extras"

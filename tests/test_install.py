@@ -16,8 +16,8 @@ SCRIPT = ROOT / "install.sh"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # `python3 -m venv .venv` makes an activate script that puts the stubs' own pip and python
-# first on PATH; each logs its arguments. STUB_CPU_INDEX=down fails an install from the CPU
-# index; STUB_TORCH=cuda makes the torch check report the CUDA build; STUB_VISION=broken
+# first on PATH; pip logs its arguments. STUB_CPU_INDEX=down: the CPU index does not answer;
+# STUB_CPU_PIP=fail: pip fails to install from it; STUB_TORCH=cuda makes the torch check report the CUDA build; STUB_VISION=broken
 # makes torch and torchvision fail to import together.
 PYTHON3 = """#!/usr/bin/env bash
 mkdir -p .venv/bin
@@ -25,10 +25,11 @@ printf 'PATH="%s:$PATH"\\n' "$STUBS/venv" > .venv/bin/activate
 """
 PIP = """#!/usr/bin/env bash
 echo "pip $*" >> "$STUB_LOG"
-case "$*" in *--index-url*) [ "${STUB_CPU_INDEX:-up}" = up ] ;; *) exit 0 ;; esac
+case "$*" in *--index-url*) [ "${STUB_CPU_PIP:-ok}" = ok ] ;; *) exit 0 ;; esac
 """
 PYTHON = """#!/usr/bin/env bash
 case "$*" in
+  *urlopen*) [ "${STUB_CPU_INDEX:-up}" = up ] ;;
   *"import torch, torchvision"*) [ "${STUB_VISION:-ok}" = ok ] ;;
   *) [ "${STUB_TORCH:-cpu}" = cpu ] ;;
 esac
@@ -71,6 +72,13 @@ def test_an_unreachable_cpu_index_falls_back_to_the_default_build_and_says_so(tm
     code, out, calls = _run(tmp_path, STUB_CPU_INDEX="down")
     assert code == 0, out
     assert "did not answer: installing the default torch, the CUDA build" in out
+    assert calls == ["pip install --quiet -e ."]  # torch installed once, not twice
+
+
+def test_a_failed_install_from_the_cpu_index_falls_back_too(tmp_path):
+    code, out, calls = _run(tmp_path, STUB_CPU_PIP="fail")
+    assert code == 0, out
+    assert "CPU wheel index (https://download.pytorch.org/whl/cpu) failed: installing the default" in out
     assert calls[-1] == "pip install --quiet -e ."
 
 
