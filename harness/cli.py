@@ -125,10 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "fwd: sample-forward passes)")
     _wide_flag(a)
 
-    h = sub.add_parser("report", help="write an HTML report of one or more runs",
-                       description="Write an HTML report with tables and plots.")
-    h.add_argument("dir", nargs="+", help="experiment run directories")
-    h.add_argument("--out", help="the HTML file to write (default DIR/report.html for one run)")
+    h = sub.add_parser("report", help="write an HTML report of one or more runs, or of a suite",
+                       description="Write an HTML report with tables and plots: of experiment "
+                                   "runs, or of one suite directory (across-task table, "
+                                   "critical-difference diagram, a panel per task, each task's "
+                                   "own report linked).")
+    h.add_argument("dir", nargs="+", help="experiment run directories, or one suite directory")
+    h.add_argument("--out", help="the HTML file to write (default DIR/report.html for one "
+                                 "run or suite)")
 
     sub.add_parser("linear-demo", help="cross-reg ridge, lasso and spline beside their classic fits",
                    description="Fit CrossRegRidge, CrossRegLasso and CrossRegSpline on their reference "
