@@ -91,9 +91,16 @@ def _comparisons(df: pd.DataFrame, strategies: list[str], reference: str = "cros
     if not parts:
         return pd.DataFrame()
     c = pd.concat(parts, ignore_index=True)
-    return c[["experiment", "dataset", "a", "b", "metric", "n_pairs", "mean_a", "mean_b", "mean_diff",
-              "ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p", "n_rows", "mcnemar_p", "rows_ci_low",
-              "rows_ci_high", "examples_note"]]
+    columns = ["experiment", "dataset", "a", "b", "metric", "n_pairs", "mean_a", "mean_b", "mean_diff",
+               "ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p", "n_rows", "mcnemar_p",
+               "rows_ci_low", "rows_ci_high", "examples_note"]
+    if (c["n_pairs"] < 2).all():  # one seed: a test over seeds has nothing to test (p = 1)
+        columns = [k for k in columns if k not in SEED_STATISTICS]
+    return c[columns]
+
+
+#: the comparison columns that test over seeds: left out of a one-seed report
+SEED_STATISTICS = ("ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p")
 
 
 #: metadata.json key of the commit a run was made at (harness/metadata.py).
@@ -227,6 +234,9 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     h += sweep
     h.append("<h2>Paired comparisons (over seeds)</h2>")
     h.append(_table(comparisons))
+    if len(comparisons) and "ttest_p" not in comparisons:
+        h.append('<p class="note">One seed: the interval and the tests over seeds are left out (a '
+                 "single pair tests nothing); the test-row statistics below still apply.</p>")
     h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
              "of the mean difference, withheld below 5 pairs (with 3 seeds there are only 10 distinct "
              "resample means, and the interval would be far too narrow); ttest_p: paired t-test; "

@@ -150,3 +150,15 @@ def test_report_on_a_run_without_flops_says_how_to_price_it(tmp_path):
         warnings.simplefilter("ignore")
         text = write_report(exp.root, tmp_path / "r.html").read_text()
     assert "did not record them" in text and "cost=&#x27;fwd&#x27;" in text
+
+
+def test_one_seed_leaves_out_the_tests_over_seeds(tmp_path):
+    """One seed: a paired test over seeds has one pair (p = 1 every row): not shown, said why."""
+    exp = write_experiment(tmp_path, seeds=(0,), strategies=("cross_reg", "fixed", "asha"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = write_report(exp.root, tmp_path / "one.html").read_text()
+    section = text.split("Paired comparisons", 1)[1].split("<h2>", 1)[0]
+    assert "<td>fixed</td>" in section and "mean_diff" in section
+    assert "wilcoxon_p</th>" not in section and "ttest_p</th>" not in section
+    assert "One seed: the interval and the tests over seeds are left out" in section
