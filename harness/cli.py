@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("dir", help="experiment run directory (or a directory of runs)")
     a.add_argument("--csv", metavar="F", help="also save the table as CSV")
     a.add_argument("--parquet", metavar="F", help="also save the table as Parquet")
-    a.add_argument("--cost", choices=("fwd", "flops", "device_seconds"), default=DEFAULT_COST,
+    a.add_argument("--cost", choices=("fwd", "flops", contract.DEVICE_SECONDS), default=DEFAULT_COST,
                    help="the cost axis of relative costs and cost-to-match (default: FLOPs; "
                         "fwd: sample-forward passes)")
     _wide_flag(a)

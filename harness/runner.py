@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from analysis.contract import RESUMED_INEXACT_KEY
+from analysis.contract import RESUMED_INEXACT_KEY, TEST_ACC, TEST_LOSS
 from harness import loggers, metadata, overrides, preflight, staging, sweep
 from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.console import Progress
@@ -117,7 +117,7 @@ class StrategyOutcome:
         note = f" ({self.note})" if self.note else ""
         return (f"{self.completion.describe()}{note}, {self.epochs} epochs, "
                 f"{self.forward:.3g} forward passes; final {metric}={fmt(metric)} "
-                f"test_acc={fmt('test_acc')} test_loss={fmt('test_loss')}")
+                f"{TEST_ACC}={fmt(TEST_ACC)} {TEST_LOSS}={fmt(TEST_LOSS)}")
 
 
 def load_trainable(path: str) -> Callable[[dict], None]:

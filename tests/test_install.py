@@ -17,8 +17,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 # `python3 -m venv .venv` makes an activate script that puts the stubs' own pip and python
 # first on PATH; pip logs its arguments. STUB_CPU_INDEX=down: the CPU index does not answer;
-# STUB_CPU_PIP=fail: pip fails to install from it; STUB_TORCH=cuda makes the torch check report the CUDA build; STUB_VISION=broken
-# makes torch and torchvision fail to import together.
+# STUB_CPU_PIP=fail: pip fails to install from it; STUB_TORCH=cuda: the torch check reports
+# the CUDA build; STUB_VISION=broken: torch and torchvision fail to import together.
 PYTHON3 = """#!/usr/bin/env bash
 mkdir -p .venv/bin
 printf 'PATH="%s:$PATH"\\n' "$STUBS/venv" > .venv/bin/activate

@@ -94,11 +94,7 @@ def test_a_tuners_driver_imports_neither_torch_nor_scikit_learn():
     assert proc.stdout.strip() == "[]"
 
 
-# TODO(issue 23): harness/runner.py (its progress line: "test_acc", "test_loss") and
-# harness/cli.py (--cost's choices name the "device_seconds" axis; the "experiment" positional
-# is a config name) still spell result columns; another change is rewriting both. Take them
-# out of this tuple once they import the names from analysis.contract.
-NOT_YET = ("harness/runner.py", "harness/cli.py")
+NOT_YET: tuple[str, ...] = ()  # every file takes its column names from analysis.contract
 #: Dicts that are no report row but name a quantity as the row's column does, by file: a
 #: split's description (`Splits.info`: its sizes, the dataset's class count) and the linear
 #: estimators' comparison dicts (their sample-forward passes, read by benchmarks/bench_linear.py).
