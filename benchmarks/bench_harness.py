@@ -5,6 +5,11 @@
    Ray's start-up (`ray.init`) is timed separately; the harness pays it once per run.
 2. PBT's wall time vs the same number of trials and epochs without PBT (FIFO scheduler,
    the same seeded sampled configs): the cost of synchronising, pausing and cloning.
+3. The fixed cost per trial of a search (issue 21: <= 1 s amortised): 16 trials of one
+   Tuner on every CPU, with Tune's actor reuse (a trial runs in a finished trial's process,
+   as every harness search does) and without (a process per trial). Per trial:
+   wall x CPUs / 16 - the direct trial's seconds, the CPU-seconds a trial costs beyond
+   its own training.
 
     python benchmarks/bench_harness.py [--experiment quick] [--repeats 1]
 
@@ -53,6 +58,25 @@ def time_tune(config: dict, storage: str, name: str) -> float:
     return elapsed
 
 
+def time_many(config: dict, storage: str, name: str, n: int, reuse: bool) -> float:
+    """`n` trials of one Tuner (rho sampled), FIFO, on every CPU; `reuse`: Tune's actor reuse."""
+    from ray import tune
+
+    from trainables.tune import train_fn
+
+    tuner = tune.Tuner(
+        tune.with_resources(train_fn, {"cpu": 1}),
+        param_space={**config, "rho": tune.loguniform(0.01, 1.0)},
+        tune_config=tune.TuneConfig(num_samples=n, reuse_actors=reuse),
+        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
+    )
+    t0 = time.perf_counter()
+    grid = tuner.fit()
+    elapsed = time.perf_counter() - t0
+    assert grid.num_errors == 0 and len(grid) == n
+    return elapsed
+
+
 def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> float:
 
     from harness import strategies
@@ -91,6 +115,10 @@ def main() -> None:
     tuned = min(time_tune(config, storage, f"one-{i}") for i in range(args.repeats))
     pbt_s = time_strategy(spec, "pbt", storage + "/pbt", scheduler_off=False)
     fifo_s = time_strategy(spec, "pbt", storage + "/fifo", scheduler_off=True)
+    fixed = spec.trial_config("fixed", 0, learned=False)
+    fixed_direct = min(time_direct(fixed) for _ in range(args.repeats))
+    cpus, n = os.cpu_count() or 1, 16
+    many = {reuse: time_many(fixed, storage, f"many-{reuse}", n, reuse) for reuse in (True, False)}
     ray.shutdown()
 
     print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
@@ -108,6 +136,12 @@ def main() -> None:
     print(f"| ray.init (once per run) | {init_s:.2f} | |")
     print(f"| {spec.pbt_population} trials without PBT (FIFO) | {fifo_s:.2f} | 1.00 |")
     print(f"| the same {spec.pbt_population} trials under PBT | {pbt_s:.2f} | {pbt_s / fifo_s:.2f} |")
+    print(f"| one fixed trial, run_trial directly (1 thread; best of {args.repeats}) "
+          f"| {fixed_direct:.2f} | |")
+    for reuse, wall in many.items():
+        per_trial = wall * cpus / n - fixed_direct
+        print(f"| {n} fixed trials, one Tuner, {cpus} CPUs, actor reuse {'on' if reuse else 'off'}: "
+              f"wall; per trial beyond its training (CPU-s) | {wall:.2f}; {per_trial:.2f} | |")
 
 
 if __name__ == "__main__":
