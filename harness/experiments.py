@@ -203,12 +203,22 @@ class ExperimentSpec:
         spec_fields = {f.name for f in dataclasses.fields(self)}
         own = {k: v for k, v in changes.items() if k in spec_fields}
         trial = {k: v for k, v in changes.items() if k not in spec_fields}
-        bad = sorted(k for k in trial if k not in trial_field_names())
-        if bad:
-            raise SpecError(f"unknown experiment key(s) {', '.join(bad)}; known keys: "
-                            f"{', '.join(field_types())}")
+        fields = set(trial_field_names())
+        options = {k: trial.pop(k) for k in list(trial) if k not in fields}
+        base = own.get("trial", self.trial)
+        if trial.get("family", base.family) != base.family and base.family_options:
+            kept = family_options(trial["family"])  # another family: its options only
+            trial["family_options"] = tuple((k, v) for k, v in base.family_options if k in kept)
+            base = dataclasses.replace(base, family_options=trial["family_options"])
+        if options:  # the family's own knobs: keys of the family the trial will have
+            declared = family_options(trial.get("family", base.family))
+            bad = sorted(k for k in options if k not in declared)
+            if bad:
+                raise SpecError(f"unknown experiment key(s) {', '.join(bad)}; known keys: "
+                                f"{', '.join([*field_types(), *declared])}")
+            trial["family_options"] = tuple(sorted({**dict(base.family_options), **options}.items()))
         if trial:
-            own["trial"] = dataclasses.replace(own.get("trial", self.trial), **trial)
+            own["trial"] = dataclasses.replace(base, **trial)
         return dataclasses.replace(self, **own)
 
     # --- the one place a spec becomes a trainable config ---------------------------
@@ -262,8 +272,21 @@ def _rho_names(trial: TrialConfig) -> tuple[str, ...]:
 
 
 def trial_field_names() -> tuple[str, ...]:
-    """The trial's fields an experiment sets (every one but the per-trial ones)."""
-    return tuple(f.name for f in dataclasses.fields(TrialConfig) if f.name not in PER_TRIAL_FIELDS)
+    """The trial's fields an experiment sets (every one but the per-trial ones; a family's
+    options are keys of their own, `family_options`)."""
+    return tuple(f.name for f in dataclasses.fields(TrialConfig)
+                 if f.name not in PER_TRIAL_FIELDS and f.name != "family_options")
+
+
+def family_options(family: str) -> dict[str, Any]:
+    """The options (`trainables.regularizers.Option`) family `family` declares, by name:
+    keys an experiment may set beside its fields while the trial has that family."""
+    from trainables import families
+
+    try:
+        return {o.name: o for o in families.get(family).options}
+    except ConfigError:
+        return {}
 
 
 def field_types() -> dict[str, Any]:

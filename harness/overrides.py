@@ -12,6 +12,7 @@ else `quick`). Giving `name` makes it a new experiment.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import sys
 import types
@@ -22,8 +23,8 @@ from typing import Any
 
 from harness import registry
 from harness.errors import SpecError
-from harness.experiments import ExperimentSpec, field_types
-from trainables.config import PER_TRIAL_FIELDS
+from harness.experiments import ExperimentSpec, family_options, field_types
+from trainables.config import PER_TRIAL_FIELDS, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,11 +35,34 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
+@dataclasses.dataclass(frozen=True)
+class Unparsed:
+    """A `--set` value whose key is no field: maybe an option of the family the experiment
+    will have (`Family.options`), known only once every `--set` is in; `apply` types it."""
+
+    text: str
+
+
 def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
-    """`spec` with typed `values` replacing its fields; unknown keys and wrong types refused."""
+    """`spec` with typed `values` replacing its fields; unknown keys and wrong types refused.
+    A key that is no field may be an option of the trial's family (the one `values` set,
+    else the spec's), typed by the option's default."""
     hints = field_types()
-    _refuse_unknown(values, hints)
-    changes = {key: _check_type(key, value, hints[key]) for key, value in values.items()}
+    family = values.get("family", spec.trial.family)
+    options = family_options(family) if isinstance(family, str) else {}
+    _refuse_unknown(values, {**hints, **options})
+    changes = {}
+    for key, value in values.items():
+        if key in hints:
+            changes[key] = _check_type(key, value, hints[key])
+            continue
+        option, hint = options[key], type(options[key].default)
+        typed = (_from_string(key, value.text, hint) if isinstance(value, Unparsed)
+                 else _check_type(key, value, hint))
+        try:
+            changes[key] = option.coerce(typed)
+        except ConfigError as e:
+            raise SpecError(str(e)) from None
     return spec.replace(**changes)
 
 
@@ -62,6 +86,9 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise SpecError(f"--set {item!r}: expected key=value")
+        if key not in hints and key not in PER_TRIAL_FIELDS:
+            out[key] = Unparsed(text.strip())  # a family's option, or refused by `apply`
+            continue
         _refuse_unknown([key], hints, prefix="--set ")
         out[key] = _from_string(key, text.strip(), hints[key])
     return out

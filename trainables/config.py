@@ -91,6 +91,9 @@ class TrialConfig:
     pool_ratio: float | None = None
     # regularization
     family: str = "none"  # a registered name or a user's "pkg.module:ATTR" (a Family)
+    # the family's own knobs (`Family.options`) that this config sets, as (name, value) pairs;
+    # flat keys in `to_dict` and in a Ray config, like every field (`option` reads one)
+    family_options: tuple[tuple[str, Any], ...] = ()
     mode: str = "fixed"
     rho: float | Mapping[str, float] = 0.0  # initial (cross_reg) or frozen (fixed) values
     K: int = 4  # samples per rho step of a stochastic family (never the evaluation's count)
@@ -142,20 +145,49 @@ class TrialConfig:
         if not isinstance(values, Mapping):
             raise ConfigError(f"a trial config must be a mapping, got {type(values).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
+        values = dict(values)
+        options = dict(values.pop("family_options", ()) or ())
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+            declared = _family_options(values.get("family", cls.family))
+            for name in unknown:
+                if name in declared:
+                    options[name] = values.pop(name)
+            unknown = sorted(set(values) - set(known))
+            if unknown:
+                raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}"
+                                  + (f"; family options: {sorted(declared)}" if declared else ""))
         hints = typing.get_type_hints(cls)
-        kwargs = {name: _coerce(name, value, hints[name]) for name, value in values.items()}
+        kwargs = {name: _coerce(name, value, hints[name]) for name, value in values.items()
+                  if name != "family_options"}
+        declared = _family_options(kwargs.get("family", cls.family)) if options else {}
+        kwargs["family_options"] = tuple(sorted(
+            (name, declared[name].coerce(value) if name in declared else value)
+            for name, value in options.items()))
         config = cls(**kwargs)
         config.validate()
         return config
 
     def to_dict(self) -> dict[str, Any]:
+        """Flat: the family's options beside the fields, as a Ray config holds them."""
         d = dataclasses.asdict(self)
         if isinstance(self.rho, Mapping):
             d["rho"] = dict(self.rho)
+        d.pop("family_options")
+        d.update(dict(self.family_options))
         return d
+
+    def option(self, name: str) -> Any:
+        """The family option `name`: this config's value, else the family's declared default."""
+        values = dict(self.family_options)
+        if name in values:
+            return values[name]
+        from .families import get
+
+        declared = get(self.family).option(name)
+        if declared is None:
+            raise ConfigError(f"{name}: not an option of family {self.family!r}")
+        return declared.default
 
     def replace(self, **changes: Any) -> TrialConfig:
         return TrialConfig.from_dict({**self.to_dict(), **changes})
@@ -242,6 +274,23 @@ class TrialConfig:
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+def _family_options(family: Any) -> dict[str, Any]:
+    """The options `family` declares by name; none for an unknown family (validate says so)."""
+    if not isinstance(family, str):
+        return {}
+    from .families import get
+
+    try:
+        return {o.name: o for o in get(family).options}
+    except ConfigError:
+        return {}
+
+
+def coerce_value(name: str, value: Any, hint: Any) -> Any:
+    """`value` as type `hint` (ints for floats, numpy scalars), or a ConfigError naming `name`."""
+    return _coerce(name, value, hint)
+
+
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """Accept the value if it fits the field's type (ints for floats, numpy scalars)."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
@@ -280,5 +329,16 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-__all__ = ["MODES", "NOISE_AT", "PAIR_DIRECTIONS", "PAIR_PENALTIES", "PER_TRIAL_FIELDS", "POOLS", "ConfigError",
-           "TrialConfig", "checkpoint_interval", "observe_interval"]
+__all__ = [
+    "MODES",
+    "NOISE_AT",
+    "PAIR_DIRECTIONS",
+    "PAIR_PENALTIES",
+    "PER_TRIAL_FIELDS",
+    "POOLS",
+    "ConfigError",
+    "TrialConfig",
+    "checkpoint_interval",
+    "coerce_value",
+    "observe_interval",
+]

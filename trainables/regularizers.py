@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import ConfigError, TrialConfig
+from .options import Option
 
 
 class Regularizer(nn.Module):
@@ -170,6 +171,11 @@ class Family:
     #: rho is optimised with theta on the training objective in every mode (``concrete_dropout``'s
     #: rates): the configured rho is where it starts, and the rows report where it went
     learned_with_theta: bool = False
+    #: the family's own knobs (`Option`), keys of the trial's config beside TrialConfig's fields
+    options: tuple[Option, ...] = ()
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
 
     def __post_init__(self) -> None:
         if self.search_range is not None:
@@ -179,6 +185,12 @@ class Family:
                                  f"0 < low < high (searched on a log scale), got {self.search_range}")
         if self.networks < 1:
             raise ValueError(f"family {self.name!r}: networks must be >= 1, got {self.networks}")
+        import dataclasses
+
+        clash = {o.name for o in self.options} & {f.name for f in dataclasses.fields(TrialConfig)}
+        if clash:
+            raise ValueError(f"family {self.name!r}: option(s) {sorted(clash)} would shadow the "
+                             "trial config's own field(s) of that name")
 
     @property
     def t1t2_can_learn(self) -> bool:
@@ -187,6 +199,12 @@ class Family:
 
     def check(self, config: TrialConfig) -> None:
         """The family's rules on a config, before any model exists: one ConfigError each."""
+        for name, value in config.family_options:
+            option = self.option(name)
+            if option is None:
+                raise ConfigError(f"{name}={value!r}: not an option of family {self.name!r} "
+                                  f"(its options: {[o.name for o in self.options] or 'none'})")
+            option.coerce(value)
         if config.mode == "cross_reg" and not self.learnable:
             raise ConfigError(
                 f"family={config.family!r}: {self.name!r} has no rho that cross_reg can learn; "

@@ -108,8 +108,10 @@ def test_set_coerces_from_the_field_type():
     ("download=maybe", "download"),
 ])
 def test_bad_set_is_refused_naming_the_key(item, match):
+    """An unknown key is refused when the family is known (`apply`): it may be one of its
+    options (`Family.options`; tests/harness/test_family_options.py)."""
     with pytest.raises(SpecError, match=match):
-        overrides.parse_sets([item])
+        overrides.apply(registry.get("quick"), overrides.parse_sets([item]))
 
 
 def test_set_impossible_value_names_the_key():

@@ -3,7 +3,8 @@
 A family file declares ``FAMILY = Family(...)`` (`trainables.regularizers.Family`): its name,
 a one-line description, whether cross_reg can learn its rho, whether it is stochastic, the
 range a fixed-value search draws from, its rho names on a given model, its domain checks and
-how to build its regularizer. Nothing else names it. A config may instead name a family by
+how to build its regularizer, and its own knobs (``options``: `trainables.options.Option`,
+each a config key read as ``config.option(NAME)``). Nothing else names it. A config may instead name a family by
 reference, ``family = "pkg.module:ATTR"``, ATTR being a `Family` in the user's own module.
 
 A family file, in outline (``none.py``, ``l2.py`` and ``noise.py`` are complete examples)::
