@@ -61,6 +61,29 @@ def _open_mlflow_store() -> None:
         raise SpecError(f"--log mlflow: cannot open the tracking store {uri}: {first}") from None
 
 
+class _OwnFileWriter:
+    """tensorboardX's SummaryWriter, each with an event file of its own. tensorboardX names a
+    file by the second it opened and the host, and Tune opens a new writer each time a trial
+    (re)starts: a PBT member paused and restarted within the second truncated its earlier
+    file, and its rows went missing from TensorBoard (seen in the smoke test). A class, not a
+    closure: Tune pickles its callbacks with the Tuner's state."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer, self.opened = writer, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened += 1
+        return self.writer(*args, filename_suffix=f".{os.getpid()}.{self.opened}", **kwargs)
+
+
+def _tensorboard_callback() -> Any:
+    from ray.tune.logger import TBXLoggerCallback
+
+    callback = TBXLoggerCallback()
+    callback._summary_writer_cls = _OwnFileWriter(callback._summary_writer_cls)
+    return callback
+
+
 def mlflow_tracking_uri() -> str:
     """`$MLFLOW_TRACKING_URI`, else the `./mlruns` file store as an absolute `file:` URI (a
     later `mlflow ui` may start elsewhere), allowed for MLflow 3 (module docstring)."""
@@ -77,9 +100,7 @@ def callbacks(names: Sequence[str], *, run_name: str, unit: str) -> list[Any]:
     tags = {"crossreg.run": run_name, "crossreg.unit": unit}
     for name in names:
         if name == "tensorboard":
-            from ray.tune.logger import TBXLoggerCallback
-
-            made.append(TBXLoggerCallback())
+            made.append(_tensorboard_callback())
         elif name == "mlflow":
             from ray.air.integrations.mlflow import MLflowLoggerCallback
 

@@ -54,3 +54,26 @@ def test_the_callbacks_are_tunes_and_mlflow_names_the_run(monkeypatch, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
     (ml,) = loggers.callbacks(["mlflow"], run_name="r", unit="u")
     assert ml.tracking_uri == "http://mlflow.example:5000"
+
+
+def test_each_tensorboard_writer_gets_a_file_of_its_own(tmp_path):
+    """Tune opens a writer each time a trial (re)starts; tensorboardX names the file by the
+    second: two in one second shared a name and the second truncated the first."""
+    import pickle
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (callback,) = loggers.callbacks(["tensorboard"], run_name="r", unit="pbt-seed0")
+    callback = pickle.loads(pickle.dumps(callback))  # Tune pickles it with the Tuner's state
+    for step in (1, 2):  # a member paused after step 1 and restarted at once
+        writer = callback._summary_writer_cls(str(tmp_path), flush_secs=30)
+        writer.add_scalar("ray/tune/val_acc", 0.5, step)
+        writer.close()
+    files = sorted(tmp_path.glob("events.out.tfevents.*"))
+    assert len(files) == 2
+    steps = []
+    for f in files:
+        acc = EventAccumulator(str(f))
+        acc.Reload()
+        steps += [e.step for e in acc.Scalars("ray/tune/val_acc")]
+    assert sorted(steps) == [1, 2]
