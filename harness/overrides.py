@@ -143,6 +143,9 @@ def _check_type(key: str, value: Any, hint: Any) -> Any:
 
 
 def _from_string(key: str, text: str, hint: Any) -> Any:
+    # `none` of an optional field is None even where a string would do (`data_dir=none`)
+    if type(None) in _options(hint) and text.lower() in ("none", "null"):
+        return None
     for option in _options(hint):
         origin = typing.get_origin(option) or option
         try:

@@ -114,6 +114,12 @@ def test_bad_set_is_refused_naming_the_key(item, match):
         overrides.apply(registry.get("quick"), overrides.parse_sets([item]))
 
 
+def test_none_of_an_optional_string_field_is_none_not_the_word():
+    assert overrides.parse_sets(["data_dir=none", "rho_low=null"]) == {"data_dir": None,
+                                                                       "rho_low": None}
+    assert overrides.parse_sets(["data_dir=/data/none"]) == {"data_dir": "/data/none"}
+
+
 def test_set_impossible_value_names_the_key():
     with pytest.raises(SpecError, match="^epochs="):
         overrides.apply(registry.get("quick"), overrides.parse_sets(["epochs=0"]))
