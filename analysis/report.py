@@ -57,6 +57,7 @@ font-weight:600;font-size:.85em;color:#fff}
 .finished{background:#2e7d32}.running{background:#1565c0}.interrupted{background:#c62828}.unknown{background:#757575}
 pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:.8em;overflow-x:auto;font-size:.8em}
 img{max-width:100%;border:1px solid #eee}.warn{background:#fff8e1;border:1px solid #ffe082;padding:.6em}
+.scroll{overflow-x:auto;max-width:100%}
 """
 
 
@@ -70,8 +71,10 @@ def figure_to_base64(fig: Figure, dpi: int = 90) -> str:
 def _table(df: pd.DataFrame, float_format: str = "{:.4g}") -> str:
     if df is None or df.empty:
         return '<p class="note">(nothing to show)</p>'
-    return df.to_html(index=False, na_rep="–", escape=True, border=0,
-                      float_format=lambda v: float_format.format(v))
+    html_table = df.to_html(index=False, na_rep="–", escape=True, border=0,
+                            float_format=lambda v: float_format.format(v))
+    # a wide table scrolls in its own box: the page never scrolls sideways at 1,400 px
+    return f'<div class="scroll">{html_table}</div>'
 
 
 def _comparisons(df: pd.DataFrame, strategies: list[str], reference: str = "cross_reg") -> pd.DataFrame:

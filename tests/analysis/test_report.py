@@ -162,3 +162,12 @@ def test_one_seed_leaves_out_the_tests_over_seeds(tmp_path):
     assert "<td>fixed</td>" in section and "mean_diff" in section
     assert "wilcoxon_p</th>" not in section and "ttest_p</th>" not in section
     assert "One seed: the interval and the tests over seeds are left out" in section
+
+
+def test_every_table_scrolls_in_its_own_box(report):
+    """At 1,400 px a wide table (compute to quality, paired comparisons) scrolls inside its
+    box instead of the page scrolling sideways (checked in a browser: tests/test_screenshots.py)."""
+    _, out = report
+    text = out.read_text()
+    assert text.count("<table") >= 3
+    assert text.count("<table") == text.count('<div class="scroll"><table')
