@@ -46,11 +46,11 @@ from .summary.sweep_display import SWEEP_NOTE
 from .summary.table import sweep_references
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1150px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1300px;
 color:#222;line-height:1.4;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
 .note{color:#555;font-size:.85em}.badge{display:inline-block;padding:.1em .6em;border-radius:.8em;
 font-weight:600;font-size:.85em;color:#fff}
@@ -99,11 +99,15 @@ def _comparisons(df: pd.DataFrame, strategies: list[str], reference: str = "cros
                "rows_ci_low", "rows_ci_high", "examples_note"]
     if (c["n_pairs"] < 2).all():  # one seed: a test over seeds has nothing to test (p = 1)
         columns = [k for k in columns if k not in SEED_STATISTICS]
+    elif c["ci_low"].isna().all():  # every interval withheld: said once, in the note below
+        columns = [k for k in columns if k not in INTERVAL_COLUMNS]
     return c[columns]
 
 
 #: the comparison columns that test over seeds: left out of a one-seed report
 SEED_STATISTICS = ("ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p")
+#: the interval over seeds, left out where every row withheld it (below 5 pairs)
+INTERVAL_COLUMNS = ("ci_low", "ci_high", "ci_method")
 
 
 #: metadata.json key of the commit a run was made at (harness/metadata.py).
@@ -240,6 +244,10 @@ def write_report(path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathL
     if len(comparisons) and "ttest_p" not in comparisons:
         h.append('<p class="note">One seed: the interval and the tests over seeds are left out (a '
                  "single pair tests nothing); the test-row statistics below still apply.</p>")
+    elif len(comparisons) and "ci_low" not in comparisons:
+        n = int(comparisons["n_pairs"].max())
+        h.append(f'<p class="note">The interval over seeds is withheld in every row: {n} pairs '
+                 "(the bootstrap needs 5 or more).</p>")
     h.append('<p class="note">mean_diff = a - b over the seeds both ran; ci: paired BCa bootstrap (95%) '
              "of the mean difference, withheld below 5 pairs (with 3 seeds there are only 10 distinct "
              "resample means, and the interval would be far too narrow); ttest_p: paired t-test; "

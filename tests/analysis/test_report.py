@@ -171,3 +171,13 @@ def test_every_table_scrolls_in_its_own_box(report):
     text = out.read_text()
     assert text.count("<table") >= 3
     assert text.count("<table") == text.count('<div class="scroll"><table')
+
+
+def test_an_interval_withheld_in_every_row_is_said_once(report):
+    """Two seeds: the bootstrap interval is withheld in every row; a note says so once
+    instead of a column of the same sentence."""
+    _, out = report
+    section = out.read_text().split("Paired comparisons", 1)[1].split("<h2>", 1)[0]
+    assert "<th>ci_method</th>" not in section and "<th>ci_low</th>" not in section
+    assert "The interval over seeds is withheld in every row: 2 pairs" in section
+    assert "ttest_p</th>" in section  # the tests over seeds stay
