@@ -45,7 +45,7 @@ TASK_REPORT = "report.html"
 #: Widest the page gets; figures are drawn narrower than this at the report's 90 dpi.
 PAGE_PX = 1400
 _CSS = RUN_CSS + f"""body{{max-width:{PAGE_PX}px;box-sizing:border-box}}
-.scroll{{overflow-x:auto;max-width:100%}}.scroll table{{margin:0}}td,th{{white-space:normal}}
+.scroll table{{margin:0}}td,th{{white-space:normal}}
 """
 
 
