@@ -160,15 +160,6 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figu
     return fig
 
 
-def _sparse_log_ticks(ax: Axes) -> None:
-    """A log x axis labelled at 1, 2 and 5 x 10^k, a few at most, minor ticks unlabelled:
-    matplotlib labels every minor tick of an axis spanning under a decade, and in a narrow
-    panel (a suite's per-task grid) 3, 4 and 6 x 10^8 ran into each other."""
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=5))
-    ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-
-
 def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> bool:
     """One (experiment, dataset)'s rows of :func:`analysis.summarize`'s table on ``ax``: final test
     accuracy (mean, 95% CI over seeds) against total cost per seed on the ``cost`` axis (log x),
@@ -196,7 +187,10 @@ def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> b
     if len(front) > 1:
         ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
     ax.set_xscale("log")
-    _sparse_log_ticks(ax)
+    # labels at 1, 2, 5 x 10^k only: in a suite's narrow panel minor labels ran into each other
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=5))
+    ax.xaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.25, y=0.15)
     ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
     ax.set_ylabel("final test accuracy (%)")

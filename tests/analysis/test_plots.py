@@ -140,7 +140,8 @@ def test_the_report_has_a_sweep_section_for_a_sweep_only(sweep_run, near_one, tm
     assert "<h2>Budget sweep (cost: FLOPs" in text and "Cost to match the reference" in text
     assert len(re.findall(r'<img alt="([^"]+)"', text)) == 5 and '<img alt="Budget sweep"' in text
     assert "<td>pbt.P4</td>" in text and "x cross_reg.r1K4 (FLOPs)" in text
-    assert "withheld: 2 pairs" in text  # the reference variant paired with every other, per seed
+    # the reference variant paired with every other, per seed: 2 pairs, no interval (one note)
+    assert "The interval over seeds is withheld in every row: 2 pairs" in text
     assert "Budget sweep" not in plain and len(re.findall(r"<img ", plain)) == 4
     with pytest.raises(ValueError, match="unknown cost axis"):
         write_report(sweep_run, tmp_path / "x.html", cost="joules")
