@@ -27,7 +27,7 @@ from typing import Any
 
 from analysis.contract import PROTOCOLS, RHO_PREFIX, VAL_ACC, VAL_LOSS
 from harness.errors import SpecError
-from trainables.config import PER_TRIAL_FIELDS, ConfigError, TrialConfig
+from trainables.config import PER_TRIAL_FIELDS, ConfigError, TrialConfig, family_options
 
 TASKS = ("classification", "regression")
 
@@ -276,17 +276,6 @@ def trial_field_names() -> tuple[str, ...]:
     options are keys of their own, `family_options`)."""
     return tuple(f.name for f in dataclasses.fields(TrialConfig)
                  if f.name not in PER_TRIAL_FIELDS and f.name != "family_options")
-
-
-def family_options(family: str) -> dict[str, Any]:
-    """The options (`trainables.regularizers.Option`) family `family` declares, by name:
-    keys an experiment may set beside its fields while the trial has that family."""
-    from trainables import families
-
-    try:
-        return {o.name: o for o in families.get(family).options}
-    except ConfigError:
-        return {}
 
 
 def field_types() -> dict[str, Any]:

@@ -23,8 +23,8 @@ from typing import Any
 
 from harness import registry
 from harness.errors import SpecError
-from harness.experiments import ExperimentSpec, family_options, field_types
-from trainables.config import PER_TRIAL_FIELDS, ConfigError
+from harness.experiments import ExperimentSpec, field_types
+from trainables.config import PER_TRIAL_FIELDS, ConfigError, family_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,7 +49,7 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     else the spec's), typed by the option's default."""
     hints = field_types()
     family = values.get("family", spec.trial.family)
-    options = family_options(family) if isinstance(family, str) else {}
+    options = family_options(family)
     _refuse_unknown(values, {**hints, **options})
     changes = {}
     for key, value in values.items():

@@ -149,7 +149,7 @@ class TrialConfig:
         options = dict(values.pop("family_options", ()) or ())
         unknown = sorted(set(values) - set(known))
         if unknown:
-            declared = _family_options(values.get("family", cls.family))
+            declared = family_options(values.get("family", cls.family))
             for name in unknown:
                 if name in declared:
                     options[name] = values.pop(name)
@@ -158,9 +158,8 @@ class TrialConfig:
                 raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}"
                                   + (f"; family options: {sorted(declared)}" if declared else ""))
         hints = typing.get_type_hints(cls)
-        kwargs = {name: _coerce(name, value, hints[name]) for name, value in values.items()
-                  if name != "family_options"}
-        declared = _family_options(kwargs.get("family", cls.family)) if options else {}
+        kwargs = {name: coerce_value(name, value, hints[name]) for name, value in values.items()}
+        declared = family_options(kwargs.get("family", cls.family)) if options else {}
         kwargs["family_options"] = tuple(sorted(
             (name, declared[name].coerce(value) if name in declared else value)
             for name, value in options.items()))
@@ -274,8 +273,10 @@ class TrialConfig:
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
-def _family_options(family: Any) -> dict[str, Any]:
-    """The options `family` declares by name; none for an unknown family (validate says so)."""
+def family_options(family: Any) -> dict[str, Any]:
+    """The options (`trainables.options.Option`) family `family` declares, by name: keys a
+    config may set beside its fields while it has that family; none for an unknown family
+    (validate says so)."""
     if not isinstance(family, str):
         return {}
     from .families import get
@@ -288,11 +289,6 @@ def _family_options(family: Any) -> dict[str, Any]:
 
 def coerce_value(name: str, value: Any, hint: Any) -> Any:
     """`value` as type `hint` (ints for floats, numpy scalars), or a ConfigError naming `name`."""
-    return _coerce(name, value, hint)
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Accept the value if it fits the field's type (ints for floats, numpy scalars)."""
     options = typing.get_args(hint) if _is_union(hint) else (hint,)
     if value is None:
         if type(None) in options:
@@ -340,5 +336,6 @@ __all__ = [
     "TrialConfig",
     "checkpoint_interval",
     "coerce_value",
+    "family_options",
     "observe_interval",
 ]
