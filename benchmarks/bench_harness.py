@@ -40,33 +40,17 @@ def time_direct(config: dict) -> float:
     return time.perf_counter() - t0
 
 
-def time_tune(config: dict, storage: str, name: str) -> float:
+def time_tune(param_space: dict, storage: str, name: str, n: int = 1,
+              reuse: bool = False) -> float:
+    """`n` trials of one Tuner of `param_space` (FIFO, 1 CPU each, every CPU in use);
+    `reuse`: Tune's actor reuse (a trial runs in a finished trial's process)."""
     from ray import tune
 
     from trainables.tune import train_fn
 
     tuner = tune.Tuner(
         tune.with_resources(train_fn, {"cpu": 1}),
-        param_space=config,
-        tune_config=tune.TuneConfig(num_samples=1),
-        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
-    )
-    t0 = time.perf_counter()
-    grid = tuner.fit()
-    elapsed = time.perf_counter() - t0
-    assert grid.num_errors == 0
-    return elapsed
-
-
-def time_many(config: dict, storage: str, name: str, n: int, reuse: bool) -> float:
-    """`n` trials of one Tuner (rho sampled), FIFO, on every CPU; `reuse`: Tune's actor reuse."""
-    from ray import tune
-
-    from trainables.tune import train_fn
-
-    tuner = tune.Tuner(
-        tune.with_resources(train_fn, {"cpu": 1}),
-        param_space={**config, "rho": tune.loguniform(0.01, 1.0)},
+        param_space=param_space,
         tune_config=tune.TuneConfig(num_samples=n, reuse_actors=reuse),
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
     )
@@ -97,6 +81,7 @@ def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> flo
 
 def main() -> None:
     import ray
+    from ray import tune
 
     from harness import registry
 
@@ -118,7 +103,8 @@ def main() -> None:
     fixed = spec.trial_config("fixed", 0, learned=False)
     fixed_direct = min(time_direct(fixed) for _ in range(args.repeats))
     cpus, n = os.cpu_count() or 1, 16
-    many = {reuse: time_many(fixed, storage, f"many-{reuse}", n, reuse) for reuse in (True, False)}
+    sampled = {**fixed, "rho": tune.loguniform(0.01, 1.0)}
+    many = {reuse: time_tune(sampled, storage, f"many-{reuse}", n, reuse) for reuse in (True, False)}
     ray.shutdown()
 
     print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
