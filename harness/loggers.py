@@ -35,12 +35,16 @@ PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow", "wandb": "wandb"}
 PIP = {"tensorboardX": "tensorboardX", "mlflow": "mlflow-skinny", "wandb": "wandb"}
 
 
+def _unknown(name: str) -> SpecError:
+    return SpecError(f"--log {name}: unknown logger; choose from {', '.join(PACKAGES)}")
+
+
 def check(names: Sequence[str]) -> tuple[str, ...]:
     """The loggers, in order and once each; SpecError naming the first unknown one or the
     first whose package is not installed."""
     for name in names:
         if name not in PACKAGES:
-            raise SpecError(f"--log {name}: unknown logger; choose from {', '.join(PACKAGES)}")
+            raise _unknown(name)
         package = PACKAGES[name]
         if importlib.util.find_spec(package) is None:
             raise SpecError(f"--log {name} needs the {package} package: "
@@ -114,7 +118,7 @@ def callbacks(names: Sequence[str], *, run_name: str, unit: str) -> list[Any]:
                 os.environ.setdefault("WANDB_MODE", "offline")
             made.append(WandbLoggerCallback(project="crossreg", group=run_name, tags=[unit]))
         else:
-            raise SpecError(f"--log {name}: unknown logger; choose from {', '.join(PACKAGES)}")
+            raise _unknown(name)
     return made
 
 
