@@ -120,7 +120,6 @@ class Progress:
     echo: Callable[[str], None] = print
     started: float = field(default_factory=lambda: time.perf_counter())
     _done_units: float = 0.0
-    _done: int = 0
 
     def __post_init__(self) -> None:
         self._units = dict(self.items)
@@ -155,7 +154,6 @@ class Progress:
     def end(self, name: str, status: str, detail: str) -> None:
         with self._lock:
             self._running.pop(name, None)
-            self._done += 1
             self._done_units += self._units.get(name, 0.0)
             self.echo(f"{self._tag(name)} {status}: {detail} · {self._elapsed()} · {self.eta()}")
 
