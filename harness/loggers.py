@@ -97,6 +97,19 @@ def mlflow_tracking_uri() -> str:
     return "file:" + os.path.abspath("mlruns")
 
 
+def prepare(names: Sequence[str], *, run_name: str) -> None:
+    """Make what every unit's callbacks share before the units start: MLflow's experiment
+    `run_name`. Tune's MLflow callback creates it when missing, but units side by side each
+    found it missing and all but one failed creating it (seen in CI)."""
+    if "mlflow" not in names:
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_tracking_uri())
+    if client.get_experiment_by_name(run_name) is None:
+        client.create_experiment(run_name)
+
+
 def callbacks(names: Sequence[str], *, run_name: str, unit: str) -> list[Any]:
     """The Tune callbacks of `names` for the Tuner of one (strategy, seed) `unit` of the run
     directory `run_name`."""
@@ -122,4 +135,4 @@ def callbacks(names: Sequence[str], *, run_name: str, unit: str) -> list[Any]:
     return made
 
 
-__all__ = ["PACKAGES", "callbacks", "check", "mlflow_tracking_uri"]
+__all__ = ["PACKAGES", "callbacks", "check", "mlflow_tracking_uri", "prepare"]

@@ -361,6 +361,7 @@ def spec_from_metadata(meta: dict[str, Any]) -> ExperimentSpec:
 def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options: RunOptions,
              resume: bool, signals: StopSignals) -> None:
     todo = left_to_do(meta, work)
+    loggers.prepare(options.loggers, run_name=run.name)
     # one unit left: nothing could run beside it, and fitted in this driver its Tuner stops
     # gracefully on a signal (and costs no driving process of its own)
     side_by_side = options.concurrent and len(todo) > 1

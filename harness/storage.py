@@ -49,6 +49,12 @@ class Storage:
         fs, base = self._fs_and_path
         return fs, posixpath.join(base, rel) if rel else base
 
+    @property
+    def name(self) -> str:
+        """The directory's own name (a run directory's name), without a URI's `?options`."""
+        path = urllib.parse.urlsplit(self.root).path if is_uri(self.root) else self.root
+        return posixpath.basename(path.rstrip("/"))
+
     def child(self, rel: str) -> Storage:
         if not is_uri(self.root):
             return Storage(os.path.join(self.root, rel))

@@ -22,6 +22,7 @@ from ray import tune
 
 from harness.experiments import ExperimentSpec, SearchSpace
 from harness.results_io import json_rows
+from harness.storage import Storage
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
@@ -109,7 +110,7 @@ def run_config(ctx: StrategyContext, checkpoints_kept: int = CHECKPOINTS_KEPT) -
     from trainables.tune import run_config as trial_run_config
 
     name = experiment_name(ctx.strategy.name, ctx.seed)
-    run_name = ctx.storage_path.rstrip("/").rsplit("/", 1)[-1]
+    run_name = Storage(ctx.storage_path).name
     return trial_run_config(ctx.storage_path, name, max_failures=ctx.spec.max_failures,
                             checkpoints_kept=checkpoints_kept, verbose=ctx.verbose,
                             callbacks=loggers.callbacks(ctx.loggers, run_name=run_name, unit=name))

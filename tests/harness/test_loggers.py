@@ -77,3 +77,30 @@ def test_each_tensorboard_writer_gets_a_file_of_its_own(tmp_path):
         acc.Reload()
         steps += [e.step for e in acc.Scalars("ray/tune/val_acc")]
     assert sorted(steps) == [1, 2]
+
+
+def test_the_mlflow_experiment_is_made_once_before_units_share_it(monkeypatch, tmp_path):
+    """Units side by side each found the experiment missing and raced to create it: all but
+    one failed (seen in CI). `prepare` makes it once, before they start; their callbacks then
+    find it, however many set up at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    loggers.prepare(["tensorboard", "mlflow"], run_name="quick-1")
+    loggers.prepare(["mlflow"], run_name="quick-1")  # a resume: the experiment is kept
+    client = MlflowClient(loggers.mlflow_tracking_uri())
+    made = client.get_experiment_by_name("quick-1")
+    assert made is not None and len(client.search_experiments()) == 2  # with MLflow's Default
+    units = [loggers.callbacks(["mlflow"], run_name="quick-1", unit=f"u{i}")[0] for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda callback: callback.setup(), units))
+    assert {callback.mlflow_util.experiment_id for callback in units} == {made.experiment_id}
+
+
+def test_prepare_without_mlflow_touches_nothing(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    loggers.prepare(["tensorboard"], run_name="r")
+    assert not list(tmp_path.iterdir())

@@ -22,3 +22,8 @@ def test_local_storage_round_trip(tmp_path):
 def test_file_uri_storage_reads_what_a_local_path_wrote(tmp_path):
     Storage(str(tmp_path)).write_text("a.txt", "hello")
     assert Storage(f"file://{tmp_path}").read_text("a.txt") == "hello"
+
+
+def test_name_is_the_directory_without_a_uris_options():
+    assert Storage("/runs/quick-1/").name == "quick-1"
+    assert Storage("s3://bucket/runs/quick-1?region=eu-west-1").name == "quick-1"
