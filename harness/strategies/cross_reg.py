@@ -1,4 +1,6 @@
-"""cross_reg: one run per seed that learns rho on the regularization split (the method).
+"""cross_reg: one run per seed that learns rho on the regularization split (the method:
+Brito, "Cross-regularization: Adaptive Model Complexity through Validation Gradients",
+ICML 2025).
 
 Its budget is (r, K): a rho step every r theta steps on K noise samples. Its own settings are
 sweep knobs too, for the fidelity study (issue 19): the rho optimiser's learning rate

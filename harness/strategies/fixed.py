@@ -1,4 +1,7 @@
-"""fixed: one run with rho frozen at the spec's `fixed_rho` (0 = the unregularised baseline)."""
+"""fixed: one run with rho frozen at the spec's `fixed_rho` (0 = the unregularised baseline).
+
+No paper: the untuned training run every method is measured against (no reference).
+"""
 
 from __future__ import annotations
 

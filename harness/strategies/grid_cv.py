@@ -1,4 +1,5 @@
-"""grid_cv: k-fold cross-validation over a log grid of rho, then a refit.
+"""grid_cv: k-fold cross-validation (Stone, "Cross-Validatory Choice and Assessment of
+Statistical Predictions", JRSS B 1974) over a log grid of rho, then a refit.
 
 The grid is the spec's `grid_values`, for one rho shared by every name or, with
 `grid_per_layer`, the product grid over the searched names of the spec's declared search

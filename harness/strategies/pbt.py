@@ -1,4 +1,5 @@
-"""pbt: Population Based Training over per-layer rho, every default pinned here.
+"""pbt: Population Based Training (Jaderberg et al., "Population Based Training of Neural
+Networks", arXiv:1711.09846, 2017) over per-layer rho, every default pinned here.
 
 Pinned (docs/design.md): population P from the spec (8 by default), `time_attr` =
 training_iteration (the default, wall time, would make runs irreproducible and machine-
