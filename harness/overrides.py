@@ -13,10 +13,7 @@ else `quick`). Giving `name` makes it a new experiment.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import sys
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,16 +21,13 @@ from typing import Any
 from harness import registry
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types
-from trainables.config import PER_TRIAL_FIELDS, ConfigError, family_options
+from trainables.coerce import ConfigError, coerce, describe
+from trainables.config import PER_TRIAL_FIELDS, family_options
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - python 3.10
     import tomli as tomllib
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
 
 @dataclasses.dataclass(frozen=True)
 class Unparsed:
@@ -54,11 +48,11 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     changes = {}
     for key, value in values.items():
         if key in hints:
-            changes[key] = _check_type(key, value, hints[key])
+            changes[key] = _typed(key, value, hints[key])
             continue
         option, hint = options[key], type(options[key].default)
-        typed = (_from_string(key, value.text, hint) if isinstance(value, Unparsed)
-                 else _check_type(key, value, hint))
+        typed = (_typed(key, value.text, hint, from_text=True) if isinstance(value, Unparsed)
+                 else _typed(key, value, hint))
         try:
             changes[key] = option.coerce(typed)
         except ConfigError as e:
@@ -90,7 +84,7 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
             out[key] = Unparsed(text.strip())  # a family's option, or refused by `apply`
             continue
         _refuse_unknown([key], hints, prefix="--set ")
-        out[key] = _from_string(key, text.strip(), hints[key])
+        out[key] = _typed(key, text, hints[key], from_text=True)
     return out
 
 
@@ -121,79 +115,18 @@ def load_toml(path: str | Path, default_base: str | None = None) -> ExperimentSp
     return apply(base, data)
 
 
-def _check_type(key: str, value: Any, hint: Any) -> Any:
-    for option in _options(hint):
-        if option is type(None):
-            if value is None:
-                return None
-            continue
-        origin = typing.get_origin(option) or option
-        if origin is bool and isinstance(value, bool):
-            return value
-        if origin is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
-            return int(value)
-        if origin is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value)
-        if origin is str and isinstance(value, str):
-            return value
-        if origin is tuple and isinstance(value, (list, tuple)):
-            (item_hint, _) = typing.get_args(option)
-            return tuple(_check_type(f"{key}[{i}]", v, item_hint) for i, v in enumerate(value))
-    raise SpecError(f"{key}={value!r}: expected {_describe(hint)}, got {type(value).__name__}")
-
-
-def _from_string(key: str, text: str, hint: Any) -> Any:
-    # `none` of an optional field is None even where a string would do (`data_dir=none`)
-    if type(None) in _options(hint) and text.lower() in ("none", "null"):
-        return None
-    for option in _options(hint):
-        origin = typing.get_origin(option) or option
-        try:
-            if option is type(None):
-                if text.lower() in ("none", "null", ""):
-                    return None
-                continue
-            if origin is bool:
-                if text.lower() in _TRUE | _FALSE:
-                    return text.lower() in _TRUE
-                continue
-            if origin is int:
-                return int(text)
-            if origin is float:
-                return float(text)
-            if origin is str:
-                return text
-            if origin is tuple:
-                (item_hint, _) = typing.get_args(option)
-                parts = [t.strip() for t in text.strip("[]()").split(",") if t.strip()]
-                return tuple(_from_string(f"{key}[{i}]", t, item_hint) for i, t in enumerate(parts))
-        except ValueError:
-            continue  # the next option of a union may parse it
-    raise SpecError(f"--set {key}={text!r}: expected {_describe(hint)}")
-
-
-def _options(hint: Any) -> tuple[Any, ...]:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def _describe(hint: Any) -> str:
-    names = []
-    for option in _options(hint):
-        if option is type(None):
-            names.append("none")
-        elif typing.get_origin(option) is tuple:
-            names.append(f"a list of {typing.get_args(option)[0].__name__}")
-        else:
-            names.append(option.__name__)
-    return " or ".join(names)
+def _typed(key: str, value: Any, hint: Any, *, from_text: bool = False) -> Any:
+    """The one coercer's value (`trainables.coerce`), its refusal as a SpecError."""
+    try:
+        return coerce(key, value, hint, from_text=from_text)
+    except ConfigError as e:
+        raise SpecError(f"--set {e}" if from_text else str(e)) from None
 
 
 def describe_type(hint: Any) -> str:
     """A field's type in the words the refusals use (`int or none`, `a list of float`): what
     `crossreg keys` prints, so a key's listed type and its refusal read the same."""
-    return _describe(hint)
+    return describe(hint)
 
 
 __all__ = ["apply", "describe_type", "load_toml", "parse_sets", "read_toml"]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from analysis.contract import ROLES
+
+from .coerce import ConfigError, coerce
 
 #: cross_reg learns rho on the regularization split by its partial gradient; fixed freezes it;
 #: t1t2 learns it by the hypergradient through the last theta step (Luketina et al. 2016,
@@ -56,10 +56,6 @@ def checkpoint_interval(checkpoint_every: int, epochs: int) -> int:
     if checkpoint_every > 0:
         return min(checkpoint_every, epochs)
     return max(1, math.ceil(epochs / 4))
-
-
-class ConfigError(ValueError):
-    """A trial configuration that cannot be trained; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ class TrialConfig:
                 raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}"
                                   + (f"; family options: {sorted(declared)}" if declared else ""))
         hints = typing.get_type_hints(cls)
-        kwargs = {name: coerce_value(name, value, hints[name]) for name, value in values.items()}
+        kwargs = {name: coerce(name, value, hints[name]) for name, value in values.items()}
         declared = family_options(kwargs.get("family", cls.family)) if options else {}
         kwargs["family_options"] = tuple(sorted(
             (name, declared[name].coerce(value) if name in declared else value)
@@ -287,44 +283,6 @@ def family_options(family: Any) -> dict[str, Any]:
         return {}
 
 
-def coerce_value(name: str, value: Any, hint: Any) -> Any:
-    """`value` as type `hint` (ints for floats, numpy scalars), or a ConfigError naming `name`."""
-    options = typing.get_args(hint) if _is_union(hint) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ConfigError(f"{name}=None: a value is required")
-    for option in options:
-        if option is type(None):
-            continue
-        origin = typing.get_origin(option) or option
-        if origin is bool:
-            if isinstance(value, bool) or (hasattr(value, "dtype") and value.dtype == bool):
-                return bool(value)
-        elif origin is int:
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                return int(value)
-        elif origin is float:
-            if isinstance(value, numbers.Real) and not isinstance(value, bool):
-                return float(value)
-        elif origin is str:
-            if isinstance(value, str):
-                return value
-        elif origin in (Mapping, dict) and isinstance(value, Mapping):
-            out = {}
-            for k, v in value.items():
-                if not isinstance(v, numbers.Real) or isinstance(v, bool):
-                    raise ConfigError(f"{name}[{k!r}]={v!r}: expected a number")
-                out[str(k)] = float(v)
-            return out
-    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
-    raise ConfigError(f"{name}={value!r}: expected {expected}, got {type(value).__name__}")
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (typing.Union, types.UnionType)
-
-
 __all__ = [
     "MODES",
     "NOISE_AT",
@@ -335,7 +293,6 @@ __all__ = [
     "ConfigError",
     "TrialConfig",
     "checkpoint_interval",
-    "coerce_value",
     "family_options",
     "observe_interval",
 ]

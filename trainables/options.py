@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, coerce_value
+from .coerce import ConfigError, coerce
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Option:
 
     def coerce(self, value: Any) -> Any:
         """The value as the option's type, or a ConfigError naming the option."""
-        typed = coerce_value(self.name, value, type(self.default))
+        typed = coerce(self.name, value, type(self.default))
         if self.choices is not None and typed not in self.choices:
             raise ConfigError(f"{self.name}={value!r}: choose one of {self.choices}")
         reason = self.check(typed) if self.check is not None else None

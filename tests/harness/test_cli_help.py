@@ -78,7 +78,7 @@ def test_an_experiments_keys_read_back_through_set_to_the_same_experiment(capsys
     assert main(["keys", "quick"]) == 0
     out = capsys.readouterr().out
     # description: free text, cut to fit the line; data_dir (str or none): `--set` reads
-    # `none` as the string there, str coming first in its type (overrides._from_string)
+    # `none` as the string there, str coming first in its type (trainables.coerce)
     keys = set(field_types()) - {"description", "data_dir"}
     sets = []
     for line in out.splitlines():
