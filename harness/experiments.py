@@ -27,7 +27,13 @@ from typing import Any
 
 from analysis.contract import PROTOCOLS, RHO_PREFIX, VAL_ACC, VAL_LOSS
 from harness.errors import SpecError
-from trainables.config import PER_TRIAL_FIELDS, ConfigError, TrialConfig, family_options
+from trainables.config import (
+    PER_TRIAL_FIELDS,
+    ConfigError,
+    TrialConfig,
+    family_options,
+    option_owners,
+)
 
 TASKS = ("classification", "regression")
 
@@ -213,6 +219,12 @@ class ExperimentSpec:
         if options:  # the family's own knobs: keys of the family the trial will have
             declared = family_options(trial.get("family", base.family))
             bad = sorted(k for k in options if k not in declared)
+            for key in bad:
+                owners = option_owners(key)
+                if owners:
+                    raise SpecError(f"{key}: an option of family {' or '.join(map(repr, owners))} "
+                                    f"only; this experiment's family is "
+                                    f"{trial.get('family', base.family)!r} (--set family=...)")
             if bad:
                 raise SpecError(f"unknown experiment key(s) {', '.join(bad)}; known keys: "
                                 f"{', '.join([*field_types(), *declared])}")

@@ -22,7 +22,7 @@ from harness import registry
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types
 from trainables.coerce import ConfigError, coerce, describe
-from trainables.config import PER_TRIAL_FIELDS, family_options
+from trainables.config import PER_TRIAL_FIELDS, family_options, option_owners
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +44,7 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     hints = field_types()
     family = values.get("family", spec.trial.family)
     options = family_options(family)
-    _refuse_unknown(values, {**hints, **options})
+    _refuse_unknown(values, {**hints, **options}, family=family)
     changes = {}
     for key, value in values.items():
         if key in hints:
@@ -60,12 +60,18 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     return spec.replace(**changes)
 
 
-def _refuse_unknown(keys: Iterable[str], hints: Mapping[str, Any], prefix: str = "") -> None:
+def _refuse_unknown(keys: Iterable[str], hints: Mapping[str, Any], prefix: str = "",
+                    family: str | None = None) -> None:
     per_trial = sorted(set(keys) & set(PER_TRIAL_FIELDS))
     if per_trial:
         raise SpecError(f"{prefix}{', '.join(per_trial)}: set by each strategy for its trials, "
                         "not by the experiment")
     unknown = sorted(set(keys) - set(hints))
+    for key in unknown:
+        owners = option_owners(key)
+        if owners:
+            raise SpecError(f"{prefix}{key}: an option of family {' or '.join(map(repr, owners))} "
+                            f"only; this experiment's family is {family!r} (--set family=...)")
     if unknown:
         raise SpecError(f"{prefix}unknown experiment key(s) {', '.join(unknown)}; "
                         f"known keys: {', '.join(hints)}")

@@ -30,8 +30,6 @@ PER_TRIAL_FIELDS = ("mode", "rho", "split_seed", "n_folds", "fold", "seed", "exp
                     "strategy", "role", "members", "device_share")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 POOLS = ("none", "max", "fractional")
-PAIR_PENALTIES = ("l2", "adaptive_l2", "cosine")
-PAIR_DIRECTIONS = ("agree", "diverse")
 #: where the noise family's noise enters a normalised layer: on its output, after the affine
 #: scale (``after_affine``, the default), or on the normalised pre-activation before it
 #: (``before_affine``: h = gamma * (u_hat + sigma * eps) + beta, the paper's placement)
@@ -101,9 +99,6 @@ class TrialConfig:
     rho_optimizer: str = "adam"
     rho_lr: float = 1e-2
     reg_batch_size: int = 128
-    # family "pair" only: the penalty on its two networks' outputs and which way it pushes them
-    pair_penalty: str = "l2"  # "l2", "adaptive_l2" or "cosine"
-    pair_direction: str = "agree"  # "agree" (co-regularization) or "diverse"
     # family "noise" only: where the noise enters a normalised layer (`NOISE_AT`)
     noise_at: str = "after_affine"
     # theta training
@@ -150,6 +145,12 @@ class TrialConfig:
                 if name in declared:
                     options[name] = values.pop(name)
             unknown = sorted(set(values) - set(known))
+            for name in unknown:
+                owners = option_owners(name)
+                if owners:
+                    raise ConfigError(f"{name}={values[name]!r}: an option of family "
+                                      f"{' or '.join(map(repr, owners))} only; this config's "
+                                      f"family is {values.get('family', cls.family)!r}")
             if unknown:
                 raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}"
                                   + (f"; family options: {sorted(declared)}" if declared else ""))
@@ -223,12 +224,6 @@ class TrialConfig:
              "is the reduction factor of pool='fractional'; leave it None otherwise")
         need(self.pool_ratio is None or 1 < self.pool_ratio <= 2, "pool_ratio",
              "must lie in (1, 2] (input size / output size of each fractional max-pooling)")
-        need(self.pair_penalty in PAIR_PENALTIES, "pair_penalty", f"choose one of {PAIR_PENALTIES}")
-        need(self.pair_direction in PAIR_DIRECTIONS, "pair_direction",
-             f"choose one of {PAIR_DIRECTIONS}")
-        for key, default in (("pair_penalty", "l2"), ("pair_direction", "agree")):
-            need(self.family == "pair" or getattr(self, key) == default, key,
-                 "applies to family='pair' only; leave it at its default otherwise")
         need(self.noise_at in NOISE_AT, "noise_at", f"choose one of {NOISE_AT}")
         need(self.family == "noise" or self.noise_at == "after_affine", "noise_at",
              "applies to family='noise' only; leave it at its default otherwise")
@@ -269,6 +264,13 @@ class TrialConfig:
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+def option_owners(name: str) -> tuple[str, ...]:
+    """The registered families that declare option `name` (to say whose knob a key is)."""
+    from .families import FAMILIES
+
+    return tuple(f.name for f in FAMILIES.values() if f.option(name) is not None)
+
+
 def family_options(family: Any) -> dict[str, Any]:
     """The options (`trainables.options.Option`) family `family` declares, by name: keys a
     config may set beside its fields while it has that family; none for an unknown family
@@ -286,8 +288,6 @@ def family_options(family: Any) -> dict[str, Any]:
 __all__ = [
     "MODES",
     "NOISE_AT",
-    "PAIR_DIRECTIONS",
-    "PAIR_PENALTIES",
     "PER_TRIAL_FIELDS",
     "POOLS",
     "ConfigError",
@@ -295,4 +295,5 @@ __all__ = [
     "checkpoint_interval",
     "family_options",
     "observe_interval",
+    "option_owners",
 ]

@@ -1,6 +1,7 @@
 """asha: N sampled per-layer rho configurations under the asynchronous successive halving
-scheduler (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020). Pinned: reduction_factor from the spec (3), grace period from the spec (1-2
-epochs), max_t = epochs, time_attr = training_iteration, one bracket. Stopped trials are not
+scheduler (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys
+2020). Pinned: reduction_factor from the spec (3), grace period from the spec (1-2 epochs),
+max_t = epochs, time_attr = training_iteration, one bracket. Stopped trials are not
 candidates for the final model but their epochs count towards the cost.
 
 Both the number of samples and the grace period are budget knobs (`crossreg sweep

@@ -4,6 +4,8 @@ such a family (`test_family_options:FAMILY`), with a knob `scale` that multiplie
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -89,3 +91,18 @@ def test_bad_values_and_other_families_are_refused_in_one_line():
         TrialConfig.from_dict({"family": "noise", "family_options": (("scale", 2.0),)})
     # a change of family drops the old family's knobs
     assert _spec("scale=2").replace(family="noise").trial.family_options == ()
+
+
+def test_a_registered_familys_knob_is_its_own_and_named_as_such_elsewhere():
+    """`pair` declares `pair_penalty` in its own file: `--set` reaches it with the family, and
+    on another family's experiment the refusal says whose knob it is."""
+    from trainables.families import get
+
+    assert get("pair").option("pair_penalty") is not None
+    assert "pair_penalty" not in {f.name for f in dataclasses.fields(TrialConfig)}
+    spec = overrides.apply(registry.get("quick"),
+                           overrides.parse_sets(["family=pair", "pair_penalty=cosine"]))
+    assert spec.trial.option("pair_penalty") == "cosine" and spec.trial.option("pair_direction") == "agree"
+    with pytest.raises(SpecError, match=r"^pair_penalty: an option of family 'pair' only; "
+                                        r"this experiment's family is 'noise'"):
+        overrides.apply(registry.get("quick"), overrides.parse_sets(["pair_penalty=cosine"]))

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, TrialConfig
+from ..options import Option
 from ..regularizers import Family, Regularizer, expand_rho
 from .mixup import output_width
 
@@ -119,6 +120,17 @@ class PairFamily(Regularizer):
                                      kind=self.kind, direction=self.direction, task=task)
 
 
+PENALTIES = ("l2", "adaptive_l2", "cosine")
+DIRECTIONS = ("agree", "diverse")
+#: this family's own knobs (keys of its configs only, `--set pair_penalty=cosine`)
+OPTIONS = (
+    Option("pair_penalty", "l2", choices=PENALTIES,
+           help="how the penalty compares the two networks' predictions (the table above)"),
+    Option("pair_direction", "agree", choices=DIRECTIONS,
+           help="agree pulls the networks together (co-regularization), diverse apart"),
+)
+
+
 def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
     return NAMES
 
@@ -126,13 +138,14 @@ def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]
 def build(config: TrialConfig, model: nn.Module, input_shape: tuple[int, ...],
           generator: torch.Generator | None) -> PairFamily:
     (weight,) = expand_rho(config.rho, rho_names(model, input_shape), "pair")
-    if (config.pair_direction == "diverse" and config.pair_penalty != "cosine"
+    penalty, direction = config.option("pair_penalty"), config.option("pair_direction")
+    if (direction == "diverse" and penalty != "cosine"
             and weight > REGRESSION_DIVERSE_MAX and output_width(model, input_shape) == 1):
         raise ConfigError(
             f"rho={weight!r}: pair_direction='diverse' with pair_penalty="
-            f"{config.pair_penalty!r} subtracts weight * (f1 - f2)^2 on regression outputs, "
+            f"{penalty!r} subtracts weight * (f1 - f2)^2 on regression outputs, "
             f"unbounded below for a weight above {REGRESSION_DIVERSE_MAX} (family 'pair')")
-    return PairFamily(weight, config.pair_penalty, config.pair_direction)
+    return PairFamily(weight, penalty, direction)
 
 
 FAMILY = Family(
@@ -148,5 +161,6 @@ FAMILY = Family(
     search_range=(0.01, 3.0),
     rho_names=rho_names,
     build=build,
+    options=OPTIONS,
     networks=2,
 )
