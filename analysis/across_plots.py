@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .contract import DEFAULT_COST
-from .plots import _color, _note
+from .figure_style import color, note
 from .summary.costs import AXIS_LABELS
 
 
@@ -53,7 +53,7 @@ def cd_diagram(table: pd.DataFrame, rank: str = "task_rank") -> Figure:
     fig = Figure(figsize=(9.0, 1.9 + 0.32 * (k + 1) // 2 + 0.22 * max(0, len(cd_groups(ranks, cd)))),
                  layout="constrained")
     if k < 2:
-        return _note(fig, "critical-difference diagram: fewer than two ranked strategies")
+        return note(fig, "critical-difference diagram: fewer than two ranked strategies")
     ax = fig.add_subplot(1, 1, 1)
     order = sorted(ranks, key=lambda s: ranks[s])
     lo, hi = 1.0, float(max(k, math.ceil(max(ranks.values()))))
@@ -74,11 +74,11 @@ def cd_diagram(table: pd.DataFrame, rank: str = "task_rank") -> Figure:
     base = -0.35 - step * (len(groups) + 1)  # labels start below the group bars
     for i, s in enumerate(left):
         y = base - step * i
-        ax.plot([ranks[s], ranks[s], lo - 0.02 * (hi - lo)], [0, y, y], color=_color(s, seen), lw=1.2)
+        ax.plot([ranks[s], ranks[s], lo - 0.02 * (hi - lo)], [0, y, y], color=color(s, seen), lw=1.2)
         ax.text(lo - 0.035 * (hi - lo), y, f"{s} ({ranks[s]:.2f})", ha="right", va="center", fontsize=9)
     for i, s in enumerate(reversed(right)):
         y = base - step * i
-        ax.plot([ranks[s], ranks[s], hi + 0.02 * (hi - lo)], [0, y, y], color=_color(s, seen), lw=1.2)
+        ax.plot([ranks[s], ranks[s], hi + 0.02 * (hi - lo)], [0, y, y], color=color(s, seen), lw=1.2)
         ax.text(hi + 0.035 * (hi - lo), y, f"{s} ({ranks[s]:.2f})", ha="left", va="center", fontsize=9)
     for j, grp in enumerate(groups):
         y = -0.3 - step * j
@@ -99,13 +99,13 @@ def anytime_ranks_figure(ranks: pd.DataFrame) -> Figure:
     (``missing`` over a quarter of its blocks) is drawn hollow: its rank says "not started"."""
     fig = Figure(figsize=(8.5, 4.6), layout="constrained")
     if ranks.empty:
-        return _note(fig, "anytime ranks: no blocks")
+        return note(fig, "anytime ranks: no blocks")
     a = ranks.attrs
     ax = fig.add_subplot(1, 1, 1)
     seen: dict[str, str] = {}
     for s, g in ranks.groupby("strategy", sort=False):
         g = g.sort_values("fraction")
-        col = _color(str(s), seen)
+        col = color(str(s), seen)
         x, y = g["fraction"].to_numpy(float), g["mean_rank"].to_numpy(float)
         ax.plot(x, y, "-", color=col, lw=2, label=str(s))
         started = g["missing"].to_numpy(float) <= 0.25

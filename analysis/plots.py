@@ -25,7 +25,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, NullFormatter
 
+from .across_plots import anytime_ranks_figure as anytime_ranks_figure  # the figures across tasks
+from .across_plots import cd_diagram as cd_diagram
 from .contract import DEFAULT_COST, SWEEP_KEY, metric_bounds, total_column
+from .figure_style import OTHER, color, note
 from .summary import (
     GROUP,
     REPLICATE,
@@ -38,25 +41,7 @@ from .summary import (
 )
 from .summary.costs import AXIS_LABELS, check_axis
 
-COLORS = {"cross_reg": "#d62728", "pbt": "#1f77b4", "grid_cv": "#2ca02c", "asha": "#ff7f0e"}
-#: the other strategies, in the order a figure meets them (12 before a colour repeats: the
-#: headline figure has 12 methods)
-_OTHER = ["#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-          "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#000000"]
 _REL = re.compile(r"^rel/(count|conf|acc)_(\d+)$")
-
-
-def _color(strategy: str, seen: dict[str, str]) -> str:
-    if strategy in COLORS:
-        return COLORS[strategy]
-    if strategy not in seen:
-        seen[strategy] = _OTHER[len(seen) % len(_OTHER)]
-    return seen[strategy]
-
-
-def _note(fig: Figure, text: str) -> Figure:
-    fig.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="#555")
-    return fig
 
 
 def _title(exp: object, ds: object) -> str:
@@ -94,7 +79,7 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
     groups = list(cur.groupby(["experiment", "dataset"], observed=True, dropna=False, sort=True)) if len(cur) else []
     fig = Figure(figsize=(7.5, 4.2 * max(1, len(groups))), layout="constrained")
     if not groups:
-        return _note(fig, "anytime curves: no result rows" + ("" if cost == "fwd" else
+        return note(fig, "anytime curves: no result rows" + ("" if cost == "fwd" else
                                                               f" with {AXIS_LABELS[cost]} recorded"))
     seen: dict[str, str] = {}
     for i, ((exp, ds), g) in enumerate(groups):
@@ -120,7 +105,7 @@ def anytime_figure(df: pd.DataFrame, metric: str = "test_acc", n_grid: int = 200
                 ys.append(np.where(k >= 0, v[np.clip(k, 0, None)], np.nan) if v.size else np.full(grid.shape, np.nan))
             y = np.vstack(ys) * _scale(metric)
             ok = ~np.isnan(y).any(axis=0)
-            col = _color(str(strat), seen)
+            col = color(str(strat), seen)
             ax.plot(grid[ok], y[:, ok].mean(axis=0), color=col, lw=2, label=f"{strat} ({len(ys)} seeds)")
             with np.errstate(all="ignore"):
                 ax.fill_between(grid[ok], np.nanmin(y[:, ok], axis=0), np.nanmax(y[:, ok], axis=0),
@@ -148,12 +133,12 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figu
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
     fig = Figure(figsize=(9.5, 4.2 * max(1, len(groups))), layout="constrained")
     if not groups:
-        return _note(fig, "accuracy vs cost: no summary rows")
+        return note(fig, "accuracy vs cost: no summary rows")
     seen: dict[str, str] = {}
     for i, ((exp, ds), g) in enumerate(groups):
         ax = fig.add_subplot(len(groups), 1, i + 1)
         if not pareto_axes(ax, g, cost, seen):
-            _note(fig, "accuracy vs cost: no final models with a known cost on this axis")
+            note(fig, "accuracy vs cost: no final models with a known cost on this axis")
             continue
         ax.set_title(f"Accuracy vs cost · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: no point hidden
@@ -180,7 +165,7 @@ def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> b
         ref = g.loc[g["strategy"] == r.cost_reference, col] if pd.notna(r.cost_reference) else g[col].iloc[:0]
         ratio = getattr(r, col) / float(ref.iloc[0]) if len(ref) else np.nan
         label = str(r.strategy) + (f" (×{ratio:.2f} {r.cost_reference}'s cost)" if np.isfinite(ratio) else "")
-        ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=_color(str(r.strategy), seen),
+        ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=color(str(r.strategy), seen),
                     capsize=4, label=label)
     pf = pareto_front(g, cost=cost)
     front = list(zip(pf[col], pf["test_acc_mean"] * 100))
@@ -234,7 +219,7 @@ def reliability_figure(df: pd.DataFrame) -> Figure:
     t = reliability_table(df)
     if t.empty:
         fig = Figure(figsize=(7.5, 1.6), layout="constrained")
-        return _note(fig, "Reliability diagrams skipped: the results carry no per-bin columns "
+        return note(fig, "Reliability diagrams skipped: the results carry no per-bin columns "
                           "(rel/count_i, rel/conf_i, rel/acc_i).")
     panels = list(t.groupby(GROUP, dropna=False, sort=True))
     ncol = min(4, len(panels))
@@ -249,7 +234,7 @@ def reliability_figure(df: pd.DataFrame) -> Figure:
         acc = g["accuracy"].to_numpy(float)
         conf = g["confidence"].to_numpy(float)
         cnt = g["count"].to_numpy(float)
-        col = _color(str(strat), seen)
+        col = color(str(strat), seen)
         bars = ax.bar(left, np.nan_to_num(acc), width=w, align="edge", color=col, alpha=0.75, edgecolor="white")
         # counts at the foot of each bar, inside the axes whatever the bar's height
         for rect, n in zip(bars, cnt):
@@ -288,9 +273,9 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
     rho_cols = sorted(c for c in df.columns if c.startswith("rho/"))
     fig = Figure(figsize=(11, 4.0), layout="constrained")
     if not rho_cols:
-        return _note(fig, "Rho trajectories skipped: the results carry no rho/* columns.")
+        return note(fig, "Rho trajectories skipped: the results carry no rho/* columns.")
     axes = fig.subplots(1, 2, sharey=False)
-    cmap = {c: _OTHER[i % len(_OTHER)] for i, c in enumerate(rho_cols)}  # not the strategies' colours
+    cmap = {c: OTHER[i % len(OTHER)] for i, c in enumerate(rho_cols)}  # not the strategies' colours
     styles = ["-", "--", ":", "-."]
     for ax, strat, what in ((axes[0], learned, "learned (all epochs)"),
                             (axes[1], scheduled, "schedule of the final trial")):
@@ -331,7 +316,7 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
     groups = list(s.groupby(["experiment", "dataset"], dropna=False, sort=True)) if len(s) else []
     fig = Figure(figsize=(10.5, 4.8 * max(1, len(groups))), layout="constrained")
     if not groups:
-        return _note(fig, "budget sweep: no summary rows")
+        return note(fig, "budget sweep: no summary rows")
     k = _scale(metric)
     q, lo, hi = (f"{metric}_{x}" for x in ("mean", "ci_low", "ci_high"))
     seen: dict[str, str] = {}
@@ -345,7 +330,7 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
         for method, gm in g.sort_values(col).groupby("method", sort=True):
             x, y = gm[col].to_numpy(dtype=float), gm[q].to_numpy(dtype=float) * k
             err = np.nan_to_num(np.vstack([y - gm[lo].to_numpy(dtype=float) * k, gm[hi].to_numpy(dtype=float) * k - y]))
-            ax.errorbar(x, y, yerr=err, fmt="o-", ms=6, lw=1.5, capsize=3, color=_color(str(method), seen),
+            ax.errorbar(x, y, yerr=err, fmt="o-", ms=6, lw=1.5, capsize=3, color=color(str(method), seen),
                         label=f"{method} ({len(gm)} budget{'s' if len(gm) != 1 else ''})")
             for xi, yi, b in zip(x, y, gm["budget"].astype(str)):
                 ax.annotate(b, (xi, yi), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="#444")
@@ -383,18 +368,3 @@ def all_figures(df: pd.DataFrame, cost: str = DEFAULT_COST) -> dict[str, Figure]
         "Reliability diagrams": reliability_figure(df),
         "Rho trajectories": rho_figure(df),
     }
-
-
-
-def cd_diagram(table: pd.DataFrame, rank: str = "task_rank") -> Figure:
-    """Critical-difference diagram of :func:`analysis.across_tasks`' table
-    (:func:`analysis.across_plots.cd_diagram`, where it is drawn and documented)."""
-    from .across_plots import cd_diagram as draw
-    return draw(table, rank)
-
-
-def anytime_ranks_figure(ranks: pd.DataFrame) -> Figure:
-    """Mean rank at equal budget against the budget, from :func:`analysis.anytime_ranks`
-    (:func:`analysis.across_plots.anytime_ranks_figure`)."""
-    from .across_plots import anytime_ranks_figure as draw
-    return draw(ranks)

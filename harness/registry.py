@@ -135,7 +135,7 @@ _CATALOGUE: tuple[ExperimentSpec, ...] = (
                SEARCHED, (0.1, 0.4, 1.0)),
     _catalogue("pair", "MNIST-1D, two 2x512 MLPs with an output-agreement penalty "
                "(pair_direction=diverse for the opposite; searched only)",
-               SEARCHED, (0.03, 0.3, 3.0), pair_penalty="l2", pair_direction="agree"),
+               SEARCHED, (0.03, 0.3, 3.0)),  # its options' defaults: l2, agree
 )
 
 # fractional max-pooling is a model option, not a family: digits images through the 2-D CNN

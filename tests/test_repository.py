@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,53 @@ def test_the_exceptions_to_the_column_check_still_exist():
     """A file renamed or moved would silently leave the check's exceptions behind."""
     named = [*NOT_YET, *NOT_ROWS, *ROW_WRITERS]
     assert [f for f in named if not (ROOT / f).is_file()] == []
+
+
+def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import a module runs, at its top or inside a function; not `if TYPE_CHECKING:`."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        yield from _imports(node)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+        graph[module] = set()
+        for node in _imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                graph[module] |= {a.name for a in node.names if a.name in files}
+                continue
+            base = ".".join([*here[:len(here) - node.level + 1], *([node.module] if node.module else [])]) \
+                if node.level else node.module or ""
+            graph[module] |= {f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
+                              for a in node.names} & set(files)
+        graph[module].discard(module)
+    return graph
+
+
+def test_no_import_cycle_even_through_a_lazy_import():
+    """A cycle closed by an import inside a function still ties the modules together (the
+    config, the families and the regularizers once were): a module may import another only
+    if that one does not, however late, import it back."""
+    graph, state, cycles = _import_graph(), {}, []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for other in sorted(graph[module]):
+            if state.get(other) == "open":
+                cycles.append([*path[path.index(other):], other])
+            elif other not in state:
+                visit(other, [*path, other])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []

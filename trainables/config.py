@@ -280,9 +280,14 @@ def family_options(family: Any) -> dict[str, Any]:
     from .families import get
 
     try:
-        return {o.name: o for o in get(family).options}
+        declared = get(family).options
     except ConfigError:
         return {}
+    clash = {o.name for o in declared} & {f.name for f in dataclasses.fields(TrialConfig)}
+    if clash:
+        raise ConfigError(f"family {family!r}: option(s) {sorted(clash)} would shadow the trial "
+                          "config's own field(s) of that name; rename them in the family's file")
+    return {o.name: o for o in declared}
 
 
 __all__ = [

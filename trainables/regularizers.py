@@ -28,13 +28,17 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .config import ConfigError, TrialConfig
+from .coerce import ConfigError
 from .options import Option
+
+if TYPE_CHECKING:
+    from .config import TrialConfig
 
 
 class Regularizer(nn.Module):
@@ -121,7 +125,7 @@ class Regularizer(nn.Module):
 #: ``rho_names(model, input_shape)``: the family's rho names on that model
 RhoNames = Callable[[nn.Module, tuple[int, ...]], tuple[str, ...]]
 #: ``build(config, model, input_shape, generator)``: the regularizer, attached to ``model``
-Build = Callable[[TrialConfig, nn.Module, tuple[int, ...], torch.Generator | None], Regularizer]
+Build = Callable[["TrialConfig", nn.Module, tuple[int, ...], torch.Generator | None], Regularizer]
 #: ``domain(value, learned)``: why one rho value is not allowed, or None
 Domain = Callable[[float, bool], str | None]
 
@@ -185,12 +189,6 @@ class Family:
                                  f"0 < low < high (searched on a log scale), got {self.search_range}")
         if self.networks < 1:
             raise ValueError(f"family {self.name!r}: networks must be >= 1, got {self.networks}")
-        import dataclasses
-
-        clash = {o.name for o in self.options} & {f.name for f in dataclasses.fields(TrialConfig)}
-        if clash:
-            raise ValueError(f"family {self.name!r}: option(s) {sorted(clash)} would shadow the "
-                             "trial config's own field(s) of that name")
 
     @property
     def t1t2_can_learn(self) -> bool:

@@ -95,3 +95,9 @@ def find_runs(fs: pafs.FileSystem, root: str, shown: str) -> list[tuple[str, lis
         # Result files, but not in the run layout: read it as one anyway so the user sees what is odd.
         return [(root, files)]
     return runs
+
+
+def run_sources(path: PathLike, run_root: str) -> tuple[str, str]:
+    """(what to resolve the filesystem from, the run's root inside it): the loader's
+    ``attrs["sources"]``, by which the prediction files of a run are found again."""
+    return os.fspath(path), run_root

@@ -10,7 +10,6 @@ chose nothing and is no result.
 from __future__ import annotations
 
 import io
-import os
 import posixpath
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +55,7 @@ def load_predictions(path_or_df: PathLike | Sequence[PathLike] | pd.DataFrame) -
     else:
         import warnings
 
-        from . import load_results
+        from .load import load_results
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             df = load_results(path_or_df)
@@ -89,9 +88,4 @@ def load_predictions(path_or_df: PathLike | Sequence[PathLike] | pd.DataFrame) -
     return out
 
 
-def run_sources(path: PathLike, run_root: str) -> tuple[str, str]:
-    """(what to resolve the filesystem from, the run's root inside it): ``attrs["sources"]``."""
-    return os.fspath(path), run_root
-
-
-__all__ = ["PREDICTION_COLUMNS", "load_predictions", "run_sources"]
+__all__ = ["PREDICTION_COLUMNS", "load_predictions"]

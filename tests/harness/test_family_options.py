@@ -106,3 +106,20 @@ def test_a_registered_familys_knob_is_its_own_and_named_as_such_elsewhere():
     with pytest.raises(SpecError, match=r"^pair_penalty: an option of family 'pair' only; "
                                         r"this experiment's family is 'noise'"):
         overrides.apply(registry.get("quick"), overrides.parse_sets(["pair_penalty=cosine"]))
+
+
+def test_an_option_named_like_a_field_is_refused_naming_the_family():
+    """An option `lr` would never get its value (the key is the field's): refused where a
+    config first reads the family's options, naming the family and the file to edit."""
+    from trainables.config import family_options
+    from trainables.families import FAMILIES
+
+    clashing = Family(name="clash", description="", learnable=False, stochastic=False,
+                      search_range=(1e-3, 1.0), rho_names=_rho_names, build=_build,
+                      options=(Option("lr", 0.1),))
+    FAMILIES["clash"] = clashing
+    try:
+        with pytest.raises(ConfigError, match=r"^family 'clash': option\(s\) \['lr'\] would shadow"):
+            family_options("clash")
+    finally:
+        del FAMILIES["clash"]

@@ -22,7 +22,7 @@ A family file, in outline (``none.py``, ``l2.py`` and ``noise.py`` are complete 
 
 from __future__ import annotations
 
-from ..config import ConfigError
+from ..coerce import ConfigError
 from ..registry import is_reference, resolve, scan
 from ..regularizers import Family
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 AUGMENT_NAMES = ("translate", "rotate", "shear")
 

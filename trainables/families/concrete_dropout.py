@@ -39,14 +39,18 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho
 from .dropout import refuse_model_dropout
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 #: the concrete relaxation's temperature (the paper's t = 0.1)
 TEMPERATURE = 0.1

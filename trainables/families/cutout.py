@@ -18,11 +18,16 @@ bit for bit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 NAMES = ("size",)
 

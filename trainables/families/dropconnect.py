@@ -19,15 +19,18 @@ move weights between trials with different p).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho
 from .dropout import probability
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 #: the layers whose weights DropConnect and weight noise act on
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)

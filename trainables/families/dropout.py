@@ -22,12 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 def probability(value: float, learned: bool) -> str | None:

@@ -18,12 +18,16 @@ the output untouched, so the fixed twin at std = 0 is plain training bit for bit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ..config import TrialConfig
 from ..regularizers import Family, HookedNoise, expand_rho, positive_when_learned
 from .dropout import dropout_sites, refuse_model_dropout
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 class GaussianDropoutFamily(HookedNoise):

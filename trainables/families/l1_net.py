@@ -24,12 +24,12 @@ drives more weights to exactly zero (the pruning effect of L1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..config import TrialConfig
 from ..regularizers import (
     Family,
     Regularizer,
@@ -39,6 +39,9 @@ from ..regularizers import (
     project_l1_sphere,
 )
 from .dropconnect import original_weight, weight_layers, weight_of
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 class _L1LevelSet(nn.Module):

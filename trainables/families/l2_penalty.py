@@ -14,12 +14,16 @@ training bit for bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 DECAYED = (nn.Linear, nn.modules.conv._ConvNd)
 

@@ -24,12 +24,16 @@ objective is lowest with no mixing at all, so it would only push alpha to 0.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrialConfig
 from ..regularizers import Family, Regularizer, expand_rho
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 NAMES = ("alpha",)
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..models.noise import (
     NoiseInjection,
     attach_noise_points,
@@ -29,6 +30,9 @@ from ..models.noise import (
     norms_before,
 )
 from ..regularizers import Family, Regularizer, expand_rho, positive_when_learned
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 class NoiseFamily(Regularizer):

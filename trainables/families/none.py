@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ..config import TrialConfig
 from ..regularizers import Family, Regularizer
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 def rho_names(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:

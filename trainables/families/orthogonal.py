@@ -30,14 +30,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..config import TrialConfig
 from ..regularizers import Family, Regularizer, expand_rho
 from .dropconnect import original_weight, weight_layers
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 #: the smallest rho a step may leave (the penalty's gradient vanishes at 0)
 MIN_RHO = 1e-3

@@ -46,15 +46,19 @@ networks train exactly as two plain runs on the same batch order (tested).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..options import Option
 from ..regularizers import Family, Regularizer, expand_rho
 from .mixup import output_width
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 NAMES = ("weight",)
 #: the largest ``diverse`` l2 weight on regression outputs that keeps the loss bounded below

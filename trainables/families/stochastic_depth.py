@@ -26,14 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..models.resmlp import ResidualBlock
 from ..regularizers import Family, Regularizer, expand_rho
 from .dropout import probability
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 def branch_ends(model: nn.Module) -> list[nn.Module]:

@@ -19,13 +19,17 @@ and leaves the output untouched: the fixed twin at std = 0 is plain training bit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrialConfig
 from ..regularizers import Family, HookedNoise, expand_rho, positive_when_learned
 from .dropconnect import weight_layers, weight_of
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 
 def output_variance(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -7,11 +7,16 @@ in the weight-norm form ``w = g * v/|v|``: theta steps move the direction v, rho
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ..config import ConfigError, TrialConfig
+from ..coerce import ConfigError
 from ..regularizers import Family, NormFamily, expand_rho, positive_when_learned
+
+if TYPE_CHECKING:
+    from ..config import TrialConfig
 
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
