@@ -28,7 +28,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, 
 from .across_plots import anytime_ranks_figure as anytime_ranks_figure  # the figures across tasks
 from .across_plots import cd_diagram as cd_diagram
 from .contract import DEFAULT_COST, SWEEP_KEY, metric_bounds, total_column
-from .figure_style import OTHER, color, note
+from .figure_style import OTHER, color, note, place_labels
 from .summary import (
     GROUP,
     REPLICATE,
@@ -320,6 +320,7 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
     k = _scale(metric)
     q, lo, hi = (f"{metric}_{x}" for x in ("mean", "ci_low", "ci_high"))
     seen: dict[str, str] = {}
+    pending: list[tuple[Axes, list[tuple[float, float, str]]]] = []
     for i, ((exp, ds), g) in enumerate(groups):
         ax = fig.add_subplot(len(groups), 1, i + 1)
         g = g[np.isfinite(g[q].to_numpy(dtype=float)) & (g[col].to_numpy(dtype=float) > 0)]
@@ -327,13 +328,13 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
             ax.text(0.5, 0.5, "no variant with a final model and a known cost on this axis", ha="center",
                     transform=ax.transAxes, color="#555")
             continue
+        labels: list[tuple[float, float, str]] = []
         for method, gm in g.sort_values(col).groupby("method", sort=True):
             x, y = gm[col].to_numpy(dtype=float), gm[q].to_numpy(dtype=float) * k
             err = np.nan_to_num(np.vstack([y - gm[lo].to_numpy(dtype=float) * k, gm[hi].to_numpy(dtype=float) * k - y]))
             ax.errorbar(x, y, yerr=err, fmt="o-", ms=6, lw=1.5, capsize=3, color=color(str(method), seen),
                         label=f"{method} ({len(gm)} budget{'s' if len(gm) != 1 else ''})")
-            for xi, yi, b in zip(x, y, gm["budget"].astype(str)):
-                ax.annotate(b, (xi, yi), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="#444")
+            labels += zip(x, y, gm["budget"].astype(str))
         front = pareto_front(g, cost=cost, metric=metric)
         ax.plot(front[col], front[q] * k, ls="--", color="#222", lw=1, zorder=0, label="Pareto front")
         ax.scatter(front[col], front[q] * k, s=190, facecolors="none", edgecolors="#222", lw=1.2, zorder=3)
@@ -349,6 +350,9 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
         ax.set_title(f"Budget sweep · {_title(exp, ds)} (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside: no point hidden
+        pending.append((ax, labels))
+    for ax, labels in pending:  # once every panel is in: the layout they are measured in
+        place_labels(ax, labels)  # the budgets, where no two overlap
     return fig
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 
@@ -130,6 +131,39 @@ def test_sweep_figure_draws_each_method_and_marks_the_front(sweep_run):
     assert ax.get_ylim()[1] <= 100  # P4's interval passes 100% in a 2-seed sweep
     flops = plots.sweep_figure(df, cost="flops").axes[0]
     assert "FLOPs" in flops.get_xlabel()
+
+
+#: the headline's crowding: budgets of one method at nearly one cost and accuracy, and another
+#: method's points on top of them ("asha_samples=16asha_samples=32", "K=1, r=10K=4, r=40")
+CROWDED = {
+    **{f"asha.N{n}": ("asha", {"asha_samples": n}, {0: (0.70 + n / 1e4, 1000 + n), 1: (0.71, 1000 + n)})
+       for n in (4, 8, 16, 32)},
+    **{f"cross_reg.r{r}K{k}": ("cross_reg", {"r": r, "K": k}, {0: (0.70 + r / 1e4, 1000 + r + k),
+                                                              1: (0.71, 1000 + r + k)})
+       for r, k in ((1, 4), (10, 1), (10, 4), (40, 4))},
+    "pbt.P8": ("pbt", {"pbt_population": 8}, {0: (0.999, 1004), 1: (0.99, 1004)}),  # at the frame
+}
+
+
+def test_sweep_labels_never_overlap_nor_leave_the_figure(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    fig = plots.sweep_figure(_quiet(write_sweep(tmp_path, CROWDED)), cost="fwd")
+    FigureCanvasAgg(fig)
+    fig.savefig(tmp_path / "sweep.png", dpi=110)  # as the headline is saved; lays it out again
+    fig.canvas.draw()  # measured in one draw at the figure's own dpi (savefig's is undone)
+    renderer = fig.canvas.get_renderer()
+    [ax] = fig.axes
+    labels = [t for t in ax.texts if t.get_text()]
+    assert len(labels) == len(CROWDED)  # every budget labelled
+    boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in labels]  # not the leader line
+    assert len({(round(b.x0), round(b.y0)) for _, b in boxes}) == len(boxes)  # measured where drawn
+    for (na, a), (nb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (na, nb)
+    frame = ax.get_window_extent(renderer)
+    for name, b in boxes:
+        assert frame.x0 - 1 <= b.x0 and b.x1 <= frame.x1 + 1 and frame.y0 - 1 <= b.y0 and b.y1 <= frame.y1 + 1, name
 
 
 def test_the_report_has_a_sweep_section_for_a_sweep_only(sweep_run, near_one, tmp_path):
