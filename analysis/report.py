@@ -110,7 +110,7 @@ SEED_STATISTICS = ("ci_low", "ci_high", "ci_method", "ttest_p", "wilcoxon_p")
 INTERVAL_COLUMNS = ("ci_low", "ci_high", "ci_method")
 
 
-#: metadata.json key of the commit a run was made at (harness/metadata.py).
+#: metadata.json key of the commit a run was made at (harness/run/metadata.py).
 COMMIT_KEY = "git_commit"
 #: metadata.json key mapping each strategy to its declared search space, one readable line.
 SEARCH_SPACES_KEY = "search_spaces"

@@ -38,7 +38,7 @@ from .summary.across_display import display_across_tasks
 from .summary.costs import AXIS_LABELS, AXIS_SHORT, check_axis
 from .summary.display import no_axis_note
 
-#: The file that makes a directory a suite directory (harness.suite.FILE: analysis imports nothing of harness).
+#: The file that makes a directory a suite directory (harness.run.suite.FILE: analysis imports nothing of harness).
 SUITE_FILE = "suite.json"
 #: Each task's own report, in its run directory (the name `crossreg report RUN_DIR` writes).
 TASK_REPORT = "report.html"

@@ -45,7 +45,7 @@ def _finished(spec: Any, storage: str) -> str | None:
 def _run(spec: Any, storage: str, finished_only: bool) -> str | None:
     """The run of `spec`: a finished one `storage` holds, else a new one (none when
     `finished_only`: the table then says what is there)."""
-    from harness import runner
+    from harness.run import runner
 
     done = _finished(spec, storage)
     if done:
@@ -76,7 +76,8 @@ def _rows(path: str | None, family: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    from harness import registry, strategies
+    from harness import strategies
+    from harness.experiments import registry
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)

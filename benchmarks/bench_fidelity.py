@@ -46,7 +46,8 @@ def _finished(name: str, seeds: int, storage: str) -> str | None:
 
 def run(experiment: str, seeds: int, storage: str, smoke: bool) -> str:
     """The study's sweep of `experiment` (reused when `storage` holds a finished one)."""
-    from harness import registry, runner
+    from harness.experiments import registry
+    from harness.run import runner
 
     spec = registry.get(experiment)
     spec = spec.replace(name=f"fidelity-{spec.name}", seeds=seeds, strategies=STRATEGIES)

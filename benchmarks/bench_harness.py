@@ -64,7 +64,7 @@ def time_tune(param_space: dict, storage: str, name: str, n: int = 1,
 def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> float:
 
     from harness import strategies
-    from harness.runner import load_trainable, with_resources
+    from harness.run.runner import load_trainable, with_resources
 
     trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
     ctx = strategies.StrategyContext(strategy=strategies.get(strategy), spec=spec, seed=0,
@@ -83,7 +83,7 @@ def main() -> None:
     import ray
     from ray import tune
 
-    from harness import registry
+    from harness.experiments import registry
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", default="quick")

@@ -39,7 +39,7 @@ def _run(spec: Any, keep: bool) -> tuple[float, int, list[dict[str, Any]]]:
     from ray.tune.schedulers import PopulationBasedTraining
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from harness import runner
+    from harness.run import runner
     from harness.strategies import _keep_members, common, pbt
 
     class RayDefaultPBT(common.SeededScheduler, PopulationBasedTraining):
@@ -68,7 +68,8 @@ def _metrics(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def main() -> None:
     import ray
 
-    from harness import console, registry
+    from harness.experiments import registry
+    from harness.run import console
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", default="mnist1d-noise")

@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--storage", default=None, help="where the run goes (default: a temp dir)")
     args = p.parse_args(argv)
 
-    from harness import registry, runner
+    from harness.experiments import registry
+    from harness.run import runner
     from harness.strategies import fixed
 
     spec = registry.get(args.experiment)

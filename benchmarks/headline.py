@@ -4,7 +4,7 @@
 
 Runs mnist1d-noise under its registered spec and the equal-rows protocol (every final model
 trains theta on the same training split) with every method of the headline in ONE run
-directory, through the harness's API (`harness.runner.start`):
+directory, through the harness's API (`harness.run.runner.start`):
 
 - cross_reg (the spec's r=1, K=4) and its cheapest variant, `cross_reg.r10K1`;
 - fixed at rho = 0 (unregularised) and the control `fixed.rho0.3`: fixed at cross-reg's
@@ -65,7 +65,7 @@ def check_clean(repo: Path = REPO) -> str:
 def plan(seeds: int = DEFAULT_SEEDS, smoke: bool = False) -> tuple[Any, dict[str, dict[str, Any]]]:
     """(the spec, the variants) of the headline run: every strategy of `STRATEGIES` at its
     own budget, cross-reg's cheapest variant, and the fixed-at-rho_init control."""
-    from harness import registry
+    from harness.experiments import registry
     from harness.strategies.common import knob_label
 
     spec = registry.get(EXPERIMENT).replace(strategies=STRATEGIES, seeds=seeds)
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
 
-    from harness import runner
+    from harness.run import runner
 
     run = runner.start(spec, runner.RunOptions(storage=args.storage, concurrent=True,
                                                echo=lambda line: print(line, flush=True)),

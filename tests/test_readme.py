@@ -132,8 +132,9 @@ def test_every_block_and_command_is_classified():
 
 def _check_command(cmd: str, cwd: Path) -> None:
     """Parse, resolve and preflight one `crossreg run/sweep` without training."""
-    from harness import preflight, runner, sweep
-    from harness.cli import build_parser, resolve_spec
+    from harness.cli.commands import build_parser, resolve_spec
+    from harness.experiments import sweep
+    from harness.run import preflight, runner
 
     args = build_parser().parse_args(shlex.split(cmd)[1:])
     old = os.getcwd()

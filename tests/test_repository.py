@@ -88,7 +88,7 @@ def test_the_slowest_first_modules_exist():
 def test_a_tuners_driver_imports_neither_torch_nor_scikit_learn():
     """Every (strategy, seed) Tuner runs in a driver process that imports these modules; torch
     and scikit-learn (through Ray's PB2) cost it ~2.6 s of CPU each time, for nothing."""
-    code = ("import sys; import harness.runner, harness.strategies, trainables.tune; "
+    code = ("import sys; import harness.run.runner, harness.strategies, trainables.tune; "
             "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           check=True, timeout=120)

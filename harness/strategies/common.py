@@ -21,8 +21,8 @@ import numpy as np
 from ray import tune
 
 from harness.experiments import ExperimentSpec, SearchSpace
-from harness.results_io import json_rows
-from harness.storage import Storage
+from harness.run.results_io import json_rows
+from harness.run.storage import Storage
 
 CHECKPOINTS_KEPT = 2  # the most recent ones: enough for a retry and for PBT's exploit step
 SAMPLER_SEED_OFFSET = 1000  # keeps search sampling streams apart from the trials' own seeds
@@ -40,7 +40,7 @@ class StrategyContext:
     trainable: Any  # a Tune function trainable, already wrapped with its resources
     verbose: int = 1
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
-    loggers: tuple[str, ...] = ()  # `--log` names (harness.loggers): Tune logger callbacks
+    loggers: tuple[str, ...] = ()  # `--log` names (harness.run.loggers): Tune logger callbacks
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def experiment_name(strategy: str, seed: int) -> str:
 def run_config(ctx: StrategyContext, checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.RunConfig:
     """The trainables' Tuner run config (trainables.tune.run_config) for this (strategy, seed),
     with the run's `--log` callbacks."""
-    from harness import loggers
+    from harness.run import loggers
     from trainables.tune import run_config as trial_run_config
 
     name = experiment_name(ctx.strategy.name, ctx.seed)

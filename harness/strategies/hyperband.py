@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.schedulers import HyperBandScheduler
 
 from analysis.contract import TRAINING_ITERATION
-from harness.results_io import SCHEDULER_STOP_FILE
+from harness.run.results_io import SCHEDULER_STOP_FILE
 from harness.strategies.common import (
     Strategy,
     StrategyContext,

@@ -152,7 +152,7 @@ def test_without_flops_the_page_says_how_to_price_it(tmp_path):
 
 
 def test_crossreg_report_of_a_suite_directory_writes_the_suite_page(tmp_path, capsys):
-    from harness.cli import main
+    from harness.cli.commands import main
 
     root = write_suite(tmp_path / "s", tasks=TASKS[:2])
     with warnings.catch_warnings():

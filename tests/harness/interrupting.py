@@ -18,7 +18,8 @@ SYNTHETIC = "harness.testing:synthetic_train_fn"
 # interrupt at a chosen moment; argv: storage, strategies (comma-separated), epochs, sleep_s.
 DRIVER = f"""
 import sys
-from harness import registry, runner
+from harness.experiments import registry
+from harness.run import runner
 from harness.errors import HarnessError
 storage, strategies, epochs, sleep_s = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4])
 spec = registry.get("quick").replace(

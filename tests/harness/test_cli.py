@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from harness import registry
-from harness.cli import main
+from harness.cli.commands import main
+from harness.experiments import registry
 
 
 def _free_port() -> int:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli_help, errors, overrides, registry
-from harness.cli import EXIT_BROKEN_PIPE, main
-from harness.experiments import ExperimentSpec, field_types, trial_field_names
+from harness import errors
+from harness.cli import help as cli_help
+from harness.cli.commands import EXIT_BROKEN_PIPE, main
+from harness.experiments import ExperimentSpec, field_types, overrides, registry, trial_field_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from fake_runs import write_experiment  # tests/analysis's run builder
@@ -136,7 +137,7 @@ def test_analyze_fits_100_columns_and_wide_shows_the_rest(capsys, fake_run):
 
 @pytest.mark.parametrize("command", ["run", "sweep", "resume", "analyze"])
 def test_wide_is_a_flag_of_every_command_that_prints_the_table(command):
-    from harness.cli import build_parser
+    from harness.cli.commands import build_parser
 
     argv = [command, *(["DIR"] if command in ("resume", "analyze") else []), "--wide"]
     assert build_parser().parse_args(argv).wide is True

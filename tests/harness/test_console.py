@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import console
+from harness.run import console
 
 
 def test_eta_is_elapsed_times_remaining_work_over_work_done(monkeypatch):

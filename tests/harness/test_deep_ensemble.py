@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, runner
+from harness.experiments import registry
+from harness.run import runner
 
 
 def _rows(run: Path, name: str) -> list[dict]:

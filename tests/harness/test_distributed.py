@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, runner
+from harness.experiments import registry
+from harness.run import runner
 
 SYNTHETIC = "harness.testing:synthetic_train_fn"
 

@@ -7,7 +7,7 @@ uninterrupted; its cost is the uninterrupted cost plus the re-run rows kept in r
 The interrupt is the Ctrl-C path in this process: a Tune callback (armed once, through a
 marker file, because Tune pickles callbacks into tuner.pkl and a restored Tuner would carry
 it along) sends SIGINT to this process after the N-th result; the harness's own handler
-(harness.interrupts) turns it into Tune's graceful stop, records the run `interrupted` and
+(harness.run.interrupts) turns it into Tune's graceful stop, records the run `interrupted` and
 raises `Interrupted`, which is what an interrupted driver leaves behind. One trial runs at a
 time (a trial holds both CPUs of the module's Ray session), so the order in which results
 reach the schedulers, and with it every decision of an uninterrupted run, is itself
@@ -27,10 +27,11 @@ from typing import Any
 import pytest
 
 from analysis.contract import RESUMED_INEXACT_KEY
-from harness import registry, runner
 from harness.errors import Interrupted
-from harness.results_io import final_row, rerun_rows, strategy_rows, total_forward
-from harness.storage import Storage
+from harness.experiments import registry
+from harness.run import runner
+from harness.run.results_io import final_row, rerun_rows, strategy_rows, total_forward
+from harness.run.storage import Storage
 from harness.strategies import names
 
 SYNTHETIC = "harness.testing:synthetic_train_fn"

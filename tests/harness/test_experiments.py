@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from harness import overrides, registry, strategies
+from harness import strategies
 from harness.errors import SpecError
+from harness.experiments import overrides, registry
 
 REQUIRED = ("quick", "mnist1d-noise", "digits-augment", "ridge", "lasso-diabetes",
             "cifar10-vgg16-noise", "cifar10-resnet18-noise", "svhn-augment")
@@ -160,7 +161,7 @@ def test_smoke_shrinks_budgets():
 
 
 def test_spec_round_trips_through_its_dict():
-    from harness.runner import spec_from_metadata
+    from harness.run.runner import spec_from_metadata
 
     spec = registry.get("svhn-augment")
     assert spec_from_metadata({"spec": spec.to_dict()}) == spec

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 
 from analysis.contract import PROTOCOLS
-from harness import overrides, registry, runner, strategies, sweep
+from harness import strategies
 from harness.errors import SpecError
+from harness.experiments import overrides, registry, sweep
+from harness.run import runner
 from harness.strategies.common import StrategyContext, final_split
 from harness.strategies.grid_cv import CVGridSearcher, grid_points, grid_rho, refit_split
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from harness import overrides, registry
 from harness.errors import SpecError
-from harness.runner import spec_from_metadata
+from harness.experiments import overrides, registry
+from harness.run.runner import spec_from_metadata
 from trainables import run_trial
 from trainables.config import ConfigError, TrialConfig
 from trainables.regularizers import Family, Option, Regularizer

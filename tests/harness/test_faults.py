@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from interrupting import read_trials, wait_for
 
-from harness import runner
-from harness.results_io import keep_earlier_attempt, rerun_rows
-from harness.storage import Storage
+from harness.run import runner
+from harness.run.results_io import keep_earlier_attempt, rerun_rows
+from harness.run.storage import Storage
 
 COST = ("fwd_train", "fwd_reg", "fwd_eval")
 
@@ -102,7 +102,8 @@ def small_disk(tmp_path):
 
 DRIVER = """
 import functools, sys
-from harness import cli, runner
+from harness import cli
+from harness.run import runner
 runner.RunOptions = functools.partial(runner.RunOptions, extra_config={"sleep_s": 0.3})
 sys.exit(cli.main(sys.argv[1:]))
 """

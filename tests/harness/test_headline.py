@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from harness import sweep
+from harness.experiments import sweep
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "headline.py"
 
@@ -72,6 +72,6 @@ def test_a_dirty_tree_is_refused(headline, tmp_path):
 
 
 def test_cli_tables_are_priced_in_flops_by_default():
-    from harness.cli import build_parser
+    from harness.cli.commands import build_parser
 
     assert build_parser().parse_args(["analyze", "somewhere"]).cost == "flops"

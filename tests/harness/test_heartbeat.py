@@ -1,5 +1,5 @@
 """Status lines between a unit's start and end: the running units' trial-epochs, counted from
-their result files, with an ETA that moves with the epochs (harness.heartbeat)."""
+their result files, with an ETA that moves with the epochs (harness.run.heartbeat)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from harness import console
-from harness.heartbeat import Heartbeat, trial_epochs
-from harness.storage import Storage
+from harness.run import console
+from harness.run.heartbeat import Heartbeat, trial_epochs
+from harness.run.storage import Storage
 
 
 def _write_epochs(run: Path, unit: str, trial: str, epochs: int) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from interrupting import read_trials, wait_for
 
-from harness import runner
-from harness.cli import main
+from harness.cli.commands import main
+from harness.run import runner
 
 EPOCHS = 6
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.commands import main
 
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC = "harness.testing:synthetic_train_fn"

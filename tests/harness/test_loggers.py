@@ -8,8 +8,9 @@ import importlib.util
 
 import pytest
 
-from harness import cli, loggers
+from harness import cli
 from harness.errors import SpecError
+from harness.run import loggers
 
 
 def test_names_are_kept_in_order_once_each(monkeypatch, tmp_path):

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from harness import preflight, registry, strategies
-from harness.cli import main
+from harness import strategies
+from harness.cli.commands import main
+from harness.experiments import registry
+from harness.run import preflight
 
 
 def _one_line_error(capsys, argv: list[str]) -> str:

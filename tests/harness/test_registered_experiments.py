@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, runner
-from harness.cli import resolve_spec
+from harness.cli.commands import resolve_spec
+from harness.experiments import registry
+from harness.run import runner
 
 #: the module fixture's smoke runs (~10 minutes on 2 cores) count in the first test's time:
 #: above the suite's 600 s per-test timeout (pyproject), which is for tests that hang

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.results_io import (
+from harness.run.results_io import (
     cut_partial_lines,
     dedupe_results,
     read_rows,
@@ -14,7 +14,7 @@ from harness.results_io import (
     retire_orphans,
     total_forward,
 )
-from harness.storage import Storage
+from harness.run.storage import Storage
 
 
 def _row(it: int, fwd: int = 10, tag: str = "") -> dict:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, runner
-from harness.cli import main
+from harness.cli.commands import main
+from harness.experiments import registry
+from harness.run import runner
 from harness.strategies import cross_reg
 from harness.strategies.common import StrategyContext
 from harness.testing import fail_once
@@ -25,7 +26,8 @@ EPOCHS = 6
 
 DRIVER = """
 import sys
-from harness import registry, runner
+from harness.experiments import registry
+from harness.run import runner
 spec = registry.get("quick").replace(
     name="killme", epochs={epochs}, n_train=120, batch_size=32, reg_batch_size=16, seeds=1,
     strategies=("cross_reg", "grid_cv", "pbt", "asha"), pbt_population=4, pbt_interval=2,
@@ -88,8 +90,8 @@ def test_killed_driver_resumes_with_every_row_exactly_once(ray_session, tmp_path
 
 def _final_rows(ctx: StrategyContext) -> list[dict]:
     """The trial's rows as the runner leaves them: re-run epochs moved to rerun.json."""
-    from harness.results_io import dedupe_results
-    from harness.storage import Storage
+    from harness.run.results_io import dedupe_results
+    from harness.run.storage import Storage
 
     grid = cross_reg.build(ctx).fit()
     assert grid.num_errors == 0
@@ -161,8 +163,8 @@ def test_a_snapshot_cut_short_by_a_kill_is_no_state_to_restore(tmp_path):
     """A driver killed while Tune copied its experiment snapshot to storage leaves the newest
     snapshot empty (seen in CI under load); `Tuner.restore` would fail on it, so the runner
     must not try: the (strategy, seed) restarts clean instead."""
-    from harness.runner import _has_state
-    from harness.storage import Storage
+    from harness.run.runner import _has_state
+    from harness.run.storage import Storage
 
     exp = tmp_path / "grid_cv-seed0"
     exp.mkdir()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cli, registry, runner
+from harness import cli
 from harness.errors import HarnessError
+from harness.experiments import registry
+from harness.run import runner
 
 
 @pytest.mark.parametrize("argv, concurrent", [

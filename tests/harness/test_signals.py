@@ -30,7 +30,8 @@ SYNTHETIC = "harness.testing:synthetic_train_fn"
 # half-way. argv: the CLI's arguments.
 DRIVER = """
 import functools, sys
-from harness import cli, runner
+from harness import cli
+from harness.run import runner
 runner.RunOptions = functools.partial(runner.RunOptions, extra_config={"sleep_s": 0.3})
 sys.exit(cli.main(sys.argv[1:]))
 """
@@ -128,7 +129,7 @@ def test_a_stop_signal_stops_the_run_gracefully(tmp_path, target, signals, concu
 
 SECOND_SIGNAL = """
 import os, signal, sys, time
-from harness import interrupts
+from harness.run import interrupts
 interrupts.note_run(sys.argv[1])
 with interrupts.StopSignals() as stop:
     stop.received = signal.SIGTERM  # the first stop was handled; the run is unwinding
@@ -151,10 +152,11 @@ def test_a_second_signal_stops_at_once_with_the_resume_hint(tmp_path):
 def test_a_signal_while_a_resume_connects_ends_in_the_resume_hint(tmp_path, monkeypatch):
     """Ctrl-C while `crossreg resume` starts Ray (seconds; no graceful stop to ask for yet):
     the run, the lock and the exit are an interrupt's, and the message names the run."""
-    from harness import interrupts, metadata, registry, runner
     from harness.errors import Interrupted
-    from harness.lock import RunLock
-    from harness.storage import Storage
+    from harness.experiments import registry
+    from harness.run import interrupts, metadata, runner
+    from harness.run.lock import RunLock
+    from harness.run.storage import Storage
 
     monkeypatch.setattr(interrupts, "_run_root", None)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

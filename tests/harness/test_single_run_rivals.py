@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import preflight, registry, strategies
+from harness import strategies
 from harness.errors import HarnessError
+from harness.experiments import registry
+from harness.run import preflight
 
 RIVALS = ("t1t2", "concrete_dropout", "trivial_augment")
 

@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 
-from harness import staging
+from harness.run import staging
 
 
 def test_starts_of_one_name_are_spaced_and_other_names_do_not_wait(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.storage import Storage, normalize
+from harness.run.storage import Storage, normalize
 
 
 def test_child_of_a_uri_joins_the_path_and_keeps_the_query():

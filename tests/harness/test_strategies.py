@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import registry, runner
-from harness.results_io import total_forward
+from harness.experiments import registry
+from harness.run import runner
+from harness.run.results_io import total_forward
 from harness.strategies.grid_cv import select
 from harness.testing import epoch_cost
 
@@ -150,8 +151,8 @@ def test_grid_cv_cost_counts_folds_and_refit(run_dir):
 
 @pytest.mark.parametrize("strategy,n", [("random", 3), ("hyperband", 6), ("pb2", 4), ("tpe", 6)])
 def test_a_rivals_cost_is_the_sum_over_its_trials(run_dir, strategy, n):
-    from harness.results_io import rerun_rows
-    from harness.storage import Storage
+    from harness.run.results_io import rerun_rows
+    from harness.run.storage import Storage
 
     path, _ = run_dir
     exp = path / f"{strategy}-seed0"
@@ -200,8 +201,8 @@ def test_grid_selection_rules():
 
 
 def test_final_models_follow_the_contract(run_dir):
-    from harness.results_io import final_row, strategy_rows
-    from harness.storage import Storage
+    from harness.run.results_io import final_row, strategy_rows
+    from harness.run.storage import Storage
 
     path, _ = run_dir
     trials = strategy_rows(Storage(str(path / "asha-seed0")))
@@ -247,7 +248,7 @@ def test_side_by_side_runs_concurrently_and_gives_the_sequential_rows(run_dir, t
     # launched largest first: the 3-trial search before the single runs
     started = [line.split("] ")[1].split()[0] for line in lines if " started" in line]
     assert started[0] == "random-seed0", lines
-    # between starts and ends, status lines of the running units' epochs (harness.heartbeat)
+    # between starts and ends, status lines of the running units' epochs (harness.run.heartbeat)
     assert any(re.match(r"\.\.\. \d running: .*random-seed0 \d+/18.* trial-epochs · elapsed", line)
                for line in lines), lines
     sequential, _ = run_dir
@@ -274,8 +275,8 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
     steps per epoch, the folds are uneven and ASHA stops trials: each strategy's forward
     passes equal a count derived from the spec and the epochs each trial recorded."""
     from harness import strategies
-    from harness.results_io import rerun_rows
-    from harness.storage import Storage
+    from harness.run.results_io import rerun_rows
+    from harness.run.storage import Storage
 
     pool, k, epochs = 301, 3, 4
     spec = registry.get("quick").replace(

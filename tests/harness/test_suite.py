@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from test_user_extensions import DATA  # the user's own dataset the extension tests load
 
-from harness import cli, suite, suites
+from harness import cli
 from harness.errors import SpecError
+from harness.experiments import suite_spec, suites
+from harness.run import suite
 
 SUITE = '''
 name = "mine"
@@ -32,7 +34,7 @@ dataset = "userpkg.data:load"
 def test_toml_tasks_share_the_suites_strategies_and_seeds(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text(SUITE.replace('dataset = "userpkg.data:load"', "n_train = 300\nlabel_noise = 0.1"))
-    s = suite.load_toml(f)
+    s = suite_spec.load_toml(f)
     assert [t.name for t in s.tasks] == ["quick", "own-data"]
     specs = s.task_specs()
     assert {t.strategies for t in specs} == {("cross_reg", "fixed", "grid_cv")}
@@ -57,7 +59,7 @@ def test_toml_errors_are_refused_in_one_line(tmp_path, capsys, text, match):
     f = tmp_path / "bad.toml"
     f.write_text(text)
     with pytest.raises(SpecError, match=match):
-        suite.load_toml(f)
+        suite_spec.load_toml(f)
     assert cli.main(["suite", "--config", str(f), "--plan"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("crossreg: --config")
@@ -68,7 +70,7 @@ def test_registered_suites_list_and_preflight(capsys, tmp_path):
     assert len(small.tasks) >= 6 and small.seeds == 5 and small.strategies == suites.HEADLINE
     assert {"regression", "classification"} == {t.task for t in small.tasks}
     assert any(t.trial.label_noise > 0 for t in small.tasks)
-    from harness import runner
+    from harness.run import runner
 
     suite.preflight_all(small, runner.DEFAULT_TRAINABLE, None)  # CPU-sized: runs here
     assert cli.main(["list"]) == 0

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from harness import registry, sweep
 from harness.errors import SpecError
+from harness.experiments import registry, sweep
 
 
 def test_each_strategy_declares_its_budget_points():

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from harness import overrides, registry
 from harness.errors import SpecError
+from harness.experiments import overrides, registry
 from trainables.coerce import ConfigError, coerce, describe
 from trainables.config import TrialConfig
 

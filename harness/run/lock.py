@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.storage import Storage, is_uri
+from harness.run.storage import Storage, is_uri
 
 LOCK_FILE = ".driver.lock"
 HOLDER_FILE = ".driver.json"

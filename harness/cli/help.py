@@ -79,8 +79,7 @@ def key_groups() -> list[tuple[str, list[tuple[str, str, Any]]]]:
     """[(group, [(key, type, default)])]: the experiment's own keys (strategies, seeds, search
     budgets, resources), then the trial's (what every strategy trains), each in declaration
     order, from `harness.experiments.field_types` and the dataclasses' defaults."""
-    from harness import overrides
-    from harness.experiments import ExperimentSpec, field_types, trial_field_names
+    from harness.experiments import ExperimentSpec, field_types, overrides, trial_field_names
     from trainables.config import TrialConfig
 
     hints = field_types()
@@ -99,7 +98,7 @@ def key_groups() -> list[tuple[str, list[tuple[str, str, Any]]]]:
 def keys_text(experiment: str | None = None) -> str:
     """Every key `--set` and TOML accept, grouped, with type and default; with `experiment`,
     that registered experiment's value in place of the default."""
-    from harness import registry
+    from harness.experiments import registry
 
     values = registry.get(experiment).to_dict() if experiment else None
     groups = key_groups()
@@ -136,7 +135,8 @@ def list_text(long: bool = False) -> str:
     """The registered experiments, one line each (dataset, model, family, seeds, epochs) with
     their strategies on the next line (the whole row would not fit 100 columns), and the
     strategies with their descriptions; `long` adds each experiment's description."""
-    from harness import registry, strategies
+    from harness import strategies
+    from harness.experiments import registry
 
     exps = registry.EXPERIMENTS
     rows = [(name, spec.trial.dataset, spec.trial.model, spec.trial.family, str(spec.seeds),

@@ -11,7 +11,7 @@ derives its trials from `trial` with `dataclasses.replace`, setting only the per
 Field names are flat for users: `--set epochs=40` and a TOML `epochs = 40` reach the trial,
 `--set pbt_population=4` the spec (`replace` routes them). The spec is validated when it is
 built; names that point into a registry (strategies, dataset, model, family) are checked by
-the preflight (harness.preflight), which imports those registries, so that building a spec
+the preflight (harness.run.preflight), which imports those registries, so that building a spec
 stays cheap (no Ray, no torch).
 """
 
@@ -80,7 +80,7 @@ class SearchSpace:
 class ExperimentSpec:
     """One experiment: the shared trial plus the budget of every search strategy.
 
-    Every default is explicit here or in `TrialConfig`; the registry in `harness.registry`
+    Every default is explicit here or in `TrialConfig`; the registry in `harness.experiments.registry`
     states the values of each named experiment on top of them.
     """
 

@@ -14,10 +14,10 @@ Tuner fitted here stops gracefully on a signal. Side by side or not, every trial
 trial (its seed, splits and config come from the spec, never from the schedule), so metrics
 and cost columns do not depend on it.
 
-Trust comes first. Before Ray starts, the run is checked (harness.preflight) and the run
-directory is locked to this driver (harness.lock). A (strategy, seed) is recorded finished
-only when its rows show every expected trial ended (harness.completeness), never on Ray's
-word. Ctrl-C or SIGTERM (harness.interrupts) lets Tune save its state, records the run
+Trust comes first. Before Ray starts, the run is checked (harness.run.preflight) and the run
+directory is locked to this driver (harness.run.lock). A (strategy, seed) is recorded finished
+only when its rows show every expected trial ended (harness.run.completeness), never on Ray's
+word. Ctrl-C or SIGTERM (harness.run.interrupts) lets Tune save its state, records the run
 `interrupted`, launches nothing more and exits 130. `resume` continues each unfinished Tune
 experiment with `Tuner.restore` from wherever the directory is now, restarts only what Ray
 cannot restore (synchronous PBT), and counts only the time a driver ran.
@@ -36,16 +36,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from analysis.contract import RESUMED_INEXACT_KEY, TEST_ACC, TEST_LOSS
-from harness import loggers, metadata, overrides, preflight, staging, sweep
-from harness.completeness import FINISHED, INCOMPLETE, Completion, judge
-from harness.console import Progress
 from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
-from harness.experiments import ExperimentSpec
-from harness.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
-from harness.interrupts import StopSignals, note_run
-from harness.lock import RunLock
-from harness.recording import finish, recorded, resumable
-from harness.results_io import (
+from harness.experiments import ExperimentSpec, overrides, sweep
+from harness.run import loggers, metadata, preflight, staging
+from harness.run.completeness import FINISHED, INCOMPLETE, Completion, judge
+from harness.run.console import Progress
+from harness.run.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from harness.run.interrupts import StopSignals, note_run
+from harness.run.lock import RunLock
+from harness.run.recording import finish, recorded, resumable
+from harness.run.results_io import (
     cut_partial_lines,
     dedupe_results,
     final_row,
@@ -56,8 +56,8 @@ from harness.results_io import (
     strategy_rows,
     total_forward,
 )
-from harness.session import address_source, check_resources, connect, probe, resolve_address
-from harness.storage import Storage, normalize
+from harness.run.session import address_source, check_resources, connect, probe, resolve_address
+from harness.run.storage import Storage, normalize
 from harness.strategies import Strategy, StrategyContext, experiment_name
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
@@ -82,7 +82,7 @@ class RunOptions:
     trainable: str = DEFAULT_TRAINABLE  # "module:attr" of a Tune function trainable
     verbose: int = 0  # Ray's own output: 0 off (the harness's progress lines), 1 tables, 2 results
     extra_config: dict[str, Any] = field(default_factory=dict)  # merged into every trial
-    loggers: tuple[str, ...] = ()  # `--log`: tensorboard, mlflow, wandb (harness.loggers)
+    loggers: tuple[str, ...] = ()  # `--log`: tensorboard, mlflow, wandb (harness.run.loggers)
     progress_s: float = DEFAULT_INTERVAL_S  # between status lines of running units; 0: none
     echo: Callable[[str], None] = print
 

@@ -13,7 +13,7 @@ GPU-hours on a named device.
 from __future__ import annotations
 
 from harness.errors import SpecError
-from harness.suite import SuiteSpec, task
+from harness.experiments.suite_spec import SuiteSpec, task
 
 #: the strategies the across-task answer compares (issue 22 item 7)
 HEADLINE = ("cross_reg", "fixed", "deep_ensemble", "pbt", "grid_cv", "asha", "random",

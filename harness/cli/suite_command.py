@@ -1,7 +1,8 @@
 """`crossreg suite` and the suite halves of `resume`, `list` and `analyze`.
 
-Kept apart from harness.cli so that the suite's flags and printing live beside the suite's
-own code (harness.suite) and harness.cli only dispatches to them.
+Kept apart from harness.cli.commands so that the suite's flags and printing live in one
+file and the commands module only dispatches to them; the suite's declaration is
+harness.experiments.suite_spec, its running harness.run.suite.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from harness import overrides
+from analysis.contract import TEST_ACC, TEST_LOSS
 from harness.errors import HarnessError
-from harness.suite import analyze_text, is_suite_dir
+from harness.experiments import overrides
+from harness.run.suite import is_suite_dir
 
 
 def add_flags(u: argparse.ArgumentParser) -> None:
     """`suite`'s flags: which suite, then `run`'s (they mean the same, applied to every task)."""
-    from harness import suites
+    from harness.experiments import suites
 
     u.add_argument("name", nargs="?", default=None,
                    help=f"a registered suite ({', '.join(suites.names())})")
@@ -47,14 +49,14 @@ def add_flags(u: argparse.ArgumentParser) -> None:
 
 def resolve(args: argparse.Namespace) -> Any:
     """The suite to run: a registered one or a file, with the command line's changes."""
-    from harness import suite, suites
+    from harness.experiments import suite_spec, suites
 
     if args.config and args.name:
         raise HarnessError("suite: give a registered NAME or --config FILE, not both")
     if not args.config and not args.name:
         raise HarnessError(f"suite: name a registered suite ({', '.join(suites.names())}) "
                            "or give --config suite.toml")
-    spec = suite.load_toml(args.config) if args.config else suites.get(args.name)
+    spec = suite_spec.load_toml(args.config) if args.config else suites.get(args.name)
     sets = overrides.parse_sets(args.sets)
     if args.gpus_per_trial is not None:
         sets["gpus_per_trial"] = args.gpus_per_trial
@@ -64,11 +66,11 @@ def resolve(args: argparse.Namespace) -> Any:
 
 
 def cmd_suite(args: argparse.Namespace, run_options: Callable[..., Any]) -> int:
-    from harness import runner, suite
+    from harness.run import runner, suite
 
     spec = resolve(args)
     if args.plan:
-        from harness import suite_plan
+        from harness.experiments import plan as suite_plan
 
         print(suite_plan.plan_text(spec, suite_plan.device_rate(args.device_flops)))
         return 0
@@ -82,7 +84,7 @@ def cmd_suite(args: argparse.Namespace, run_options: Callable[..., Any]) -> int:
 
 
 def resume(path: str, options: Any) -> str:
-    from harness import suite
+    from harness.run import suite
 
     return suite.resume(path, options)
 
@@ -98,10 +100,51 @@ def finale(suite_dir: str) -> None:
 
 
 def list_text() -> str:
-    from harness import suite, suites
+    from harness.experiments import suite_spec, suites
 
-    return "\n".join(suite.describe(suites.SUITES))
+    return "\n".join(suite_spec.describe(suites.SUITES))
+
+
+def analysis_metric(df: Any) -> str:
+    """The metric the across-task table ranks on: test accuracy when every task has one,
+    else the test loss (a suite with a regression task: every task has a test loss, and
+    lower is better for both)."""
+    if TEST_ACC in df and df.groupby("task")[TEST_ACC].apply(lambda s: s.notna().any()).all():
+        return TEST_ACC
+    return TEST_LOSS
+
+
+def per_task_table(df: Any, metric: str) -> str:
+    """One row per strategy, one column per task: the mean final `metric` over seeds
+    (± its standard deviation), the per-task view under the across-task table."""
+    import analysis
+
+    finals = analysis.final_rows(df)
+    finals = finals.assign(strategy=finals["strategy"].astype(str), task=finals["task"].astype(str))
+    grouped = finals.groupby(["strategy", "task"])[metric]
+    mean, std = grouped.mean().unstack("task"), grouped.std().unstack("task")
+    tasks = list(mean.columns)
+    cells = {s: [("-" if mean.loc[s, t] != mean.loc[s, t] else
+                  f"{mean.loc[s, t]:.4f}" + ("" if std.loc[s, t] != std.loc[s, t]
+                                             else f" ± {std.loc[s, t]:.4f}"))
+                 for t in tasks] for s in mean.index}
+    header = ["strategy", *tasks]
+    rows = [[s, *c] for s, c in cells.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"per task: final {metric}, mean ± sd over seeds"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def analyze_text(path: str) -> str:
+    """`crossreg analyze SUITE_DIR`: the across-task table, then the per-task table."""
+    import analysis
+
+    df = analysis.load_results(path)
+    metric = analysis_metric(df)
+    across = analysis.format_across_tasks(analysis.across_tasks(df, metric=metric))
+    return f"across tasks ({metric}):\n{across}\n\n{per_task_table(df, metric)}"
 
 
 __all__ = ["add_flags", "analyze_text", "cmd_suite", "finale", "is_suite_dir", "list_text",
-           "resolve", "resume"]
+           "per_task_table", "resolve", "resume"]

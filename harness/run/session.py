@@ -76,10 +76,10 @@ def _speaks_grpc(target: str) -> bool:
 
 def connect(address: str | None, verbose: bool = False) -> None:
     """Join the running session (tests), the cluster at `address`, or start a local one
-    sized to this machine; Ray's own output only if `verbose` (harness.console)."""
+    sized to this machine; Ray's own output only if `verbose` (harness.run.console)."""
     import ray
 
-    from harness.console import quiet_ray
+    from harness.run.console import quiet_ray
 
     output = quiet_ray(verbose)
     if ray.is_initialized():
@@ -99,7 +99,7 @@ def connect(address: str | None, verbose: bool = False) -> None:
 
 @contextlib.contextmanager
 def _keeping_stop_handlers() -> Iterator[None]:
-    """Around `ray.init`: the driver's SIGINT and SIGTERM handlers (harness.interrupts) are
+    """Around `ray.init`: the driver's SIGINT and SIGTERM handlers (harness.run.interrupts) are
     put back afterwards. `ray.init` sets SIGTERM to `sys.exit(15)`, and its core worker
     installs a C-level crash handler for SIGTERM that dumps a stack and aborts (-6): either
     way a SLURM or Kubernetes stop would skip Tune's graceful stop, the `interrupted`

@@ -12,10 +12,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from harness import metadata
 from harness.errors import HarnessError, Interrupted, StorageFault
-from harness.interrupts import note_run, resume_hint
-from harness.storage import Storage
+from harness.run import metadata
+from harness.run.interrupts import note_run, resume_hint
+from harness.run.storage import Storage
 
 
 @contextlib.contextmanager
@@ -69,7 +69,7 @@ def recorded(run: Storage, meta: dict[str, Any]) -> Iterator[None]:
 
 
 def record_stop(run: Storage, meta: dict[str, Any]) -> bool:
-    """Record a run that stops before `harness.runner` recorded it `interrupted`; whether its
+    """Record a run that stops before `harness.run.runner` recorded it `interrupted`; whether its
     metadata.json now says so (False: the storage refused the write)."""
     if meta.get("status") != "running":  # recorded by _execute itself
         return True

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.storage import Storage
+from harness.run.storage import Storage
 
 FILE = "metadata.json"
 PACKAGES = ("crossreg-harness", "ray", "torch", "numpy", "pandas", "pyarrow", "scikit-learn")

@@ -8,7 +8,7 @@ at WARNING, the snapshot warning's threshold at 0) and prints its own progress i
 line when each (strategy, seed) starts and one when it ends, with trials ended / expected,
 epochs, the elapsed time and an ETA for the whole run, and between those, every few seconds
 while anything runs, a status line of the trial-epochs each running unit has written
-(harness.heartbeat), so one long strategy is not silence and the ETA moves with the epochs.
+(harness.run.heartbeat), so one long strategy is not silence and the ETA moves with the epochs.
 `--verbose` gives Ray's output back.
 
 Plain lines rather than a live progress bar: runs go to log files (SLURM, `ray job logs`)
@@ -67,7 +67,7 @@ STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.ED
 class StorageFaultWithoutTraceback(logging.Filter):
     """A Ray log record caused by a storage write error (Tune's "Saving experiment state
     ... failed") keeps its line but loses its traceback: the harness stops the run and
-    names the path and the cause in one line of its own (harness.runner); the tracebacks
+    names the path and the cause in one line of its own (harness.run.runner); the tracebacks
     of every writer that met the fault first only bury it."""
 
     def filter(self, record: logging.LogRecord) -> bool:

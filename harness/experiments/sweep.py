@@ -18,9 +18,9 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness import overrides, strategies
+from harness import strategies
 from harness.errors import SpecError
-from harness.experiments import ExperimentSpec, field_types
+from harness.experiments import ExperimentSpec, field_types, overrides
 from harness.strategies import Strategy
 
 #: budgets of a `--smoke` sweep: two points per strategy, seconds each

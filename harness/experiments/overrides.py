@@ -18,9 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness import registry
 from harness.errors import SpecError
-from harness.experiments import ExperimentSpec, field_types
+from harness.experiments import ExperimentSpec, field_types, registry
 from trainables.coerce import ConfigError, coerce, describe
 from trainables.config import PER_TRIAL_FIELDS, family_options, option_owners
 

@@ -15,9 +15,9 @@ import posixpath
 import threading
 from types import TracebackType
 
-from harness.console import Progress
-from harness.results_io import RESULT_FILE, trial_dirs
-from harness.storage import Storage
+from harness.run.console import Progress
+from harness.run.results_io import RESULT_FILE, trial_dirs
+from harness.run.storage import Storage
 
 #: seconds between status lines: often enough that a long unit is not silence, rare enough
 #: that a day-long run's log stays readable (~2,900 lines a day at most)

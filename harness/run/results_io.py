@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from analysis.contract import COST_COLUMNS, EPOCH, TRAINING_ITERATION, final_trial
-from harness.storage import Storage
+from harness.run.storage import Storage
 
 RESULT_FILE = "result.json"
 RERUN_FILE = "rerun.json"  # rows a retry or restore superseded: cost, not results

@@ -29,8 +29,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from analysis import contract
-from harness import cli_help, overrides, registry, suite_cli
+from harness.cli import help as cli_help
+from harness.cli import suite_command as suite_cli
 from harness.errors import HarnessError
+from harness.experiments import overrides, registry
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
@@ -190,8 +192,8 @@ def _wide_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _log_flag(p: argparse.ArgumentParser) -> None:
-    """Where else the rows go: Ray Tune's own logger callbacks (harness.loggers)."""
-    from harness import loggers
+    """Where else the rows go: Ray Tune's own logger callbacks (harness.run.loggers)."""
+    from harness.run import loggers
 
     p.add_argument("--log", dest="loggers", action="append", default=[], metavar="TOOL",
                    choices=tuple(loggers.PACKAGES),
@@ -209,7 +211,7 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _run_options(args: argparse.Namespace, **fields: Any) -> Any:
-    from harness import runner
+    from harness.run import runner
 
     echo = (lambda line: None) if args.quiet else _print_flush
     fields.setdefault("loggers", tuple(getattr(args, "loggers", ())))
@@ -246,7 +248,7 @@ def resolve_spec(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness import runner
+    from harness.run import runner
 
     spec = resolve_spec(args)
     _finale(runner.start(spec, _start_options(args)), args.wide)
@@ -254,7 +256,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from harness import runner, sweep
+    from harness.experiments import sweep
+    from harness.run import runner
 
     spec = resolve_spec(args)
     budgets = sweep.parse_budgets(args.budgets)
@@ -266,7 +269,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _start_options(args: argparse.Namespace) -> Any:
-    from harness import runner
+    from harness.run import runner
 
     return _run_options(args, storage=args.storage, address=args.address,
                         concurrent=not args.sequential,
@@ -274,7 +277,7 @@ def _start_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from harness import runner
+    from harness.run import runner
 
     options = _run_options(args, address=args.address, concurrent=not args.sequential)
     if suite_cli.is_suite_dir(args.dir):
