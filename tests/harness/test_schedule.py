@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cli
+from harness.cli import commands as cli
 from harness.errors import HarnessError
 from harness.experiments import registry
 from harness.run import runner
