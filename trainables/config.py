@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,12 +145,9 @@ class TrialConfig:
                 if name in declared:
                     options[name] = values.pop(name)
             unknown = sorted(set(values) - set(known))
-            for name in unknown:
-                owners = option_owners(name)
-                if owners:
-                    raise ConfigError(f"{name}={values[name]!r}: an option of family "
-                                      f"{' or '.join(map(repr, owners))} only; this config's "
-                                      f"family is {values.get('family', cls.family)!r}")
+            foreign = foreign_option(unknown, values.get("family", cls.family))
+            if foreign:
+                raise ConfigError(foreign)
             if unknown:
                 raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}"
                                   + (f"; family options: {sorted(declared)}" if declared else ""))
@@ -264,11 +261,17 @@ class TrialConfig:
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
-def option_owners(name: str) -> tuple[str, ...]:
-    """The registered families that declare option `name` (to say whose knob a key is)."""
+def foreign_option(keys: Iterable[str], family: Any) -> str | None:
+    """Where one of `keys` is an option of other registered families, not of `family`: the
+    sentence that says whose knob it is (`pair_penalty: an option of family 'pair', not of
+    family 'noise'`); else None."""
     from .families import FAMILIES
 
-    return tuple(f.name for f in FAMILIES.values() if f.option(name) is not None)
+    for key in sorted(keys):
+        owners = [repr(f.name) for f in FAMILIES.values() if f.option(key) is not None]
+        if owners:
+            return f"{key}: an option of family {' or '.join(owners)}, not of family {family!r}"
+    return None
 
 
 def family_options(family: Any) -> dict[str, Any]:
@@ -299,6 +302,6 @@ __all__ = [
     "TrialConfig",
     "checkpoint_interval",
     "family_options",
+    "foreign_option",
     "observe_interval",
-    "option_owners",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types, registry
 from trainables.coerce import ConfigError, coerce, describe
-from trainables.config import PER_TRIAL_FIELDS, family_options, option_owners
+from trainables.config import PER_TRIAL_FIELDS, family_options, foreign_option
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,11 +66,9 @@ def _refuse_unknown(keys: Iterable[str], hints: Mapping[str, Any], prefix: str =
         raise SpecError(f"{prefix}{', '.join(per_trial)}: set by each strategy for its trials, "
                         "not by the experiment")
     unknown = sorted(set(keys) - set(hints))
-    for key in unknown:
-        owners = option_owners(key)
-        if owners:
-            raise SpecError(f"{prefix}{key}: an option of family {' or '.join(map(repr, owners))} "
-                            f"only; this experiment's family is {family!r} (--set family=...)")
+    foreign = foreign_option(unknown, family)
+    if foreign:
+        raise SpecError(f"{prefix}{foreign} (--set family=... first)")
     if unknown:
         raise SpecError(f"{prefix}unknown experiment key(s) {', '.join(unknown)}; "
                         f"known keys: {', '.join(hints)}")

@@ -32,7 +32,7 @@ from trainables.config import (
     ConfigError,
     TrialConfig,
     family_options,
-    option_owners,
+    foreign_option,
 )
 
 TASKS = ("classification", "regression")
@@ -219,12 +219,9 @@ class ExperimentSpec:
         if options:  # the family's own knobs: keys of the family the trial will have
             declared = family_options(trial.get("family", base.family))
             bad = sorted(k for k in options if k not in declared)
-            for key in bad:
-                owners = option_owners(key)
-                if owners:
-                    raise SpecError(f"{key}: an option of family {' or '.join(map(repr, owners))} "
-                                    f"only; this experiment's family is "
-                                    f"{trial.get('family', base.family)!r} (--set family=...)")
+            foreign = foreign_option(bad, trial.get("family", base.family))
+            if foreign:
+                raise SpecError(f"{foreign} (--set family=... first)")
             if bad:
                 raise SpecError(f"unknown experiment key(s) {', '.join(bad)}; known keys: "
                                 f"{', '.join([*field_types(), *declared])}")

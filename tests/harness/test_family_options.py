@@ -103,8 +103,8 @@ def test_a_registered_familys_knob_is_its_own_and_named_as_such_elsewhere():
     spec = overrides.apply(registry.get("quick"),
                            overrides.parse_sets(["family=pair", "pair_penalty=cosine"]))
     assert spec.trial.option("pair_penalty") == "cosine" and spec.trial.option("pair_direction") == "agree"
-    with pytest.raises(SpecError, match=r"^pair_penalty: an option of family 'pair' only; "
-                                        r"this experiment's family is 'noise'"):
+    with pytest.raises(SpecError, match=r"^pair_penalty: an option of family 'pair', not of family "
+                                        r"'noise' \(--set family=\.\.\. first\)$"):
         overrides.apply(registry.get("quick"), overrides.parse_sets(["pair_penalty=cosine"]))
 
 
