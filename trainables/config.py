@@ -136,7 +136,7 @@ class TrialConfig:
         if not isinstance(values, Mapping):
             raise ConfigError(f"a trial config must be a mapping, got {type(values).__name__}")
         known = {f.name: f for f in dataclasses.fields(cls)}
-        values = dict(values)
+        values = without_retired(values)
         options = dict(values.pop("family_options", ()) or ())
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -261,6 +261,20 @@ class TrialConfig:
             raise ConfigError(f"device={self.device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+#: keys that were TrialConfig fields and became family `pair`'s options (2026-12-06), at the
+#: defaults every config then held: a run written before holds them whatever its family, and
+#: must still resume (Tune restores its trials' configs) and load
+RETIRED_FIELDS = {"pair_penalty": "l2", "pair_direction": "agree"}
+
+
+def without_retired(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without the retired fields an older config holds at their old defaults, where
+    its family is not the one that declares them now."""
+    if values.get("family", TrialConfig.family) == "pair":
+        return dict(values)
+    return {k: v for k, v in values.items() if k not in RETIRED_FIELDS or v != RETIRED_FIELDS[k]}
+
+
 def foreign_option(keys: Iterable[str], family: Any) -> str | None:
     """Where one of `keys` is an option of other registered families, not of `family`: the
     sentence that says whose knob it is (`pair_penalty: an option of family 'pair', not of
@@ -304,4 +318,5 @@ __all__ = [
     "family_options",
     "foreign_option",
     "observe_interval",
+    "without_retired",
 ]

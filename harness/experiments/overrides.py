@@ -28,6 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - python 3.10
     import tomli as tomllib
 
+
 @dataclasses.dataclass(frozen=True)
 class Unparsed:
     """A `--set` value whose key is no field: maybe an option of the family the experiment

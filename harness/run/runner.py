@@ -59,6 +59,7 @@ from harness.run.results_io import (
 from harness.run.session import address_source, check_resources, connect, probe, resolve_address
 from harness.run.storage import Storage, normalize
 from harness.strategies import Strategy, StrategyContext, experiment_name
+from trainables.config import without_retired
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
@@ -354,7 +355,8 @@ def resume(run_root: str, options: RunOptions) -> str:
 
 
 def spec_from_metadata(meta: dict[str, Any]) -> ExperimentSpec:
-    values = dict(meta["spec"])
+    """The spec a run's metadata.json recorded (an older run's retired fields dropped)."""
+    values = without_retired(meta["spec"])
     return overrides.apply(ExperimentSpec(name=values["name"]), values)
 
 

@@ -123,3 +123,18 @@ def test_an_option_named_like_a_field_is_refused_naming_the_family():
             family_options("clash")
     finally:
         del FAMILIES["clash"]
+
+
+def test_a_run_written_before_pairs_knobs_were_its_own_still_loads():
+    """Until 2026-12-06 `pair_penalty` and `pair_direction` were fields of every config, held
+    at their defaults whatever the family: such a run's metadata and its trials' configs
+    (which Tune restores on resume) still load; a value other than the old default is no
+    legacy and is refused as before."""
+    old = {**registry.get("quick").to_dict(), "pair_penalty": "l2", "pair_direction": "agree"}
+    assert spec_from_metadata({"spec": old}) == registry.get("quick")
+    trial = {**registry.get("quick").trial.to_dict(), "pair_penalty": "l2", "pair_direction": "agree"}
+    assert TrialConfig.from_dict(trial) == registry.get("quick").trial
+    with pytest.raises(ConfigError, match="pair_penalty: an option of family 'pair'"):
+        TrialConfig.from_dict({**trial, "pair_penalty": "cosine"})
+    pair = TrialConfig.from_dict({**trial, "family": "pair", "rho": 0.1})  # pair keeps its own
+    assert dict(pair.family_options) == {"pair_penalty": "l2", "pair_direction": "agree"}
