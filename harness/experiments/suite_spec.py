@@ -93,8 +93,8 @@ def task(base: str, name: str | None = None, **fields: Any) -> ExperimentSpec:
 # --- TOML -----------------------------------------------------------------------------------
 
 def load_toml(path: str | Path) -> SuiteSpec:
-    """The suite a TOML file declares (module doc of harness.cli: `name`, `seeds`,
-    `strategies`, `[[task]]` tables each with a `base`, an optional `name` and fields);
+    """The suite a TOML file declares (the README's "Suites": `name`, `seeds`, `strategies`,
+    `[[task]]` tables each with a `base`, an optional `name` and fields);
     every problem is one SpecError naming the file, the task and the key."""
     where = f"--config {path}"
     data = overrides.read_toml(path)
