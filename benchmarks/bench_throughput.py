@@ -3,6 +3,7 @@ could have computed in its wall time.
 
     python benchmarks/bench_throughput.py [EXPERIMENT] [--strategies S ...] [--seeds N]
                                           [--smoke] [--sequential] [--cores N] [--storage DIR]
+    python benchmarks/bench_throughput.py --contention   # the reference alone, then on every core
 
 Default: mnist1d-noise, 2 seeds, cross_reg + pbt + asha + grid_cv, side by side (the CLI's
 default schedule); another experiment runs its own strategies (`quick --seeds 1`: the main
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                    help="cores the run had (default: this machine's)")
     p.add_argument("--storage", default=None, help="where the run goes (default: a temp dir)")
+    p.add_argument("--contention", action="store_true",
+                   help="only the reference: alone, then on every core at once (do the cores "
+                        "slow each other?); no run")
     args = p.parse_args(argv)
 
     from harness.experiments import registry
@@ -155,6 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"reference: fixed alone on one core, {ref['epochs']} epochs, "
           f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s",
           flush=True)
+    if args.contention:
+        from concurrent.futures import ThreadPoolExecutor
+
+        config = fixed.preflight_configs(spec, 0)[0]
+        with ThreadPoolExecutor(args.cores) as pool:  # each reference is a process of its own
+            rates = [r["rate"] for r in pool.map(lambda _: reference_rate(config), range(args.cores))]
+        print(f"the same on {args.cores} cores at once: "
+              f"{', '.join(f'{r:.3g}' for r in rates)} FLOP/s ({sum(rates):.3g} in all)")
+        return
 
     storage = args.storage or tempfile.mkdtemp(prefix="bench-throughput-")
     options = runner.RunOptions(storage=storage, concurrent=not args.sequential,
