@@ -35,7 +35,7 @@ def coerce(name: str, value: Any, hint: Any, *, from_text: bool = False) -> Any:
     `3`, `0.1,1,10`; without, it is a value already typed by its reader (TOML, JSON)."""
     if from_text and isinstance(value, str):
         return _parse(name, value.strip(), hint)
-    options = _options(hint)
+    options = members(hint)
     if value is None:
         if type(None) in options:
             return None
@@ -60,7 +60,7 @@ def coerce(name: str, value: Any, hint: Any, *, from_text: bool = False) -> Any:
 
 
 def _parse(name: str, text: str, hint: Any) -> Any:
-    options = _options(hint)
+    options = members(hint)
     # `none` of an optional field is None even where a string would do (`data_dir=none`)
     if type(None) in options and text.lower() in NONE | {""}:
         return None
@@ -87,7 +87,7 @@ def _parse(name: str, text: str, hint: Any) -> Any:
 def describe(hint: Any) -> str:
     """A type in the words the refusals use (`int or none`, `a list of float`)."""
     names = []
-    for option in _options(hint):
+    for option in members(hint):
         origin = typing.get_origin(option)
         if option is type(None):
             names.append("none")
@@ -106,10 +106,11 @@ def _kind(value: Any) -> str | None:
     return getattr(dtype, "kind", None)
 
 
-def _options(hint: Any) -> tuple[Any, ...]:
+def members(hint: Any) -> tuple[Any, ...]:
+    """The types a hint allows: a union's members, else the hint alone."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return typing.get_args(hint)
     return (hint,)
 
 
-__all__ = ["FALSE", "NONE", "TRUE", "ConfigError", "coerce", "describe"]
+__all__ = ["FALSE", "NONE", "TRUE", "ConfigError", "coerce", "describe", "members"]

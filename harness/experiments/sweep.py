@@ -13,8 +13,6 @@ curves, Pareto front and cost-to-match tables.
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +20,7 @@ from harness import strategies
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types, overrides
 from harness.strategies import Strategy
+from trainables.coerce import members
 
 #: budgets of a `--smoke` sweep: two points per strategy, seconds each
 SMOKE_BUDGETS: dict[str, tuple[Any, ...]] = {
@@ -36,9 +35,7 @@ def _is_text(key: str) -> bool:
     hint = field_types().get(key)
     if hint is None:
         return False
-    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) \
-        else (hint,)
-    return str in options
+    return str in members(hint)
 
 
 def parse_budgets(items: Sequence[str]) -> dict[str, tuple[Any, ...]]:
