@@ -20,8 +20,9 @@ from typing import Any
 
 from harness.errors import SpecError
 from harness.experiments import ExperimentSpec, field_types, registry
+from harness.experiments.spec import refuse_unknown_keys
 from trainables.coerce import ConfigError, coerce, describe
-from trainables.config import PER_TRIAL_FIELDS, family_options, foreign_option
+from trainables.config import PER_TRIAL_FIELDS, family_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +45,8 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     hints = field_types()
     family = values.get("family", spec.trial.family)
     options = family_options(family)
-    _refuse_unknown(values, {**hints, **options}, family=family)
+    _refuse_per_trial(values)
+    refuse_unknown_keys(values, family, options)
     changes = {}
     for key, value in values.items():
         if key in hints:
@@ -60,19 +62,11 @@ def apply(spec: ExperimentSpec, values: Mapping[str, Any]) -> ExperimentSpec:
     return spec.replace(**changes)
 
 
-def _refuse_unknown(keys: Iterable[str], hints: Mapping[str, Any], prefix: str = "",
-                    family: str | None = None) -> None:
+def _refuse_per_trial(keys: Iterable[str], prefix: str = "") -> None:
     per_trial = sorted(set(keys) & set(PER_TRIAL_FIELDS))
     if per_trial:
         raise SpecError(f"{prefix}{', '.join(per_trial)}: set by each strategy for its trials, "
                         "not by the experiment")
-    unknown = sorted(set(keys) - set(hints))
-    foreign = foreign_option(unknown, family)
-    if foreign:
-        raise SpecError(f"{prefix}{foreign} (--set family=... first)")
-    if unknown:
-        raise SpecError(f"{prefix}unknown experiment key(s) {', '.join(unknown)}; "
-                        f"known keys: {', '.join(hints)}")
 
 
 def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
@@ -87,7 +81,7 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, Any]:
         if key not in hints and key not in PER_TRIAL_FIELDS:
             out[key] = Unparsed(text.strip())  # a family's option, or refused by `apply`
             continue
-        _refuse_unknown([key], hints, prefix="--set ")
+        _refuse_per_trial([key], prefix="--set ")
         out[key] = _typed(key, text, hints[key], from_text=True)
     return out
 

@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,14 +217,8 @@ class ExperimentSpec:
             trial["family_options"] = tuple((k, v) for k, v in base.family_options if k in kept)
             base = dataclasses.replace(base, family_options=trial["family_options"])
         if options:  # the family's own knobs: keys of the family the trial will have
-            declared = family_options(trial.get("family", base.family))
-            bad = sorted(k for k in options if k not in declared)
-            foreign = foreign_option(bad, trial.get("family", base.family))
-            if foreign:
-                raise SpecError(f"{foreign} (--set family=... first)")
-            if bad:
-                raise SpecError(f"unknown experiment key(s) {', '.join(bad)}; known keys: "
-                                f"{', '.join([*field_types(), *declared])}")
+            family = trial.get("family", base.family)
+            refuse_unknown_keys(options, family, family_options(family))
             trial["family_options"] = tuple(sorted({**dict(base.family_options), **options}.items()))
         if trial:
             own["trial"] = dataclasses.replace(base, **trial)
@@ -295,6 +289,20 @@ def field_types() -> dict[str, Any]:
     return hints
 
 
+def refuse_unknown_keys(keys: Iterable[str], family: Any, declared: Mapping[str, Any]) -> None:
+    """A SpecError for keys that are neither a field nor one of `declared` (the options of
+    `family`): a key of another family's named as that family's, else every unknown key
+    listed beside the known ones. `--set`, TOML and `replace` refuse in these words."""
+    hints = field_types()
+    unknown = sorted(set(keys) - set(hints) - set(declared))
+    foreign = foreign_option(unknown, family)
+    if foreign:
+        raise SpecError(f"{foreign} (--set family=... first)")
+    if unknown:
+        raise SpecError(f"unknown experiment key(s) {', '.join(unknown)}; known keys: "
+                        f"{', '.join([*hints, *declared])}")
+
+
 def _validate(spec: ExperimentSpec) -> None:
     def need(cond: bool, key: str, why: str) -> None:
         if not cond:
@@ -338,4 +346,5 @@ def _validate(spec: ExperimentSpec) -> None:
          "above 1 must be a whole number of GPUs")
 
 
-__all__ = ["TASKS", "ExperimentSpec", "SearchSpace", "field_types", "trial_field_names"]
+__all__ = ["TASKS", "ExperimentSpec", "SearchSpace", "field_types", "refuse_unknown_keys",
+           "trial_field_names"]
