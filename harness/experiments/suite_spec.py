@@ -7,7 +7,6 @@ TOML file (`load_toml`). Running one is harness.run.suite's job.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -158,9 +157,4 @@ def describe(suites: Mapping[str, SuiteSpec]) -> list[str]:
     return out
 
 
-def fields_of(spec: ExperimentSpec) -> dict[str, Any]:
-    """A task's fields, flat (for plans and listings)."""
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
-
-
-__all__ = ["TOML_KEYS", "SuiteSpec", "describe", "fields_of", "load_toml", "task"]
+__all__ = ["TOML_KEYS", "SuiteSpec", "describe", "load_toml", "task"]

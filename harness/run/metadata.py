@@ -31,6 +31,12 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def stamped(name: str) -> str:
+    """A new directory's name: `name` and the UTC time to the millisecond (a run's, a
+    suite's), so that two started one after another never share one."""
+    return f"{name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
+
+
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -105,4 +111,4 @@ def write(run: Storage, meta: dict[str, Any]) -> None:
     run.write_text(FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-__all__ = ["FILE", "REQUIRED", "git_commit", "new", "now", "read", "versions", "write"]
+__all__ = ["FILE", "REQUIRED", "git_commit", "new", "now", "read", "stamped", "versions", "write"]

@@ -32,7 +32,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any
 
 from analysis.contract import RESUMED_INEXACT_KEY, TEST_ACC, TEST_LOSS
@@ -258,8 +257,7 @@ def left_to_do(meta: dict[str, Any], work: dict[str, Task]) -> list[tuple[str, i
 
 
 def run_dir_name(spec: ExperimentSpec) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
-    return f"{spec.name}-{stamp}"
+    return metadata.stamped(spec.name)
 
 
 def _check(spec: ExperimentSpec, work: dict[str, Task], options: RunOptions) -> str | None:

@@ -20,9 +20,8 @@ began. The suite directory is locked to one driver as a run directory is.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from harness.errors import HarnessError, Interrupted
@@ -51,8 +50,7 @@ def preflight_all(suite: SuiteSpec, trainable: str, address: str | None) -> None
 
 
 def suite_dir_name(suite: SuiteSpec) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")[:-3]
-    return f"{suite.name}-{stamp}"
+    return metadata.stamped(suite.name)
 
 
 def is_suite_dir(path: str) -> bool:
@@ -209,9 +207,6 @@ def _stop(d: Storage, record: dict[str, Any], status: str) -> None:
         _record(d, record)
     except OSError:
         pass
-
-
-Echo = Callable[[str], None]
 
 
 __all__ = ["FILE", "is_suite_dir", "preflight_all", "read", "resume", "start", "task_runs"]
