@@ -56,10 +56,9 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         if self._active:
             for sig, handler in self._saved.items():
-                signal.signal(sig, handler)
-            if self.stopped:  # the process is on its way out: a further signal ends it now
-                for sig in HANDLED:
-                    signal.signal(sig, _stop_now)
+                # stopped, the process is on its way out: a further signal ends it now (set
+                # in place of the saved handler, so no instant is left with the default)
+                signal.signal(sig, _stop_now if self.stopped and sig in HANDLED else handler)
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
             self._active = False
 

@@ -168,7 +168,12 @@ def _shut_down_at_exit() -> None:
     seconds after an interrupted run (they notice their raylet's death on a slow poll). This
     hook runs before Ray's (exit hooks run last-registered first): it notes every process
     under the ones `ray.init` started, shuts Ray down, gives them two seconds, then kills
-    whatever is left of them. Processes the driver started otherwise are not touched."""
+    whatever is left of them. Processes the driver started otherwise are not touched.
+
+    `ray.shutdown` resets SIGTERM to its default action in C (the core worker uninstalls
+    its crash handler) while Python still lists the driver's handler: a second SIGTERM in
+    the seconds left before exit killed the driver (-15) instead of ending it with 130. So
+    the driver's handlers are put back after it, as after `ray.init`."""
     import atexit
 
     import psutil  # Ray's copy, importable once ray is
@@ -185,7 +190,7 @@ def _shut_down_at_exit() -> None:
         for p in services:
             with contextlib.suppress(psutil.Error):
                 tree += p.children(recursive=True)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), _keeping_stop_handlers():
             ray.shutdown()
         with contextlib.suppress(psutil.Error):
             _, alive = psutil.wait_procs(tree, timeout=2.0)

@@ -149,6 +149,34 @@ def test_a_second_signal_stops_at_once_with_the_resume_hint(tmp_path):
     assert proc.stderr.strip() == f"crossreg: stopped at once; continue it with: crossreg resume {run}"
 
 
+# A signal after Ray has shut down at exit: `ray.shutdown` sets SIGTERM back to the default
+# action in C, under Python's handler. The exit hook registered first runs last, after the
+# harness's own shutdown hook, as the scheduler's late second SIGTERM would arrive.
+SIGNAL_AFTER_SHUTDOWN = """
+import atexit, os, signal, sys, time
+from harness.run import interrupts, session
+def late_signal():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(20)
+atexit.register(late_signal)
+interrupts.note_run(sys.argv[1])
+with interrupts.StopSignals() as stop:
+    session.connect(None)
+    stop.received = signal.SIGTERM
+sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_after_ray_shut_down_still_exits_130(tmp_path):
+    run = str(tmp_path / "quick-20260101-120000-000")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_AFTER_SHUTDOWN, run], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert f"crossreg: stopped at once; continue it with: crossreg resume {run}" in proc.stderr
+
+
 def test_a_signal_while_a_resume_connects_ends_in_the_resume_hint(tmp_path, monkeypatch):
     """Ctrl-C while `crossreg resume` starts Ray (seconds; no graceful stop to ask for yet):
     the run, the lock and the exit are an interrupt's, and the message names the run."""
