@@ -158,6 +158,12 @@ OPTIONAL_METRIC_COLUMNS = (*DET_COLUMNS, *OBSERVE_COLUMNS, *CHANCE_COLUMNS)
 #: ``p_true`` (probability of the true class).
 PREDICTIONS_FILE = "predictions.npz"
 PREDICTION_ARRAYS = ("index", "label", "pred", "confidence", "p_true")
+#: In every checkpoint a trial saves: the rows its model was trained through (one JSON object
+#: per line, each with the ``trial_id`` that reported it). Tune persists a checkpoint at once
+#: but copies result.json to storage only now and then, so a driver that dies mid-copy (a
+#: full disk, a kill) can leave result.json behind its own last checkpoint; `crossreg resume`
+#: puts the missing rows back from here before the trial continues past them.
+CHECKPOINT_ROWS_FILE = "rows.jsonl"
 #: Which rows a final model trains theta on (metadata.json ``spec.protocol``).
 #: ``equal_rows`` (default): every final model trains on the training split (the pool minus
 #: the regularization/validation split), grid CV's refit included. ``full_pool``: the final
@@ -357,7 +363,8 @@ def final_trial(last_rows: Mapping[str, Mapping[str, Any]], metric: str, mode: s
 
 
 __all__ = [
-    "CHANCE_COLUMNS", "COMPLETIONS", "COST_AXES", "COST_COLUMNS", "COST_REFERENCES", "DEFAULT_COST", "DET_COLUMNS",
+    "CHANCE_COLUMNS", "CHECKPOINT_ROWS_FILE",
+    "COMPLETIONS", "COST_AXES", "COST_COLUMNS", "COST_REFERENCES", "DEFAULT_COST", "DET_COLUMNS",
     "DEVICE_COST_COLUMNS", "DEVICE_SECONDS", "DIVERGED", "DIVERGENCE_COLUMNS", "EPOCH", "EXPERIMENT", "FLOPS_COLUMNS",
     "FLOPS_COST_COLUMNS", "FLOPS_EVAL", "FLOPS_REG", "FLOPS_TEST", "FLOPS_TRAIN", "FOLD_ROLE", "FWD_COLUMNS",
     "FWD_EVAL", "FWD_REG", "FWD_TEST", "FWD_TRAIN", "KEY_COLUMNS", "LABEL_COLUMNS", "METRIC_COLUMNS", "N_CLASSES",

@@ -104,6 +104,8 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     import ray
     from ray import tune
 
+    from trainables.tune import Lineage
+
     epochs = int(config.get("quit_after_epochs") or config["epochs"])  # a trial ending short
     checkpoint_every = checkpoint_interval(int(config.get("checkpoint_every", 0)), epochs)
     seed = int(config["seed"])
@@ -112,9 +114,12 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     regression = str(config.get("dataset", "")).startswith(("synthetic-regression", "diabetes"))
     start, state = 0, np.random.default_rng([seed, 7]).bit_generator.state
     w = 0.0
+    lineage = Lineage()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         start, state, w, saved_rho = load_state_dict(checkpoint)
+        with checkpoint.as_directory() as d:
+            lineage.load(d)
         if learned:
             rho = saved_rho
     rng = np.random.default_rng()
@@ -151,10 +156,12 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
             "pid": os.getpid(),
         }
         row[TRAIN_SECONDS] = time.perf_counter() - t0
+        lineage.add(row)
         if epoch % checkpoint_every == 0 or epoch == epochs:
             with tempfile.TemporaryDirectory() as d:
                 with open(os.path.join(d, "state.json"), "w") as f:
                     json.dump(state_dict(epoch, rng, w, rho), f)
+                lineage.save(d)
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
         else:
             tune.report(row)

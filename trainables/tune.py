@@ -19,9 +19,10 @@ directory restored from storage over the fresher local ``result.json``, and lost
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import ray
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
-from analysis.contract import PREDICTIONS_FILE
+from analysis.contract import CHECKPOINT_ROWS_FILE, PREDICTIONS_FILE
 
 STATE_FILE = "trial_state.pt"
 
@@ -69,6 +70,7 @@ def train_fn(config: dict[str, Any]) -> None:
     if config.get("device_share") is None:
         config = {**config, "device_share": device_share()}
     trial = Trial(config)
+    lineage = Lineage()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
@@ -76,18 +78,52 @@ def train_fn(config: dict[str, Any]) -> None:
             # weights and optimiser state to the trial's device
             state = torch.load(os.path.join(directory, STATE_FILE), weights_only=True,
                                map_location="cpu")
+            lineage.load(directory)
         trial.load_state_dict(state)
     every = trial.config.checkpoint_interval
     while not trial.done:
         row = trial.run_epoch()
+        lineage.add(row)
         if trial.done:
             _save_predictions(trial)
         if trial.done or trial.epoch % every == 0:
             with tempfile.TemporaryDirectory() as directory:
                 torch.save(trial.state_dict(), os.path.join(directory, STATE_FILE))
+                lineage.save(directory)
                 tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(row)
+
+
+class Lineage:
+    """The rows a trial's model was trained through, saved in each of its checkpoints
+    (`analysis.contract.CHECKPOINT_ROWS_FILE`), each tagged with the id of the trial that
+    reported it: a PBT member restored from a donor's checkpoint inherits the donor's rows
+    under the donor's id, so `crossreg resume` puts back only a trial's own rows."""
+
+    def __init__(self) -> None:
+        self.trial_id = tune.get_context().get_trial_id()
+        self.rows: list[dict[str, Any]] = []
+
+    def load(self, directory: str) -> None:
+        """The rows of the checkpoint in `directory` (none in a checkpoint written before
+        this file existed)."""
+        path = os.path.join(directory, CHECKPOINT_ROWS_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                self.rows = [json.loads(line) for line in f if line.strip()]
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.rows.append({**row, "trial_id": self.trial_id})
+
+    def save(self, directory: str) -> None:
+        with open(os.path.join(directory, CHECKPOINT_ROWS_FILE), "w") as f:
+            f.writelines(json.dumps(row, default=_plain) + "\n" for row in self.rows)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy or torch scalar as the Python number JSON can write."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _save_predictions(trial: Any) -> None:
@@ -152,4 +188,4 @@ def run_config(storage_path: str, name: str, *, max_failures: int = 2,
     )
 
 
-__all__ = ["KeepLocalResults", "device_share", "run_config", "train_fn"]
+__all__ = ["KeepLocalResults", "Lineage", "device_share", "run_config", "train_fn"]

@@ -11,6 +11,8 @@ also leave a trial directory that the restored experiment state never heard of (
 after the last snapshot); its trial is re-created under a new id, so `retire_orphans` moves
 the unknown directory's rows to its `rerun.json` too. Both make "every trial's rows exactly
 once" hold after `crossreg resume` while every epoch a strategy paid for stays in its cost.
+And a result.json that storage holds behind its trial's checkpoint (the driver died while
+copying it) gets its missing rows back from the checkpoint (`recover_checkpointed_rows`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from analysis.contract import COST_COLUMNS, EPOCH, TRAINING_ITERATION, final_trial
+from analysis.contract import (
+    CHECKPOINT_ROWS_FILE,
+    COST_COLUMNS,
+    EPOCH,
+    TRAINING_ITERATION,
+    final_trial,
+)
 from harness.run.storage import Storage
 
 RESULT_FILE = "result.json"
@@ -122,6 +130,39 @@ def retire_orphans(experiment: Storage, known_trial_paths: Iterable[str]) -> lis
             experiment.delete_file(posixpath.join(trial, RESULT_FILE))
             retired.append(trial)
     return retired
+
+
+def recover_checkpointed_rows(experiment: Storage) -> dict[str, int]:
+    """Put back the rows a trial's newest checkpoint holds (`CHECKPOINT_ROWS_FILE`, written by
+    the trainable) that its result.json lacks, in epoch order; return how many per trial.
+
+    Tune persists a checkpoint as the trial reports it but copies the driver's result.json to
+    storage only now and then, so a driver that died mid-copy (a full disk, a kill) can leave
+    result.json rows behind the checkpoint its trial is restored from: the trial would go on
+    after the gap, and the epochs in it would be missing from every curve and cost. Only the
+    trial's own rows come back (a PBT member's checkpoint holds its donor's earlier rows)."""
+    recovered = {}
+    for trial in trial_dirs(experiment):
+        saved = _newest_checkpoint_rows(experiment.child(trial))
+        if not saved:
+            continue
+        owner = saved[-1].get("trial_id")
+        rows, _ = _parse(experiment, trial)
+        have = {_step(r, i) for i, r in enumerate(rows)}
+        missing = [r for r in saved if r.get("trial_id") == owner and r.get(EPOCH) not in have]
+        if missing:
+            merged = sorted(rows + missing, key=lambda r: r.get(EPOCH, 0))
+            experiment.write_text(posixpath.join(trial, RESULT_FILE), _lines(merged))
+            recovered[trial] = len(missing)
+    return recovered
+
+
+def _newest_checkpoint_rows(trial: Storage) -> list[dict[str, Any]]:
+    for name in sorted((d for d in trial.list_dirs() if d.startswith("checkpoint_")), reverse=True):
+        rel = posixpath.join(name, CHECKPOINT_ROWS_FILE)
+        if trial.exists(rel):
+            return json_rows(trial.read_text(rel))
+    return []
 
 
 def _lines(rows: Iterable[dict[str, Any]]) -> str:
@@ -240,6 +281,7 @@ __all__ = [
     "json_rows",
     "keep_earlier_attempt",
     "read_rows",
+    "recover_checkpointed_rows",
     "rerun_rows",
     "retire_orphans",
     "scheduler_stopped",

@@ -49,6 +49,7 @@ from harness.run.results_io import (
     dedupe_results,
     final_row,
     keep_earlier_attempt,
+    recover_checkpointed_rows,
     rerun_rows,
     retire_orphans,
     scheduler_stopped,
@@ -154,9 +155,12 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     note = ""
     if restore:
         cut_partial_lines(exp)
+        recovered = sum(recover_checkpointed_rows(exp).values())
         tuner = tune.Tuner.restore(exp.root, trainable, resume_unfinished=True,
                                    resume_errored=True)
         note = "continued from its saved state"
+        if recovered:
+            note += f"; {recovered} rows storage had lost came back from checkpoints"
     else:
         if exp.exists():  # killed before Tune saved state, or not restorable: start clean
             note = (f"restarted: {strategy.restart_note}" if not strategy.restorable

@@ -147,19 +147,26 @@ def test_a_moved_run_resumes_into_its_new_place(ray_session, start_driver, tmp_p
 
 
 @pytest.mark.slow
-def test_a_truncated_result_line_does_not_stop_resume(ray_session, start_driver, tmp_path):
+def test_a_result_file_cut_short_by_a_killed_copy_resumes_whole(ray_session, start_driver, tmp_path):
+    """A driver killed while copying result.json to storage leaves it cut: a half-written
+    line, and rows lost behind the checkpoint the trial continues from. The resume cuts the
+    line and puts the lost rows back from the checkpoint, as they were."""
     driver = start_driver("cross_reg", epochs=EPOCHS, sleep_s=0.4)
     wait_for(lambda: any(len(r) >= 2 for r in read_trials(
         driver.experiment("cross_reg-seed0") or tmp_path).values()), 240, "two epochs")
     assert driver.interrupt() == 130
     run = driver.run_dir()
     (result,) = (run / "cross_reg-seed0").glob("*/result.json")
-    with result.open("a") as f:
-        f.write('{"epoch": 3, "train_loss": 0.4, "val_')  # a driver killed mid-write
+    before = [json.loads(line) for line in result.read_text().splitlines()]
+    result.write_text(json.dumps(before[0]) + "\n"
+                      + '{"epoch": 2, "train_loss": 0.4, "val_')  # the copy stopped here
 
     runner.resume(str(run), _quiet())
     rows = [json.loads(line) for line in result.read_text().splitlines()]  # all whole again
     assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
+    for old, new in zip(before, rows, strict=False):
+        assert {k: new.get(k) for k in ("val_loss", "test_acc", "fwd_train", "flops_train")} \
+            == {k: old.get(k) for k in ("val_loss", "test_acc", "fwd_train", "flops_train")}
     assert _meta(run)["status"] == "finished"
 
 

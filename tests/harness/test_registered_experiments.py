@@ -157,6 +157,28 @@ def test_every_strategy_directory_can_be_restored_by_tune(smoke_runs):
 
 
 @pytest.mark.slow
+def test_every_checkpoint_holds_its_trials_rows_for_a_resume_to_put_back(smoke_runs):
+    """What `recover_checkpointed_rows` reads: in each trial's newest checkpoint, the rows
+    tagged with its own trial id are its result.json rows of those epochs, as reported."""
+    run = smoke_runs["quick"]
+    checked = 0
+    for result in run.glob("*-seed0/*/result.json"):
+        reported = {r["epoch"]: r for r in map(json.loads, result.read_text().splitlines())}
+        newest = max(result.parent.glob("checkpoint_*"), default=None)
+        if newest is None:
+            continue
+        saved = [json.loads(line) for line in (newest / "rows.jsonl").read_text().splitlines()]
+        own = [r for r in saved if r["trial_id"] == saved[-1]["trial_id"]]
+        assert own and own[-1]["trial_id"] == next(iter(reported.values()))["trial_id"], result
+        for row in own:
+            assert {k: row[k] for k in ("test_acc", "fwd_train", "flops_train", "train_loss")} == \
+                {k: reported[row["epoch"]][k] for k in ("test_acc", "fwd_train", "flops_train",
+                                                        "train_loss")}, result
+        checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.slow
 def test_the_main_job_prints_progress_a_table_and_the_next_command(quick_output):
     run, lines = quick_output
     text = "\n".join(lines)

@@ -10,6 +10,7 @@ from harness.run.results_io import (
     cut_partial_lines,
     dedupe_results,
     read_rows,
+    recover_checkpointed_rows,
     rerun_rows,
     retire_orphans,
     total_forward,
@@ -82,3 +83,23 @@ def test_a_half_written_line_is_cut_and_a_broken_middle_line_dropped(tmp_path):
     dedupe_results(exp)
     lines = (tmp_path / "t" / "result.json").read_text().splitlines()
     assert [json.loads(line)["training_iteration"] for line in lines] == [1, 2, 3]
+
+
+def test_rows_lost_behind_the_checkpoint_come_back_from_it_and_only_the_trials_own(tmp_path):
+    """result.json kept epochs 1-2 of a trial whose newest checkpoint holds its rows 1-6; its
+    first three rows came from a PBT donor ("b"), whose epoch 3 result.json never lacked."""
+    own = [{**_row(e, tag="own"), "trial_id": "a"} for e in range(1, 7)]
+    donor = [{**_row(e, tag="donor"), "trial_id": "b"} for e in range(1, 4)]
+    _write(tmp_path, "train_a", own[:2])
+    for name, rows in (("checkpoint_000000", own[:1]), ("checkpoint_000002", donor + own[3:])):
+        (tmp_path / "train_a" / name).mkdir()
+        (tmp_path / "train_a" / name / "rows.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows))
+    _write(tmp_path, "train_b", own[:1])  # no checkpoint: nothing to recover
+    storage = Storage(str(tmp_path))
+
+    assert recover_checkpointed_rows(storage) == {"train_a": 3}
+    rows = read_rows(storage, "train_a")
+    assert [(r["epoch"], r["tag"]) for r in rows] == [(1, "own"), (2, "own"), (4, "own"),
+                                                      (5, "own"), (6, "own")]
+    assert recover_checkpointed_rows(storage) == {}  # twice is once
