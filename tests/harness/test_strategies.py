@@ -299,8 +299,12 @@ def test_real_trainable_costs_follow_from_the_spec_and_the_epochs_run(ray_sessio
                 n_val = rows[0]["n_reg"]
                 folds_seen.append(n_val)
                 n_tr = pool - n_val
+                # never a final model: observed once, at its end (every other trial may be
+                # one: observed every epoch here, as epochs=4 asks for about ten observations)
+                assert [r["observed"] for r in rows] == [False] * (epochs - 1) + [True]
             else:  # every final model, grid CV's refit too, on the training split (equal_rows)
                 n_tr, n_val = pool - n_reg, n_reg
+                assert all(r["observed"] for r in rows), strategy
             assert {(row["n_train"], row["n_reg"]) for row in rows} == {(n_tr, n_val)}, strategy
             e = len(rows)
             stopped += e < epochs
