@@ -7,7 +7,9 @@ epochs and on the last one, and resumes from `tune.get_checkpoint()` after a fai
 exploit or `Tuner.restore`. It sets the trial's ``device_share`` from the resources Ray gave
 it. The harness's strategies are Tuners of it; so can yours be (README: "Your own Tuner"):
 `run_config` gives them the storage layout the analysis reads, retries from checkpoints, and
-`KeepLocalResults`, without which Tune loses rows of a trial it pauses and restarts.
+`KeepLocalResults`, without which Tune loses rows of a trial it pauses and restarts. Each
+checkpoint also holds the rows its model was trained through (`Lineage`), from which
+`crossreg resume` puts back rows that a dying driver never copied to storage.
 
 At its last epoch (``Trial.done``: every epoch run, or diverged) a trial writes its per-example
 test predictions, ``predictions.npz`` (`analysis.contract.PREDICTIONS_FILE`), straight into
