@@ -84,13 +84,16 @@ RELIABILITY_STATS = ("count", "conf", "acc")
 #: Ray Tune's own count of a trial's reports, in every ``result.json`` line beside the row
 #: (the schedulers' ``time_attr``).
 TRAINING_ITERATION = "training_iteration"
+#: Ray Tune's id of the trial, in every ``result.json`` line (and on each row a checkpoint's
+#: ``CHECKPOINT_ROWS_FILE`` holds: the trial that reported it).
+TRIAL_ID = "trial_id"
 
 #: Labels that identify a row of ``load_results``' frame; stored as pandas categoricals. ``task`` is
 #: the row's experiment name again, under the name the across-task statistics group by: a suite
 #: directory holds one run per task, each run of one experiment.
-LABEL_COLUMNS = ("run", EXPERIMENT, "task", "dataset", STRATEGY, "trial_id", ROLE, "status")
+LABEL_COLUMNS = ("run", EXPERIMENT, "task", "dataset", STRATEGY, TRIAL_ID, ROLE, "status")
 #: Key of one row, in order (``seed`` and ``iteration`` are int64).
-KEY_COLUMNS = ("run", EXPERIMENT, STRATEGY, SEED, "trial_id", "iteration")
+KEY_COLUMNS = ("run", EXPERIMENT, STRATEGY, SEED, TRIAL_ID, "iteration")
 #: What a strategy costs, in sample-forward passes per epoch (deltas, summed over every row of
 #: every trial: stopped, cloned and refit ones included).
 COST_COLUMNS = (FWD_TRAIN, FWD_REG, FWD_EVAL)
@@ -374,7 +377,8 @@ __all__ = [
     "ROW_COLUMNS", "ROW_LABEL_COLUMNS", "RUN_STATUSES", "SEED", "SELECTION", "SIZE_COLUMNS", "STRATEGY", "SWEEP_KEY",
     "SWEEP_REFERENCE_KEY", "TEST_ACC", "TEST_ACC_DET", "TEST_BRIER", "TEST_COLUMNS", "TEST_ECE", "TEST_ECE_DET",
     "TEST_ECE_TS", "TEST_LOSS", "TEST_MAJORITY_ACC", "TEST_NLL", "TEST_NLL_DET", "TEST_NLL_TS", "TEST_NONFINITE",
-    "TRAINING_ITERATION", "TRAIN_ACC", "TRAIN_LOSS", "TRAIN_SECONDS", "TS_COLUMNS", "TS_TEMPERATURE", "VAL_ACC",
+    "TRAINING_ITERATION", "TRAIN_ACC", "TRAIN_LOSS", "TRAIN_SECONDS", "TRIAL_ID", "TS_COLUMNS", "TS_TEMPERATURE",
+    "VAL_ACC",
     "VAL_COLUMNS", "VAL_LOSS", "WALL_AXIS", "collapsed", "cost_columns", "final_trial", "metric_bounds",
     "metric_mode", "strategy_seed_key", "total_column",
 ]

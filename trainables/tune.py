@@ -32,7 +32,7 @@ import ray
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
-from analysis.contract import CHECKPOINT_ROWS_FILE, PREDICTIONS_FILE
+from analysis.contract import CHECKPOINT_ROWS_FILE, PREDICTIONS_FILE, TRIAL_ID
 
 STATE_FILE = "trial_state.pt"
 
@@ -116,7 +116,7 @@ class Lineage:
                 self.rows = [json.loads(line) for line in f if line.strip()]
 
     def add(self, row: Mapping[str, Any]) -> None:
-        self.rows.append({**row, "trial_id": self.trial_id})
+        self.rows.append({**row, TRIAL_ID: self.trial_id})
 
     def save(self, directory: str) -> None:
         with open(os.path.join(directory, CHECKPOINT_ROWS_FILE), "w") as f:

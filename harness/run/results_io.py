@@ -28,6 +28,7 @@ from analysis.contract import (
     COST_COLUMNS,
     EPOCH,
     TRAINING_ITERATION,
+    TRIAL_ID,
     final_trial,
 )
 from harness.run.storage import Storage
@@ -146,10 +147,10 @@ def recover_checkpointed_rows(experiment: Storage) -> dict[str, int]:
         saved = _newest_checkpoint_rows(experiment.child(trial))
         if not saved:
             continue
-        owner = saved[-1].get("trial_id")
+        owner = saved[-1].get(TRIAL_ID)
         rows, _ = _parse(experiment, trial)
         have = {_step(r, i) for i, r in enumerate(rows)}
-        missing = [r for r in saved if r.get("trial_id") == owner and r.get(EPOCH) not in have]
+        missing = [r for r in saved if r.get(TRIAL_ID) == owner and r.get(EPOCH) not in have]
         if missing:
             merged = sorted(rows + missing, key=lambda r: r.get(EPOCH, 0))
             experiment.write_text(posixpath.join(trial, RESULT_FILE), _lines(merged))
