@@ -173,7 +173,8 @@ def _shut_down_at_exit() -> None:
     `ray.shutdown` resets SIGTERM to its default action in C (the core worker uninstalls
     its crash handler) while Python still lists the driver's handler: a second SIGTERM in
     the seconds left before exit killed the driver (-15) instead of ending it with 130. So
-    the driver's handlers are put back after it, as after `ray.init`."""
+    the driver's handlers are put back after it, as after `ray.init`, and ignored once the
+    services are gone (the first stop's message and record are long written by then)."""
     import atexit
 
     import psutil  # Ray's copy, importable once ray is
@@ -197,6 +198,11 @@ def _shut_down_at_exit() -> None:
             for p in alive:
                 with contextlib.suppress(psutil.Error):
                     p.kill()
+        # nothing is left to stop, and Python sets its handlers back to the default as it
+        # finalizes: a signal from here to the exit would turn the exit status into a kill
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
 
     atexit.register(shut_down)
 
