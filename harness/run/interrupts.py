@@ -13,7 +13,9 @@ shut Ray down at exit. A signal then (the impatient second Ctrl-C, or a schedule
 SIGTERM) used to kill the driver half-way through `ray.shutdown`, leaving Ray's agents
 behind, or raise KeyboardInterrupt inside the atexit hook (a traceback). So after a stop the
 driver keeps a last handler until it exits: it kills this driver's child processes (Ray's
-services, agents and workers) and leaves at once with 130, saying so in one line.
+services, agents and workers) and leaves at once with 130, saying so in one line. Once the
+exit hook has shut Ray down (harness.run.session) nothing is left to stop, and a signal is
+ignored to the exit.
 
 Signals can only be handled on the main thread; elsewhere (a Ray task driving one Tuner in
 `--concurrent` mode) `StopSignals` is inert and the driver's own thread handles them.
