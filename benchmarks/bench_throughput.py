@@ -155,16 +155,17 @@ def main(argv: list[str] | None = None) -> None:
     spec = spec.replace(strategies=tuple(strategies), seeds=args.seeds)
     if args.smoke:
         spec = spec.smoke().replace(seeds=args.seeds)
-    ref = reference_rate(fixed.preflight_configs(spec, 0)[0], 1.0 if args.smoke else 5.0)
+    config, min_seconds = fixed.preflight_configs(spec, 0)[0], 1.0 if args.smoke else 5.0
+    ref = reference_rate(config, min_seconds)
     print(f"reference: fixed alone on one core, {ref['epochs']} epochs, "
           f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s",
           flush=True)
     if args.contention:
         from concurrent.futures import ThreadPoolExecutor
 
-        config = fixed.preflight_configs(spec, 0)[0]
         with ThreadPoolExecutor(args.cores) as pool:  # each reference is a process of its own
-            rates = [r["rate"] for r in pool.map(lambda _: reference_rate(config), range(args.cores))]
+            rates = [r["rate"] for r in pool.map(lambda _: reference_rate(config, min_seconds),
+                                                 range(args.cores))]
         print(f"the same on {args.cores} cores at once: "
               f"{', '.join(f'{r:.3g}' for r in rates)} FLOP/s ({sum(rates):.3g} in all)")
         return

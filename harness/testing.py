@@ -117,8 +117,8 @@ def synthetic_train_fn(config: dict[str, Any]) -> None:
     lineage = Lineage()
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        start, state, w, saved_rho = load_state_dict(checkpoint)
         with checkpoint.as_directory() as d:
+            start, state, w, saved_rho = load_state_dict(d)
             lineage.load(d)
         if learned:
             rho = saved_rho
@@ -173,9 +173,9 @@ def state_dict(epoch: int, rng: np.random.Generator, w: float, rho: dict[str, fl
     return {"epoch": epoch, "rng": rng.bit_generator.state, "w": w, "rho": rho}
 
 
-def load_state_dict(checkpoint: Any) -> tuple[int, dict[str, Any], float, dict[str, float]]:
-    """(epoch, generator state, w, rho) from a checkpoint `state_dict` wrote."""
-    with checkpoint.as_directory() as d, open(os.path.join(d, "state.json")) as f:
+def load_state_dict(directory: str) -> tuple[int, dict[str, Any], float, dict[str, float]]:
+    """(epoch, generator state, w, rho) from the checkpoint directory `state_dict` wrote."""
+    with open(os.path.join(directory, "state.json")) as f:
         saved = json.load(f)
     return saved["epoch"], saved["rng"], saved["w"], saved["rho"]
 
