@@ -1,6 +1,8 @@
 """The fair headline (issue 19) from scratch, at one commit, in one command.
 
     python benchmarks/headline.py [--seeds 10] [--storage results/headline] [--smoke]
+    python benchmarks/headline.py --resume RUN_DIR    # after an interrupt, at the same commit
+    python benchmarks/headline.py --report RUN_DIR    # the tables and the report page only
 
 Runs mnist1d-noise under its registered spec and the equal-rows protocol (every final model
 trains theta on the same training split) with every method of the headline in ONE run
@@ -20,6 +22,11 @@ One commit, one result: it refuses to run on a git tree with uncommitted or untr
 (`git status --porcelain`), so the commit metadata.json records is the code that ran. The
 storage default, results/, is git-ignored. `--smoke` (a seconds-long check of the whole path:
 3 epochs, tiny searches, 1 seed) may run on a dirty tree and says so.
+
+About ten hours on two cores, so it crosses sessions: Ctrl-C or SIGTERM stops it with exit 130
+and the command that continues it, `--resume RUN_DIR`, which finishes exactly what is missing
+and refuses a checkout other than the commit the run started at (one commit, one result).
+`--report RUN_DIR` prints the tables of a run and writes its report page; it trains nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true",
                    help="a seconds-long check of the whole path (may run on a dirty tree)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", metavar="RUN_DIR",
+                       help="finish an interrupted headline run (at the commit it started at)")
+    again.add_argument("--report", metavar="RUN_DIR",
+                       help="print a finished run's tables and write its report; trains nothing")
     args = p.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.smoke else DEFAULT_SEEDS
@@ -100,6 +112,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:  # analysis only: any checkout may read a run
+        report(args.report)
+        return 0
     spec, variants = plan(args.seeds, args.smoke)
     command = "python benchmarks/headline.py " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
@@ -111,18 +126,47 @@ def main(argv: list[str] | None = None) -> int:
         commit = "a dirty tree: a check, not a result"
     print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} {platform.node()}, "
           f"commit {commit}, {command} -->")
-    print(f"# {spec.name}: {len(variants)} entries x {spec.seeds} seeds, protocol "
-          f"{spec.protocol}: {', '.join(variants)}", flush=True)
+    if not args.resume:
+        print(f"# {spec.name}: {len(variants)} entries x {spec.seeds} seeds, protocol "
+              f"{spec.protocol}: {', '.join(variants)}", flush=True)
     if args.dry_run:
         return 0
 
+    from harness.errors import HarnessError, Interrupted
     from harness.run import runner
+    from harness.run.interrupts import noted_run
 
-    run = runner.start(spec, runner.RunOptions(storage=args.storage, concurrent=True,
-                                               echo=lambda line: print(line, flush=True)),
-                       variants=variants)
+    options = runner.RunOptions(storage=args.storage, concurrent=True,
+                                echo=lambda line: print(line, flush=True))
+    try:
+        if args.resume:
+            check_same_commit(args.resume, commit)
+            run = runner.resume(args.resume, options)
+        else:
+            run = runner.start(spec, options, variants=variants)
+    except HarnessError as e:  # an interrupt (130), a failed trial, bad input: one line
+        print(f"headline: {e}", file=sys.stderr)
+        noted = noted_run()
+        if isinstance(e, Interrupted) and noted:
+            print(f"headline: or, with its tables: python benchmarks/headline.py --resume "
+                  f"{noted}", file=sys.stderr)
+        return e.exit_code
     report(run)
     return 0
+
+
+def check_same_commit(run: str, commit: str) -> None:
+    """Refuse to resume `run` from another commit than the one it started at (its
+    metadata.json's `git_commit`): the rows of two commits would pool in one result."""
+    from harness.errors import HarnessError
+    from harness.run import metadata
+    from harness.run.storage import Storage, normalize
+
+    started = metadata.read(Storage(normalize(run))).get("git_commit")
+    if started != commit:
+        raise HarnessError(f"{run} started at commit {started}, this checkout is {commit}: "
+                           f"resume it from a checkout of {started} (git worktree add DIR "
+                           f"{started}), so that one commit makes the result")
 
 
 def report(run: str) -> None:

@@ -101,6 +101,11 @@ def note_run(run_root: str | None) -> None:
     _run_root = run_root
 
 
+def noted_run() -> str | None:
+    """The run directory `note_run` remembered, for a caller with its own resume command."""
+    return _run_root
+
+
 def resume_hint() -> str:
     """`; continue it with: crossreg resume DIR` for the noted run, else nothing."""
     return f"; continue it with: crossreg resume {_run_root}" if _run_root else ""
@@ -139,4 +144,4 @@ def kill_children(grace_s: float = 0.0) -> list[int]:
     return killed
 
 
-__all__ = ["EXIT_INTERRUPTED", "StopSignals", "kill_children", "note_run", "resume_hint"]
+__all__ = ["EXIT_INTERRUPTED", "StopSignals", "kill_children", "note_run", "noted_run", "resume_hint"]

@@ -52,6 +52,48 @@ def test_arguments(headline):
         headline.parse_args(["--seeds", "0"])
 
 
+def test_resume_and_report_take_a_run_directory_one_at_a_time(headline):
+    assert headline.parse_args(["--resume", "/r"]).resume == "/r"
+    assert headline.parse_args(["--report", "/r"]).report == "/r"
+    with pytest.raises(SystemExit):
+        headline.parse_args(["--resume", "/r", "--report", "/r"])
+
+
+def test_a_resume_from_another_commit_is_refused(headline, tmp_path):
+    from harness.errors import HarnessError
+    from harness.run import metadata
+    from harness.run.storage import Storage
+
+    spec, _ = headline.plan(seeds=1)
+    meta = metadata.new(spec.to_dict(), [0], ["cross_reg"], "trainables.tune:train_fn", None)
+    meta["git_commit"] = "a" * 40
+    metadata.write(Storage(str(tmp_path)), meta)
+    headline.check_same_commit(str(tmp_path), "a" * 40)  # the commit it started at
+    with pytest.raises(HarnessError, match=f"started at commit {'a' * 40}, this checkout is "
+                                           f"{'b' * 40}"):
+        headline.check_same_commit(str(tmp_path), "b" * 40)
+
+
+def test_an_interrupted_headline_exits_130_naming_its_resume(headline, monkeypatch, capsys):
+    from harness.errors import Interrupted
+    from harness.run import interrupts, runner
+
+    def interrupted(*args, **kwargs):
+        interrupts.note_run("/runs/mnist1d-noise-x")
+        raise Interrupted("experiment interrupted; continue it with: crossreg resume "
+                          "/runs/mnist1d-noise-x")
+
+    monkeypatch.setattr(headline, "check_clean", lambda: "c" * 40)
+    monkeypatch.setattr(runner, "start", interrupted)
+    try:
+        assert headline.main(["--seeds", "1"]) == 130
+    finally:
+        interrupts.note_run(None)
+    err = capsys.readouterr().err
+    assert "headline: experiment interrupted" in err
+    assert "python benchmarks/headline.py --resume /runs/mnist1d-noise-x" in err
+
+
 def test_a_dirty_tree_is_refused(headline, tmp_path):
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
