@@ -7,13 +7,14 @@
     crossreg sweep mnist1d-noise --seeds 3 --concurrent --strategies cross_reg pbt grid_cv asha \\
         --storage runs/sweep
     python benchmarks/report_headline.py RUN [RUN ...] [--sweep SWEEP_RUN ...] \
-        [--as-variant pbt=pbt.P8 grid_cv=grid_cv.G5] [--plot docs/headline.png]
+        [--as-variant pbt=pbt.P8 grid_cv=grid_cv.G5] [--plot docs/headline.png] [--plot-cost fwd]
 
 Prints, in markdown: the comparison table of every strategy (all runs pooled: they are runs of
 the same experiment on the same seeds and splits, so their seeds pair); the paired tests of
 cross_reg against each strategy on test accuracy and on ECE; and, from a sweep, the variants'
 table, the cost-to-match table on sample-forward passes and on FLOPs, and cross-reg's (r, K)
-curve. `--plot` writes the accuracy-vs-cost figure of every method's curve.
+curve. `--plot` writes the accuracy-vs-cost figure of every method's curve, priced in FLOPs
+(`--plot-cost fwd`: sample-forward passes, the axis of the figures before the fair protocol).
 """
 
 from __future__ import annotations
@@ -88,10 +89,10 @@ def _as_variants(sweep_df: pd.DataFrame, runs_df: pd.DataFrame, items: list[str]
     return out
 
 
-def _with_points(curves: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+def _with_points(curves: pd.DataFrame, points: pd.DataFrame, cost: str) -> pd.DataFrame:
     """The sweep's curves plus, as one-budget methods, the pooled runs' strategies the sweep
-    did not vary (each at its own seeds), the Pareto front taken over all of them: every
-    method of the headline in one accuracy-vs-cost figure."""
+    did not vary (each at its own seeds), the Pareto front taken over all of them on the
+    `cost` axis: every method of the headline in one accuracy-vs-cost figure."""
     from analysis.summary import pareto_front
 
     swept = set(curves["method"].astype(str))
@@ -100,7 +101,7 @@ def _with_points(curves: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     extra.insert(4, "budget", [f"{n} seeds" for n in extra["n_seeds"]])
     extra["is_reference"] = False
     rows = pd.concat([curves, extra], ignore_index=True)
-    rows["pareto"] = rows.index.isin(pareto_front(rows, cost="fwd").index)
+    rows["pareto"] = rows.index.isin(pareto_front(rows, cost=cost).index)
     return rows
 
 
@@ -142,6 +143,8 @@ def main() -> None:
                    help="a strategy of RUN as a budget point of the sweep's curve "
                         "(pbt=pbt.P8: the headline's PBT at the spec's population)")
     p.add_argument("--plot")
+    p.add_argument("--plot-cost", default="flops", choices=("flops", "fwd"),
+                   help="the plot's cost axis (default flops, the headline's price)")
     args = p.parse_args()
     print(f"<!-- {time.strftime('%Y-%m-%d')}, {platform.machine()} CPU, "
           f"python benchmarks/report_headline.py {' '.join(args.runs)}"
@@ -172,8 +175,10 @@ def main() -> None:
         if args.plot:
             from analysis.plots import sweep_figure
 
-            figure_rows = _with_points(table, analysis.summarize(df, cost="fwd"))
-            sweep_figure(figure_rows, cost="fwd").savefig(args.plot, dpi=110, bbox_inches="tight")
+            figure_rows = _with_points(table, analysis.summarize(df, cost=args.plot_cost),
+                                       args.plot_cost)
+            sweep_figure(figure_rows, cost=args.plot_cost).savefig(args.plot, dpi=110,
+                                                                   bbox_inches="tight")
             print(f"\nplot: {args.plot}")
 
 
