@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--cost", choices=("fwd", "flops", contract.DEVICE_SECONDS), default=DEFAULT_COST,
                    help="the cost axis of relative costs and cost-to-match (default: FLOPs; "
                         "fwd: sample-forward passes)")
+    a.add_argument("--metric", metavar="M",
+                   help="a suite directory: rank on M (test_acc, test_loss, test_ece, ...) "
+                        "over the tasks that record it; default: test_acc where every task "
+                        "has it, else test_loss")
     _wide_flag(a)
 
     h = sub.add_parser("report", help="write an HTML report of one or more runs, or of a suite",
@@ -331,8 +335,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     _check_results_path(args.dir)
     if suite_cli.is_suite_dir(args.dir):
         with _user_io_errors():
-            print(suite_cli.analyze_text(args.dir))
+            print(suite_cli.analyze_text(args.dir, args.metric))
         return 0
+    if args.metric is not None:
+        raise HarnessError(f"--metric ranks the tasks of a suite directory; {args.dir} is a run "
+                           "(its table shows every metric)")
     with _user_io_errors():
         summary, table = _comparison_table(args.dir, args.cost, wide=args.wide)
     print(table)

@@ -11,7 +11,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from analysis.contract import TEST_ACC, TEST_LOSS
 from harness.errors import HarnessError
 from harness.experiments import overrides
 from harness.run.suite import is_suite_dir
@@ -105,15 +104,6 @@ def list_text() -> str:
     return "\n".join(suite_spec.describe(suites.SUITES))
 
 
-def analysis_metric(df: Any) -> str:
-    """The metric the across-task table ranks on: test accuracy when every task has one,
-    else the test loss (a suite with a regression task: every task has a test loss, and
-    lower is better for both)."""
-    if TEST_ACC in df and df.groupby("task")[TEST_ACC].apply(lambda s: s.notna().any()).all():
-        return TEST_ACC
-    return TEST_LOSS
-
-
 def per_task_table(df: Any, metric: str) -> str:
     """One row per strategy, one column per task: the mean final `metric` over seeds
     (± its standard deviation), the per-task view under the across-task table."""
@@ -136,14 +126,33 @@ def per_task_table(df: Any, metric: str) -> str:
     return "\n".join(lines)
 
 
-def analyze_text(path: str) -> str:
-    """`crossreg analyze SUITE_DIR`: the across-task table, then the per-task table."""
+def analyze_text(path: str, metric: str | None = None) -> str:
+    """`crossreg analyze SUITE_DIR [--metric M]`: the across-task table, then the per-task
+    table, ranked on `metric` over the tasks that record it (a regression task has no
+    accuracy), or by default on the suite's own metric (`analysis.suite_report.suite_metric`:
+    test accuracy where every task has one, else the test loss)."""
     import analysis
+    from analysis.contract import metric_mode
+    from analysis.suite_report import suite_metric
 
     df = analysis.load_results(path)
-    metric = analysis_metric(df)
+    left_out: list[str] = []
+    if metric is None:
+        metric = suite_metric(df)
+    else:
+        try:
+            metric_mode(metric)
+        except ValueError as e:
+            raise HarnessError(f"--metric {metric}: {e}") from None
+        recorded = (df.groupby("task", observed=True)[metric].apply(lambda v: v.notna().any())
+                    if metric in df else None)
+        if recorded is None or not recorded.any():
+            raise HarnessError(f"--metric {metric}: no task of {path} records it")
+        left_out = sorted(str(t) for t, has in recorded.items() if not has)
+        df = df[df["task"].astype(str).isin([str(t) for t, has in recorded.items() if has])]
     across = analysis.format_across_tasks(analysis.across_tasks(df, metric=metric))
-    return f"across tasks ({metric}):\n{across}\n\n{per_task_table(df, metric)}"
+    note = (f"\nnote: left out, no {metric} recorded: {', '.join(left_out)}" if left_out else "")
+    return f"across tasks ({metric}):\n{across}{note}\n\n{per_task_table(df, metric)}"
 
 
 __all__ = ["add_flags", "analyze_text", "cmd_suite", "finale", "is_suite_dir", "list_text",
