@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,11 +114,14 @@ def duration(seconds: float) -> str:
 class Progress:
     """The run's progress lines; work is counted in trial-epochs (an ASHA trial counts its
     full epochs: the ETA errs on the long side). Thread-safe: the heartbeat reports the
-    running units' epochs from a thread of its own."""
+    running units' epochs from a thread of its own. ``earlier``: the trial-epochs each unit
+    had written before this driver started (a resume), done but not in this driver's time,
+    so the rate the ETA extrapolates is this driver's own."""
 
     items: Sequence[tuple[str, float]]  # (strategy-seed name, trial-epochs it will take)
     echo: Callable[[str], None] = print
     started: float = field(default_factory=lambda: time.perf_counter())
+    earlier: Mapping[str, float] = field(default_factory=dict)
     _done_units: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,6 +129,7 @@ class Progress:
         self._total = sum(self._units.values())
         self._index = {name: i for i, (name, _) in enumerate(self.items, 1)}
         self._running: dict[str, float] = {}  # started, not ended: trial-epochs written so far
+        self._begun: set[str] = set()  # started, running or ended
         self._lock = threading.Lock()
 
     def _tag(self, name: str) -> str:
@@ -133,14 +137,21 @@ class Progress:
         return f"[{self._index[name]:>{width}}/{len(self.items)}] {name}"
 
     def eta(self) -> str:
-        """From the rate so far: the ended units' trial-epochs and the running units' written
-        ones (each capped at its unit's size) over the elapsed time."""
-        done = self._done_units + sum(min(e, self._units.get(n, e)) for n, e in self._running.items())
-        if done <= 0:
+        """From this driver's rate: the ended units' trial-epochs and the running units'
+        written ones (each capped at its unit's size), less what the begun units had written
+        before (`earlier`), over the elapsed time."""
+        def before(n: str) -> float:
+            return min(self.earlier.get(n, 0.0), self._units.get(n, 0.0))
+
+        # a running unit has done at least what it had before it began (a resume)
+        done = self._done_units + sum(max(min(e, self._units.get(n, e)), before(n))
+                                      for n, e in self._running.items())
+        ours = done - sum(before(n) for n in self._begun)
+        if ours <= 0:
             return "ETA --"
         elapsed = time.perf_counter() - self.started
         remaining = max(self._total - done, 0.0)
-        return f"ETA {duration(elapsed * remaining / done)}"
+        return f"ETA {duration(elapsed * remaining / ours)}"
 
     def _elapsed(self) -> str:
         return f"elapsed {duration(time.perf_counter() - self.started)}"
@@ -149,11 +160,13 @@ class Progress:
         extra = f" ({note})" if note else ""
         with self._lock:
             self._running[name] = 0.0
+            self._begun.add(name)
             self.echo(f"{self._tag(name)} started{extra} · {self._elapsed()}")
 
     def end(self, name: str, status: str, detail: str) -> None:
         with self._lock:
             self._running.pop(name, None)
+            self._begun.add(name)
             self._done_units += self._units.get(name, 0.0)
             self.echo(f"{self._tag(name)} {status}: {detail} · {self._elapsed()} · {self.eta()}")
 

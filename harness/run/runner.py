@@ -40,7 +40,7 @@ from harness.experiments import ExperimentSpec, overrides, sweep
 from harness.run import loggers, metadata, preflight, staging
 from harness.run.completeness import FINISHED, INCOMPLETE, Completion, judge
 from harness.run.console import Progress
-from harness.run.heartbeat import DEFAULT_INTERVAL_S, Heartbeat
+from harness.run.heartbeat import DEFAULT_INTERVAL_S, Heartbeat, trial_epochs
 from harness.run.interrupts import StopSignals, note_run
 from harness.run.lock import RunLock
 from harness.run.recording import finish, recorded, resumable
@@ -371,8 +371,11 @@ def _execute(run: Storage, meta: dict[str, Any], work: dict[str, Task], options:
     side_by_side = options.concurrent and len(todo) > 1
     if side_by_side:
         todo = launch_order(todo, work)
-    progress = Progress([(_dir(work, s, k), unit_size(work[s])) for s, k in todo],
-                        echo=options.echo)
+    names = [_dir(work, s, k) for s, k in todo]
+    # a resumed unit's earlier epochs are done, but not in this driver's time
+    earlier = {n: float(trial_epochs(run.child(n))) for n in names} if resume else {}
+    progress = Progress([(n, unit_size(work[s])) for n, (s, _) in zip(names, todo)],
+                        echo=options.echo, earlier=earlier)
     with Heartbeat(run, progress, options.progress_s):
         if side_by_side:
             _run_concurrently(run, todo, work, options, resume, meta, progress)

@@ -20,6 +20,22 @@ def test_eta_is_elapsed_times_remaining_work_over_work_done(monkeypatch):
     assert lines[-1].endswith("· elapsed 0:30 · ETA 0:00")
 
 
+def test_a_resumed_units_earlier_epochs_are_done_but_not_in_this_drivers_time(monkeypatch):
+    """Unit a had written 3 of its 4 trial-epochs before a resume; it ends 10 s after this
+    driver started: 1 trial-epoch in 10 s is the rate, and 4 remain (b's): 40 s. Counting the
+    earlier 3 as this driver's work would say 10 s."""
+    clock = iter([0.0, 0.0, 10.0, 10.0])
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    lines: list[str] = []
+    progress = console.Progress([("a-seed0", 4.0), ("b-seed0", 4.0)], echo=lines.append,
+                                earlier={"a-seed0": 3.0, "b-seed0": 0.0})
+    progress.start("a-seed0")
+    progress.update("a-seed0", 3.0)  # the heartbeat reads its earlier rows
+    assert progress.eta() == "ETA --"  # nothing done by this driver yet
+    progress.end("a-seed0", "finished", "1 of 1 trials ended")  # t=10
+    assert lines[-1].endswith("· elapsed 0:10 · ETA 0:40")
+
+
 def test_no_eta_before_anything_ended():
     assert console.Progress([("a-seed0", 1.0)], echo=lambda s: None).eta() == "ETA --"
 
