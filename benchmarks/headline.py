@@ -169,8 +169,44 @@ def check_same_commit(run: str, commit: str) -> None:
                            f"{started}), so that one commit makes the result")
 
 
+def readme_table(summary: Any) -> str:
+    """The README's headline table from `analysis.summarize(df, cost="flops")`: per strategy
+    (a variant by its name) the seeds, the final models' training rows, test accuracy and ECE
+    as mean [95% interval] in %, FLOPs per seed and the multiple of cross-reg's; cross_reg
+    first, then by FLOPs. Printed by `report`, so the README's figures are the run's."""
+    import math
+
+    def pct(row: Any, metric: str) -> str:
+        mean, low, high = (100 * row[f"{metric}_{k}"] for k in ("mean", "ci_low", "ci_high"))
+        if not math.isfinite(mean):
+            return "-"
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return f"{mean:.1f}"
+        return f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+
+    def rows_of(row: Any) -> str:
+        low, high = row["n_train_min"], row["n_train_max"]
+        return f"{low:,.0f}" if low == high else f"{low:,.0f}-{high:,.0f}"
+
+    def flops(x: float) -> str:
+        return "-" if not math.isfinite(x) else (f"{x / 1e12:.2f}T" if x >= 1e12 else f"{x / 1e9:.0f}G")
+
+    ordered = summary.assign(_first=summary["strategy"].astype(str) != "cross_reg").sort_values(
+        ["_first", "flops_total"], kind="stable")
+    lines = ["| strategy | seeds | n train | test acc % | ECE % | FLOPs / seed | x cross-reg |",
+             "|---|---|---|---|---|---|---|"]
+    for _, row in ordered.iterrows():
+        ratio = row["cost_vs_reference"]
+        lines.append(f"| {row['strategy']} | {row['n_seeds']} | {rows_of(row)} | "
+                     f"{pct(row, 'test_acc')} | {pct(row, 'test_ece')} | "
+                     f"{flops(float(row['flops_total']))} | "
+                     f"{'-' if not math.isfinite(ratio) else f'{ratio:.2f}'} |")
+    return "\n".join(lines)
+
+
 def report(run: str) -> None:
-    """The table in FLOPs, the paired tests against cross_reg, and the HTML report."""
+    """The table in FLOPs, the README's table, the paired tests against cross_reg, and the
+    HTML report."""
     import analysis
     from analysis.report import write_report
     from analysis.summary import format_table
@@ -181,7 +217,9 @@ def report(run: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = analysis.load_results(run)
-        print("```\n" + format_table(analysis.summarize(df)) + "\n```\n")
+        summary = analysis.summarize(df, cost="flops")
+        print("```\n" + format_table(summary) + "\n```\n")
+        print("The README's table:\n\n" + readme_table(summary) + "\n")
         print("Paired tests over seeds, cross_reg against each (test accuracy):\n")
         print(_tests(df, "test_acc") + "\n")
         print("The same on test ECE (lower is better):\n")

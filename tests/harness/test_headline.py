@@ -29,6 +29,32 @@ def headline() -> ModuleType:
     return _script("headline")
 
 
+def test_the_readme_table_puts_cross_reg_first_then_orders_by_flops(headline):
+    import math
+
+    import pandas as pd
+
+    def row(strategy, seeds, acc, ece, flops, ratio, n=(3600, 3600), ci=0.01):
+        return {"strategy": strategy, "n_seeds": seeds, "n_train_min": n[0], "n_train_max": n[1],
+                "test_acc_mean": acc, "test_acc_ci_low": acc - ci, "test_acc_ci_high": acc + ci,
+                "test_ece_mean": ece, "test_ece_ci_low": ece - ci, "test_ece_ci_high": ece + ci,
+                "flops_total": flops, "cost_vs_reference": ratio}
+
+    summary = pd.DataFrame([
+        row("grid_cv", 10, 0.69, 0.13, 1.13e13, 8.0),
+        row("cross_reg", 10, 0.689, 0.101, 1.41e12, 1.0),
+        row("fixed", 10, 0.659, 0.201, 3.78e11, 0.27, n=(3600, 4000)),
+        row("t1t2", 1, 0.70, 0.03, 1.27e12, math.nan, ci=math.nan),
+    ])
+    lines = headline.readme_table(summary).splitlines()
+    assert lines[0] == "| strategy | seeds | n train | test acc % | ECE % | FLOPs / seed | x cross-reg |"
+    assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == [
+        "cross_reg", "fixed", "t1t2", "grid_cv"]
+    assert lines[2] == "| cross_reg | 10 | 3,600 | 68.9 [67.9, 69.9] | 10.1 [9.1, 11.1] | 1.41T | 1.00 |"
+    assert lines[3] == "| fixed | 10 | 3,600-4,000 | 65.9 [64.9, 66.9] | 20.1 [19.1, 21.1] | 378G | 0.27 |"
+    assert lines[4] == "| t1t2 | 1 | 3,600 | 70.0 | 3.0 | 1.27T | - |"  # one seed: no interval
+
+
 def test_the_figures_pareto_front_is_taken_on_its_own_cost_axis():
     """A method cheaper in FLOPs but dearer in forward passes than cross-reg, and a little
     less accurate: on the FLOPs axis (the headline's price) both are on the front, on the
