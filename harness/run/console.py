@@ -181,17 +181,23 @@ class Progress:
                 self._running[name] = trial_epochs
 
     def status(self, shown: int = 3) -> str:
-        """`... 2 running: pbt-seed0 24/80, cross_reg-seed1 10/60 trial-epochs · elapsed 1:10 ·
-        ETA 4:20`; empty when nothing runs."""
+        """`... 2 running: pbt-seed0 24/80, cross_reg-seed1 10/60 trial-epochs; 1 waiting:
+        asha-seed3 · elapsed 1:10 · ETA 4:20`; empty when nothing runs. A unit that has
+        written no epoch since this driver started it is waiting (for a free CPU, while the
+        others hold them, or for its processes to start), not running at 0."""
+        def listed(items: list[str]) -> str:
+            more = len(items) - shown
+            return ", ".join(items[:shown]) + (f", +{more} more" if more > 0 else "")
+
         with self._lock:
             if not self._running:
                 return ""
-            parts = [f"{n} {e:.0f}/{self._units.get(n, 0):.0f}"
-                     for n, e in list(self._running.items())[:shown]]
-            more = len(self._running) - shown
-            tail = f", +{more} more" if more > 0 else ""
-            return (f"... {len(self._running)} running: {', '.join(parts)}{tail} trial-epochs · "
-                    f"{self._elapsed()} · {self.eta()}")
+            active = [f"{n} {e:.0f}/{self._units.get(n, 0):.0f}" for n, e in self._running.items()
+                      if e > self.earlier.get(n, 0.0)]
+            waiting = [n for n, e in self._running.items() if e <= self.earlier.get(n, 0.0)]
+            parts = ([f"{len(active)} running: {listed(active)} trial-epochs"] if active else [])
+            parts += [f"{len(waiting)} waiting: {listed(waiting)}"] if waiting else []
+            return f"... {'; '.join(parts)} · {self._elapsed()} · {self.eta()}"
 
 
 __all__ = ["QUIET_ENV", "TUNE_CONTROLLER_LOGGER", "DropCheckpointBookkeepingError", "DropTunesResumeHint",

@@ -56,6 +56,26 @@ def test_a_beat_reports_the_running_units_and_moves_the_eta(tmp_path, monkeypatc
                          "ETA 1:07")  # 60 of 100 done in 100 s
 
 
+def test_a_unit_that_has_written_nothing_in_this_driver_is_waiting_not_running(monkeypatch):
+    """Side by side, a unit can wait minutes for a CPU (Ray does not keep the launch order of
+    waiting placement groups): "asha-seed7 0/960" read as a hang. A resumed unit's earlier
+    epochs are not progress either."""
+    monkeypatch.setattr(console.time, "perf_counter", lambda: 60.0)
+    progress = console.Progress([("random-seed3", 960.0), ("asha-seed7", 960.0),
+                                 ("pbt-seed0", 480.0)], echo=lambda line: None,
+                                started=0.0, earlier={"pbt-seed0": 100.0})
+    for name in ("random-seed3", "asha-seed7", "pbt-seed0"):
+        progress.start(name)
+    progress.update("random-seed3", 431.0)
+    progress.update("pbt-seed0", 100.0)  # restored, nothing new yet
+    # 431 of this driver's trial-epochs in 60 s; 2,400 - 531 to go: 260 s
+    assert progress.status() == ("... 1 running: random-seed3 431/960 trial-epochs; "
+                                 "2 waiting: asha-seed7, pbt-seed0 · elapsed 1:00 · ETA 4:20")
+    progress.update("pbt-seed0", 130.0)
+    assert progress.status().startswith("... 2 running: random-seed3 431/960, pbt-seed0 130/480 "
+                                        "trial-epochs; 1 waiting: asha-seed7 · ")
+
+
 def test_the_thread_beats_while_the_block_runs_and_stops_after(tmp_path):
     lines: list[str] = []
     progress = console.Progress([("fixed-seed0", 10.0)], echo=lines.append)

@@ -249,7 +249,8 @@ def test_side_by_side_runs_concurrently_and_gives_the_sequential_rows(run_dir, t
     started = [line.split("] ")[1].split()[0] for line in lines if " started" in line]
     assert started[0] == "random-seed0", lines
     # between starts and ends, status lines of the running units' epochs (harness.run.heartbeat)
-    assert any(re.match(r"\.\.\. \d running: .*random-seed0 \d+/18.* trial-epochs · elapsed", line)
+    assert any(re.match(r"\.\.\. \d running: .*random-seed0 \d+/18.* trial-epochs"
+                        r"(; \d waiting: [^·]*)? · elapsed", line)
                for line in lines), lines
     sequential, _ = run_dir
     for name in meta["completed"]:
