@@ -54,13 +54,19 @@ def is_suite(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / SUITE_FILE).is_file()
 
 
+def tasks_recording(df: pd.DataFrame, metric: str) -> pd.Series:
+    """Per task, whether any of its rows records ``metric`` (a regression task has no
+    accuracy); empty where no row has the column."""
+    if metric not in df or not len(df):
+        return pd.Series(dtype=bool)
+    return df.groupby("task", observed=True)[metric].apply(lambda s: s.notna().any())
+
+
 def suite_metric(df: pd.DataFrame) -> str:
     """The metric the suite is ranked on: test accuracy where every task has one, else the test
     loss (a suite with a regression task), as ``crossreg analyze SUITE_DIR`` ranks."""
-    if "test_acc" in df and len(df) and df.groupby("task", observed=True)["test_acc"].apply(
-            lambda s: s.notna().any()).all():
-        return "test_acc"
-    return "test_loss"
+    recorded = tasks_recording(df, "test_acc")
+    return "test_acc" if len(recorded) and recorded.all() else "test_loss"
 
 
 def _note(text: str, cls: str = "note") -> str:
@@ -297,4 +303,4 @@ def _write(out: Path, h: list[str], load_warnings: list[str]) -> Path:
     return out
 
 
-__all__ = ["PAGE_PX", "SUITE_FILE", "is_suite", "suite_metric", "write_suite_report"]
+__all__ = ["PAGE_PX", "SUITE_FILE", "is_suite", "suite_metric", "tasks_recording", "write_suite_report"]

@@ -133,7 +133,7 @@ def analyze_text(path: str, metric: str | None = None) -> str:
     test accuracy where every task has one, else the test loss)."""
     import analysis
     from analysis.contract import metric_mode
-    from analysis.suite_report import suite_metric
+    from analysis.suite_report import suite_metric, tasks_recording
 
     df = analysis.load_results(path)
     left_out: list[str] = []
@@ -144,9 +144,8 @@ def analyze_text(path: str, metric: str | None = None) -> str:
             metric_mode(metric)
         except ValueError as e:
             raise HarnessError(f"--metric {metric}: {e}") from None
-        recorded = (df.groupby("task", observed=True)[metric].apply(lambda v: v.notna().any())
-                    if metric in df else None)
-        if recorded is None or not recorded.any():
+        recorded = tasks_recording(df, metric)
+        if not recorded.any():
             raise HarnessError(f"--metric {metric}: no task of {path} records it")
         left_out = sorted(str(t) for t, has in recorded.items() if not has)
         df = df[df["task"].astype(str).isin([str(t) for t, has in recorded.items() if has])]
