@@ -170,37 +170,20 @@ def check_same_commit(run: str, commit: str) -> None:
 
 
 def readme_table(summary: Any) -> str:
-    """The README's headline table from `analysis.summarize(df, cost="flops")`: per strategy
-    (a variant by its name) the seeds, the final models' training rows, test accuracy and ECE
-    as mean [95% interval] in %, FLOPs per seed and the multiple of cross-reg's; cross_reg
-    first, then by FLOPs. Printed by `report`, so the README's figures are the run's."""
-    import math
+    """The README's headline table from `analysis.summarize(df, cost="flops")`: the columns of
+    the comparison table a reader needs (seeds, training rows, test accuracy and ECE as mean ±
+    95% half-width, FLOPs per seed, the multiple of cross-reg's), cell for cell as
+    `crossreg analyze` shows them; cross_reg first, then by FLOPs. Printed by `report`, so the
+    README's figures are the run's, not retyped."""
+    from analysis.summary import display_table
 
-    def pct(row: Any, metric: str) -> str:
-        mean, low, high = (100 * row[f"{metric}_{k}"] for k in ("mean", "ci_low", "ci_high"))
-        if not math.isfinite(mean):
-            return "-"
-        if not (math.isfinite(low) and math.isfinite(high)):
-            return f"{mean:.1f}"
-        return f"{mean:.1f} [{low:.1f}, {high:.1f}]"
-
-    def rows_of(row: Any) -> str:
-        low, high = row["n_train_min"], row["n_train_max"]
-        return f"{low:,.0f}" if low == high else f"{low:,.0f}-{high:,.0f}"
-
-    def flops(x: float) -> str:
-        return "-" if not math.isfinite(x) else (f"{x / 1e12:.2f}T" if x >= 1e12 else f"{x / 1e9:.0f}G")
-
-    ordered = summary.assign(_first=summary["strategy"].astype(str) != "cross_reg").sort_values(
-        ["_first", "flops_total"], kind="stable")
-    lines = ["| strategy | seeds | n train | test acc % | ECE % | FLOPs / seed | x cross-reg |",
-             "|---|---|---|---|---|---|---|"]
-    for _, row in ordered.iterrows():
-        ratio = row["cost_vs_reference"]
-        lines.append(f"| {row['strategy']} | {row['n_seeds']} | {rows_of(row)} | "
-                     f"{pct(row, 'test_acc')} | {pct(row, 'test_ece')} | "
-                     f"{flops(float(row['flops_total']))} | "
-                     f"{'-' if not math.isfinite(ratio) else f'{ratio:.2f}'} |")
+    shown = display_table(summary).reset_index(drop=True)
+    columns = ["strategy", "seeds", "n train", "test acc %", "ECE %", "FLOPs",
+               *[c for c in shown.columns if c.startswith("x ")]]
+    first = (summary["strategy"].astype(str) != "cross_reg").to_numpy()
+    order = sorted(range(len(shown)), key=lambda i: (first[i], summary["flops_total"].iloc[i]))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(shown.at[i, c]) for c in columns) + " |" for i in order]
     return "\n".join(lines)
 
 

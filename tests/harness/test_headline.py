@@ -29,30 +29,41 @@ def headline() -> ModuleType:
     return _script("headline")
 
 
-def test_the_readme_table_puts_cross_reg_first_then_orders_by_flops(headline):
-    import math
+def test_the_readme_table_puts_cross_reg_first_then_orders_by_flops(headline, tmp_path):
+    """Fake runs through the real summary: the table's rows are the comparison table's cells
+    (`display_table`), cross_reg first, the others by FLOPs per seed."""
+    import sys
+    import warnings
 
-    import pandas as pd
+    import analysis
+    from analysis.summary import display_table
 
-    def row(strategy, seeds, acc, ece, flops, ratio, n=(3600, 3600), ci=0.01):
-        return {"strategy": strategy, "n_seeds": seeds, "n_train_min": n[0], "n_train_max": n[1],
-                "test_acc_mean": acc, "test_acc_ci_low": acc - ci, "test_acc_ci_high": acc + ci,
-                "test_ece_mean": ece, "test_ece_ci_low": ece - ci, "test_ece_ci_high": ece + ci,
-                "flops_total": flops, "cost_vs_reference": ratio}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+    from fake_runs import rewrite_rows, write_experiment
 
-    summary = pd.DataFrame([
-        row("grid_cv", 10, 0.69, 0.13, 1.13e13, 8.0),
-        row("cross_reg", 10, 0.689, 0.101, 1.41e12, 1.0),
-        row("fixed", 10, 0.659, 0.201, 3.78e11, 0.27, n=(3600, 4000)),
-        row("t1t2", 1, 0.70, 0.03, 1.27e12, math.nan, ci=math.nan),
-    ])
+    write_experiment(tmp_path, name="mnist1d-noise-run", completed=True,
+                     strategies=("grid_cv", "fixed", "cross_reg", "pbt"))
+    for path in tmp_path.glob("*/*-seed*/*/result.json"):
+        rewrite_rows(path, lambda rows: [r.update({f"flops_{k}": 3.0 * r[f"fwd_{k}"]
+                                                   for k in ("train", "reg", "eval", "test")})
+                                         for r in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = analysis.summarize(analysis.load_results(str(tmp_path / "mnist1d-noise-run")),
+                                     cost="flops")
+    shown = display_table(summary).set_index("strategy")
     lines = headline.readme_table(summary).splitlines()
-    assert lines[0] == "| strategy | seeds | n train | test acc % | ECE % | FLOPs / seed | x cross-reg |"
-    assert [line.split(" | ")[0].lstrip("| ") for line in lines[2:]] == [
-        "cross_reg", "fixed", "t1t2", "grid_cv"]
-    assert lines[2] == "| cross_reg | 10 | 3,600 | 68.9 [67.9, 69.9] | 10.1 [9.1, 11.1] | 1.41T | 1.00 |"
-    assert lines[3] == "| fixed | 10 | 3,600-4,000 | 65.9 [64.9, 66.9] | 20.1 [19.1, 21.1] | 378G | 0.27 |"
-    assert lines[4] == "| t1t2 | 1 | 3,600 | 70.0 | 3.0 | 1.27T | - |"  # one seed: no interval
+    assert lines[0] == ("| strategy | seeds | n train | test acc % | ECE % | FLOPs | "
+                        "x cross_reg (FLOPs) |")
+    names = [line.split(" | ")[0].removeprefix("| ") for line in lines[2:]]
+    others = summary[summary["strategy"] != "cross_reg"].sort_values("flops_total")
+    assert names == ["cross_reg", *others["strategy"].astype(str)]
+    assert len(set(summary["flops_total"])) == len(summary)  # the order is not a tie's
+    for name, line in zip(names, lines[2:]):
+        cells = [shown.at[name, c] for c in ("seeds", "n train", "test acc %", "ECE %", "FLOPs",
+                                             "x cross_reg (FLOPs)")]
+        assert line == "| " + " | ".join([name, *map(str, cells)]) + " |"
+    assert lines[2].endswith("| 1.00 |")  # cross-reg against itself
 
 
 def test_the_figures_pareto_front_is_taken_on_its_own_cost_axis():
