@@ -141,9 +141,13 @@ def recover_checkpointed_rows(experiment: Storage) -> dict[str, int]:
     storage only now and then, so a driver that died mid-copy (a full disk, a kill) can leave
     result.json rows behind the checkpoint its trial is restored from: the trial would go on
     after the gap, and the epochs in it would be missing from every curve and cost. Only the
-    trial's own rows come back (a PBT member's checkpoint holds its donor's earlier rows)."""
+    trial's own rows come back (a PBT member's checkpoint holds its donor's earlier rows).
+    Every directory is looked at, not only `trial_dirs`: the trial process writes its
+    checkpoints to storage itself, so a driver killed before its first copy leaves a trial
+    directory of checkpoints alone, with no params.json or result.json; Tune would then
+    restore that trial from its checkpoint into an empty result.json."""
     recovered = {}
-    for trial in trial_dirs(experiment):
+    for trial in experiment.list_dirs():
         saved = _newest_checkpoint_rows(experiment.child(trial))
         if not saved:
             continue

@@ -103,3 +103,18 @@ def test_rows_lost_behind_the_checkpoint_come_back_from_it_and_only_the_trials_o
     assert [(r["epoch"], r["tag"]) for r in rows] == [(1, "own"), (2, "own"), (4, "own"),
                                                       (5, "own"), (6, "own")]
     assert recover_checkpointed_rows(storage) == {}  # twice is once
+
+
+def test_a_trial_directory_of_checkpoints_alone_gets_its_rows_back(tmp_path):
+    """The driver was killed before it first copied the trial's params.json and result.json to
+    storage; the trial had already written its epoch-4 checkpoint there itself."""
+    own = [{**_row(e), "trial_id": "a"} for e in range(1, 5)]
+    checkpoint = tmp_path / "train_a" / "checkpoint_000001"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in own))
+    (tmp_path / "not_a_trial").mkdir()  # e.g. a searcher's folder: left alone
+    storage = Storage(str(tmp_path))
+
+    assert recover_checkpointed_rows(storage) == {"train_a": 4}
+    assert [r["epoch"] for r in read_rows(storage, "train_a")] == [1, 2, 3, 4]
+    assert not (tmp_path / "not_a_trial" / "result.json").exists()
