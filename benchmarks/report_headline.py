@@ -106,29 +106,43 @@ def _with_points(curves: pd.DataFrame, points: pd.DataFrame, cost: str) -> pd.Da
 
 
 def _tests(df: pd.DataFrame, metric: str) -> str:
+    """cross_reg against each strategy on `metric`, paired over seeds; for test accuracy, where
+    the final models saved their per-example predictions, the test rows' own noise beside it
+    (exact McNemar on the discordant rows, the seeds-then-rows bootstrap interval)."""
     import analysis
 
     others = sorted(set(df["strategy"].astype(str)) - {"cross_reg"})
+    rows_too = metric == "test_acc"
+    extra = " McNemar p | seeds x rows 95% CI (pp) |" if rows_too else ""
     rows = []
     for other in others:
         try:
             c = analysis.compare(df, "cross_reg", other, metric).iloc[0]
         except ValueError as e:  # no seed where both have a final model (not run yet)
-            rows.append(f"| {other} | 0 | {e} | | | | | |")
+            rows.append(f"| {other} | 0 | {e} | | | | | |" + (" | |" if rows_too else ""))
             continue
         scale = 100.0
-        rows.append(f"| {other} | {int(c['n_pairs'])} | {scale * c['mean_a']:.2f} | "
-                    f"{scale * c['mean_b']:.2f} | {scale * c['mean_diff']:+.2f} | "
-                    f"{c['ttest_p']:.3g} | {c['wilcoxon_p']:.3g} | {_ci(c, scale)} |")
+        line = (f"| {other} | {int(c['n_pairs'])} | {scale * c['mean_a']:.2f} | "
+                f"{scale * c['mean_b']:.2f} | {scale * c['mean_diff']:+.2f} | "
+                f"{c['ttest_p']:.3g} | {c['wilcoxon_p']:.3g} | {_ci(c, scale)} |")
+        if rows_too:
+            line += f" {_p(c.get('mcnemar_p'))} | {_ci(c, scale, 'rows_')} |"
+        rows.append(line)
     head = (f"| vs | pairs | cross_reg {metric} % | other % | difference (pp) | paired t p | "
-            f"Wilcoxon p | bootstrap 95% CI (pp) |\n|---|---|---|---|---|---|---|---|")
+            f"Wilcoxon p | bootstrap 95% CI (pp) |{extra}\n|"
+            + "---|" * (10 if rows_too else 8))
     return head + "\n" + "\n".join(rows)
 
 
-def _ci(c: pd.Series, scale: float) -> str:
-    if pd.isna(c.get("ci_low")):
-        return str(c.get("ci_method", "withheld"))
-    return f"[{scale * c['ci_low']:+.2f}, {scale * c['ci_high']:+.2f}]"
+def _p(value: float | None) -> str:
+    return "-" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def _ci(c: pd.Series, scale: float, prefix: str = "") -> str:
+    low, high = c.get(f"{prefix}ci_low"), c.get(f"{prefix}ci_high")
+    if low is None or pd.isna(low):
+        return str(c.get("examples_note" if prefix else "ci_method", "withheld"))
+    return f"[{scale * low:+.2f}, {scale * high:+.2f}]"
 
 
 def main() -> None:

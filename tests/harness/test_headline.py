@@ -175,3 +175,42 @@ def test_cli_tables_are_priced_in_flops_by_default():
     from harness.cli.commands import build_parser
 
     assert build_parser().parse_args(["analyze", "somewhere"]).cost == "flops"
+
+
+def test_the_paired_tests_count_the_test_rows_where_predictions_were_saved(tmp_path):
+    """Test accuracy gets McNemar's p and the seeds-then-rows interval beside the seed-level
+    tests, each as `analysis.compare` gives it; ECE (no per-example form) does not."""
+    import sys
+    import warnings
+
+    import numpy as np
+
+    import analysis
+    from analysis.contract import PREDICTIONS_FILE
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+    from fake_runs import write_experiment
+
+    report = _script("report_headline")
+    exp = write_experiment(tmp_path, strategies=("cross_reg", "fixed"), seeds=(0, 1, 2, 3, 4))
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 10, 300)
+    for (strategy, seed), tid in exp.expected_final.items():
+        right = rng.random(label.size) < (0.8 if strategy == "cross_reg" else 0.7)
+        trial = next((exp.root / f"{strategy}-seed{seed}").glob(f"train_{tid}_*"))
+        np.savez(trial / PREDICTIONS_FILE, index=np.arange(label.size), label=label,
+                 pred=np.where(right, label, (label + 1) % 10),
+                 confidence=np.full(label.size, 0.9), p_true=np.where(right, 0.9, 0.01))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = analysis.load_results(exp.root)
+        c = analysis.compare(df, "cross_reg", "fixed", "test_acc").iloc[0]
+        acc = report._tests(df, "test_acc").splitlines()
+        ece = report._tests(df, "test_ece").splitlines()
+    assert acc[0].endswith("| McNemar p | seeds x rows 95% CI (pp) |")
+    assert acc[1].count("---") == len(acc[0].split(" | "))  # the separator spans every column
+    cells = acc[2].strip("| ").split(" | ")
+    assert cells[0] == "fixed" and cells[8] == f"{c['mcnemar_p']:.3g}"
+    assert cells[9] == f"[{100 * c['rows_ci_low']:+.2f}, {100 * c['rows_ci_high']:+.2f}]"
+    assert c["rows_ci_low"] > 0  # ten points apart on 1,500 rows: the interval sees it
+    assert "McNemar" not in ece[0] and len(ece[2].strip("| ").split(" | ")) == 8
