@@ -187,6 +187,31 @@ def readme_table(summary: Any) -> str:
     return "\n".join(lines)
 
 
+def method_price(df: Any) -> Any:
+    """`analysis.summarize(df, cost="flops")` without the re-run rows: what each method costs
+    run once without a stop. A run that crosses sessions re-trains what an interrupt cut off
+    (a HyperBand restarts from scratch), and that cost belongs to the session ends, not to
+    the method; the full table keeps it."""
+    import analysis
+
+    kept = df[~df["rerun"].to_numpy(dtype=bool)] if "rerun" in df else df
+    kept.attrs = dict(df.attrs)
+    return analysis.summarize(kept, cost="flops")
+
+
+def interruption_cost(df: Any) -> str:
+    """One line: the re-run epochs and FLOPs per strategy the interruptions cost."""
+    from analysis.contract import FLOPS_COST_COLUMNS
+
+    if "rerun" not in df or not df["rerun"].any():
+        return "re-run by interruptions: nothing"
+    rerun = df[df["rerun"].to_numpy(dtype=bool)]
+    flops = rerun[[c for c in FLOPS_COST_COLUMNS if c in rerun]].sum(axis=1)
+    parts = [f"{name} {len(g)} epochs, {flops[g.index].sum():.3g} FLOPs"
+             for name, g in rerun.groupby(rerun["strategy"].astype(str), sort=True)]
+    return "re-run by interruptions (all seeds, in the full table's costs only): " + "; ".join(parts)
+
+
 def report(run: str) -> None:
     """The table in FLOPs, the README's table, the paired tests against cross_reg, and the
     HTML report."""
@@ -202,7 +227,9 @@ def report(run: str) -> None:
         df = analysis.load_results(run)
         summary = analysis.summarize(df, cost="flops")
         print("```\n" + format_table(summary) + "\n```\n")
-        print("The README's table:\n\n" + readme_table(summary) + "\n")
+        print("The README's table (each method's price: the epochs an interruption made a "
+              "unit re-run are left out):\n\n" + readme_table(method_price(df)) + "\n")
+        print(interruption_cost(df) + "\n")
         print("Paired tests over seeds, cross_reg against each (test accuracy):\n")
         print(_tests(df, "test_acc") + "\n")
         print("The same on test ECE (lower is better):\n")

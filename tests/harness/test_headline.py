@@ -214,3 +214,40 @@ def test_the_paired_tests_count_the_test_rows_where_predictions_were_saved(tmp_p
     assert cells[9] == f"[{100 * c['rows_ci_low']:+.2f}, {100 * c['rows_ci_high']:+.2f}]"
     assert c["rows_ci_low"] > 0  # ten points apart on 1,500 rows: the interval sees it
     assert "McNemar" not in ece[0] and len(ece[2].strip("| ").split(" | ")) == 8
+
+
+def test_the_readme_prices_a_method_without_what_interruptions_made_it_re_run(headline, tmp_path):
+    """Rows an interrupt made a unit re-run (rerun.json) count in the full table's cost, not in
+    the method's price: the README's FLOPs are those of the run without them."""
+    import json
+    import sys
+    import warnings
+
+    import analysis
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+    from fake_runs import rewrite_rows, write_experiment
+
+    write_experiment(tmp_path, name="mnist1d-noise-run", completed=True,
+                     strategies=("cross_reg", "fixed"))
+    for path in tmp_path.glob("*/*-seed*/*/result.json"):
+        rewrite_rows(path, lambda rows: [r.update({f"flops_{k}": 3.0 * r[f"fwd_{k}"]
+                                                   for k in ("train", "reg", "eval", "test")})
+                                         for r in rows])
+    run = str(tmp_path / "mnist1d-noise-run")
+
+    def load():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return analysis.load_results(run)
+
+    uninterrupted = analysis.summarize(load(), cost="flops").set_index("strategy")["flops_total"]
+    trial = next((tmp_path / "mnist1d-noise-run" / "cross_reg-seed0").glob("*/result.json"))
+    rows = [json.loads(x) for x in trial.read_text().splitlines()[:2]]
+    (trial.parent / "rerun.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    df = load()
+    paid = analysis.summarize(df, cost="flops").set_index("strategy")["flops_total"]
+    price = headline.method_price(df).set_index("strategy")["flops_total"]
+    assert paid["cross_reg"] > uninterrupted["cross_reg"]  # the re-run rows were loaded
+    assert price.to_dict() == pytest.approx(uninterrupted.to_dict())
+    assert "cross_reg 2 epochs" in headline.interruption_cost(df)
