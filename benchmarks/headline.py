@@ -188,15 +188,15 @@ def readme_table(summary: Any) -> str:
 
 
 def method_price(df: Any) -> Any:
-    """`analysis.summarize(df, cost="flops")` without the re-run rows: what each method costs
-    run once without a stop. A run that crosses sessions re-trains what an interrupt cut off
-    (a HyperBand restarts from scratch), and that cost belongs to the session ends, not to
-    the method; the full table keeps it."""
+    """`analysis.summarize(df, cost="flops")` of each method run once without a stop (the
+    rows interruptions made it re-run left out, `report_headline.without_reruns`); the full
+    table keeps every FLOP paid."""
     import analysis
 
-    kept = df[~df["rerun"].to_numpy(dtype=bool)] if "rerun" in df else df
-    kept.attrs = dict(df.attrs)
-    return analysis.summarize(kept, cost="flops")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from report_headline import without_reruns
+
+    return analysis.summarize(without_reruns(df), cost="flops")
 
 
 def interruption_cost(df: Any) -> str:

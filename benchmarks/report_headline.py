@@ -14,7 +14,8 @@ the same experiment on the same seeds and splits, so their seeds pair); the pair
 cross_reg against each strategy on test accuracy and on ECE; and, from a sweep, the variants'
 table, the cost-to-match table on sample-forward passes and on FLOPs, and cross-reg's (r, K)
 curve. `--plot` writes the accuracy-vs-cost figure of every method's curve, priced in FLOPs
-(`--plot-cost fwd`: sample-forward passes, the axis of the figures before the fair protocol).
+(`--plot-cost fwd`: sample-forward passes, the axis of the figures before the fair protocol),
+each method as run once: the epochs an interruption made it re-run are left out.
 """
 
 from __future__ import annotations
@@ -138,6 +139,17 @@ def _p(value: float | None) -> str:
     return "-" if value is None or pd.isna(value) else f"{value:.3g}"
 
 
+def without_reruns(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` without the rows an interrupt made a unit re-run: each method as if run once
+    without a stop. A run that crosses sessions re-trains what an interrupt cut off (a
+    HyperBand restarts from scratch); that cost belongs to the session ends, not the method."""
+    if "rerun" not in df:
+        return df
+    kept = df[~df["rerun"].to_numpy(dtype=bool)]
+    kept.attrs = dict(df.attrs)
+    return kept
+
+
 def _ci(c: pd.Series, scale: float, prefix: str = "") -> str:
     low, high = c.get(f"{prefix}ci_low"), c.get(f"{prefix}ci_high")
     if low is None or pd.isna(low):
@@ -189,7 +201,9 @@ def main() -> None:
         if args.plot:
             from analysis.plots import sweep_figure
 
-            figure_rows = _with_points(table, analysis.summarize(df, cost=args.plot_cost),
+            # priced as each method run once: interruptions' re-runs left out
+            figure_rows = _with_points(sweep_summary(without_reruns(sweep_df)),
+                                       analysis.summarize(without_reruns(df), cost=args.plot_cost),
                                        args.plot_cost)
             sweep_figure(figure_rows, cost=args.plot_cost).savefig(args.plot, dpi=110,
                                                                    bbox_inches="tight")
