@@ -40,6 +40,7 @@ from .summary import (
     sweep_summary,
 )
 from .summary.costs import AXIS_LABELS, check_axis
+from .summary.sweep import NO_BUDGET
 
 _REL = re.compile(r"^rel/(count|conf|acc)_(\d+)$")
 
@@ -301,6 +302,15 @@ def rho_figure(df: pd.DataFrame, learned: str = "cross_reg", scheduled: str = "p
     return fig
 
 
+def _budget_labels(budgets: pd.Series) -> list[str]:
+    """A point's label: its budget; the spec's own budget is "default" beside other budgets of
+    its method, and unlabelled where it is the method's only point (the legend names it)."""
+    texts = budgets.astype(str).tolist()
+    if texts == [NO_BUDGET]:
+        return [""]
+    return ["default" if t == NO_BUDGET else t for t in texts]
+
+
 def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: str = "test_acc") -> Figure:
     """A budget sweep: each method's curve of final ``metric`` against cost, Pareto front marked.
 
@@ -334,7 +344,8 @@ def sweep_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST, metric: 
             err = np.nan_to_num(np.vstack([y - gm[lo].to_numpy(dtype=float) * k, gm[hi].to_numpy(dtype=float) * k - y]))
             ax.errorbar(x, y, yerr=err, fmt="o-", ms=6, lw=1.5, capsize=3, color=color(str(method), seen),
                         label=f"{method} ({len(gm)} budget{'s' if len(gm) != 1 else ''})")
-            labels += zip(x, y, gm["budget"].astype(str))
+            labels += [(a, b, text) for a, b, text in zip(x, y, _budget_labels(gm["budget"]))
+                       if text]
         front = pareto_front(g, cost=cost, metric=metric)
         ax.plot(front[col], front[q] * k, ls="--", color="#222", lw=1, zorder=0, label="Pareto front")
         ax.scatter(front[col], front[q] * k, s=190, facecolors="none", edgecolors="#222", lw=1.2, zorder=3)

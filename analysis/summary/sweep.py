@@ -60,6 +60,10 @@ def sweep_variants(metadata: dict[str, Any], strategies: list[str]) -> dict[str,
     return {s: known.get(s, (s, {})) for s in strategies}
 
 
+#: `budget_text` of a variant at the spec's own budget
+NO_BUDGET = "-"
+
+
 def budget_text(budget: dict[str, Any]) -> str:
     """``pbt_population=4`` (several as ``r=10, K=4``; a list of values by its size and
     ends, ``grid_values=3 in [0.01, 3]``); ``-`` for the spec's own budget."""
@@ -73,7 +77,7 @@ def budget_text(budget: dict[str, Any]) -> str:
             return "[" + ", ".join(one(x) for x in v) + "]"
         return one(v)
 
-    return ", ".join(f"{k}={value(v)}" for k, v in budget.items()) or "-"
+    return ", ".join(f"{k}={value(v)}" for k, v in budget.items()) or NO_BUDGET
 
 
 def _reference_of(metadata: dict[str, Any], runs: set[str], present: set[str], reference: str | None) -> str:

@@ -166,6 +166,17 @@ def test_sweep_labels_never_overlap_nor_leave_the_figure(tmp_path):
         assert frame.x0 - 1 <= b.x0 and b.x1 <= frame.x1 + 1 and frame.y0 - 1 <= b.y0 and b.y1 <= frame.y1 + 1, name
 
 
+def test_a_point_at_the_specs_own_budget_is_default_or_unlabelled(tmp_path):
+    """The headline's variants: cross_reg at the spec's budget beside its r=10, K=1 variant
+    ("default" tells them apart), and ASHA at the spec's budget alone (the legend names it)."""
+    runs = {"cross_reg": ("cross_reg", {}, {0: (0.70, 1000), 1: (0.71, 1000)}),
+            "cross_reg.r10K1": ("cross_reg", {"r": 10, "K": 1}, {0: (0.69, 300), 1: (0.70, 300)}),
+            "asha": ("asha", {}, {0: (0.68, 2000), 1: (0.69, 2000)})}
+    [ax] = plots.sweep_figure(_quiet(write_sweep(tmp_path, runs, reference="cross_reg")),
+                              cost="fwd").axes
+    assert sorted(t.get_text() for t in ax.texts if t.get_text()) == ["default", "r=10, K=1"]
+
+
 def test_the_report_has_a_sweep_section_for_a_sweep_only(sweep_run, near_one, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
