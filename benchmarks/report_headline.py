@@ -96,7 +96,8 @@ def _with_points(curves: pd.DataFrame, points: pd.DataFrame, cost: str) -> pd.Da
     `cost` axis: every method of the headline in one accuracy-vs-cost figure."""
     from analysis.summary import pareto_front
 
-    swept = set(curves["method"].astype(str))
+    # a method the sweep varied, or one of its variants (a run of both, as the fair headline)
+    swept = set(curves["method"].astype(str)) | set(curves["strategy"].astype(str))
     extra = points[~points["strategy"].astype(str).isin(swept)].copy()
     extra.insert(3, "method", extra["strategy"].astype(str))
     extra.insert(4, "budget", [f"{n} seeds" for n in extra["n_seeds"]])

@@ -80,6 +80,17 @@ def test_the_figures_pareto_front_is_taken_on_its_own_cost_axis():
                             "flops_total": 5.0, "test_acc_mean": 0.69}])
     assert report._with_points(curves, points, "flops")["pareto"].tolist() == [True, True]
     assert report._with_points(curves, points, "fwd")["pareto"].tolist() == [True, False]
+    # a run that is its own sweep (the fair headline): its variants are points of their
+    # method's curve already, not methods of their own beside it
+    variant = pd.DataFrame([{**key, "strategy": "cross_reg.r10K1", "method": "cross_reg",
+                             "budget": "K=1, r=10", "fwd_total": 0.3, "flops_total": 3.0,
+                             "test_acc_mean": 0.68}])
+    both = pd.concat([curves, variant], ignore_index=True)
+    own = pd.DataFrame([{**key, "strategy": s, "n_seeds": 3, "fwd_total": 1.0,
+                         "flops_total": 1.0, "test_acc_mean": 0.5}
+                        for s in ("cross_reg", "cross_reg.r10K1")])
+    assert report._with_points(both, own, "flops")["strategy"].tolist() == [
+        "cross_reg", "cross_reg.r10K1"]
 
 
 def test_the_plan_is_every_method_the_control_and_the_cheapest_cross_reg(headline):
