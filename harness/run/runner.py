@@ -201,23 +201,40 @@ def _silent(line: str) -> None:
     prints each outcome itself."""
 
 
+#: the search algorithm's saved state beside each snapshot (Ray 2.60's file names: the
+#: variant generator's, a searcher wrapper's, a searcher's), each a cloudpickle
+SEARCH_STATE_PREFIXES = ("basic-variant-state-", "search_gen_state-", "searcher-state-")
+
+
 def _has_state(exp: Storage) -> bool:
-    """Whether Tune left enough to restore: its tuner.pkl *and* a readable experiment-state
-    snapshot, the newest by name being the one `Tuner.restore` reads. A driver killed
-    between writing the two leaves only the first (`Tuner.restore` would restart with an
-    empty config); one killed while Tune copied the snapshot to storage leaves it empty
-    (seen under load: `Tuner.restore` then fails on it and the resume with it)."""
-    from ray import tune
+    """Whether Tune left enough to restore: its tuner.pkl, a readable experiment-state
+    snapshot, and a readable search-algorithm state, the newest of each by name being the one
+    `Tuner.restore` reads. A driver killed between writing the first two leaves only
+    tuner.pkl (`Tuner.restore` would restart with an empty config); one killed while Tune
+    copied the snapshot to storage leaves it empty (seen under load: `Tuner.restore` then
+    fails on it and the resume with it); a full disk leaves the search state empty (seen:
+    the restored variant generator then launched a trial with an empty config, which failed
+    past its retries)."""
+    from ray import cloudpickle, tune
 
     if not tune.Tuner.can_restore(exp.root):
         return False
-    states = [n for n in exp.list_files() if n.startswith("experiment_state-") and n.endswith(".json")]
+    files = exp.list_files()
+    states = [n for n in files if n.startswith("experiment_state-") and n.endswith(".json")]
     if not states:
         return False
     try:
         json.loads(exp.read_text(max(states)))
     except ValueError:  # empty or cut short
         return False
+    for prefix in SEARCH_STATE_PREFIXES:
+        saved = [n for n in files if n.startswith(prefix)]
+        if not saved:
+            continue
+        try:
+            cloudpickle.loads(exp.read_bytes(max(saved)))
+        except Exception:  # empty or cut short: unpickling raises anything
+            return False
     return True
 
 

@@ -91,10 +91,13 @@ class Storage:
         fs, path = self._full(rel)
         return fs.get_file_info(path).type != pafs.FileType.NotFound
 
-    def read_text(self, rel: str) -> str:
+    def read_bytes(self, rel: str) -> bytes:
         fs, path = self._full(rel)
         with fs.open_input_stream(path) as f:
-            return f.read().decode()
+            return f.read()
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode()
 
     def write_text(self, rel: str, text: str) -> None:
         """Write a file; atomically (temp file + rename) where the filesystem allows it."""

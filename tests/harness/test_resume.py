@@ -175,3 +175,29 @@ def test_a_snapshot_cut_short_by_a_kill_is_no_state_to_restore(tmp_path):
     assert not _has_state(Storage(str(exp)))
     (exp / "experiment_state-2026-11-26_06-35-28.json").write_text('{"trial_data": [')
     assert not _has_state(Storage(str(exp)))
+
+
+def test_a_search_state_emptied_by_a_full_disk_is_no_state_to_restore(tmp_path):
+    """A full disk left the variant generator's newest state file empty beside a whole
+    snapshot (seen: the restored generator then launched a trial with an empty config, which
+    failed past its retries); the (strategy, seed) restarts clean instead."""
+    from ray import cloudpickle
+
+    from harness.run.runner import _has_state
+    from harness.run.storage import Storage
+
+    exp = tmp_path / "fixed-seed0"
+    exp.mkdir()
+    (exp / "tuner.pkl").write_bytes(b"tuner")
+    (exp / "experiment_state-2026-12-07_00-27-23.json").write_text('{"trial_data": []}')
+    for prefix in ("basic-variant-state-", "searcher-state-"):
+        (exp / f"{prefix}2026-12-07_00-20-00.json").write_bytes(cloudpickle.dumps({"ok": 1}))
+    assert _has_state(Storage(str(exp)))
+    for prefix in ("basic-variant-state-", "searcher-state-"):
+        newest = exp / f"{prefix}2026-12-07_00-27-23.json"
+        newest.write_bytes(b"")  # the full disk's
+        assert not _has_state(Storage(str(exp))), prefix
+        newest.write_bytes(cloudpickle.dumps({"ok": 2})[:-3])  # cut short
+        assert not _has_state(Storage(str(exp))), prefix
+        newest.write_bytes(cloudpickle.dumps({"ok": 2}))
+    assert _has_state(Storage(str(exp)))
