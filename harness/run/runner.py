@@ -202,7 +202,8 @@ def _silent(line: str) -> None:
 
 
 #: the search algorithm's saved state beside each snapshot (Ray 2.60's file names: the
-#: variant generator's, a searcher wrapper's, a searcher's), each a cloudpickle
+#: variant generator's, a searcher wrapper's, a searcher's): a cloudpickle, or the JSON a
+#: searcher's own `save` writes (the harness's grid searcher)
 SEARCH_STATE_PREFIXES = ("basic-variant-state-", "search_gen_state-", "searcher-state-")
 
 
@@ -215,7 +216,7 @@ def _has_state(exp: Storage) -> bool:
     fails on it and the resume with it); a full disk leaves the search state empty (seen:
     the restored variant generator then launched a trial with an empty config, which failed
     past its retries)."""
-    from ray import cloudpickle, tune
+    from ray import tune
 
     if not tune.Tuner.can_restore(exp.root):
         return False
@@ -229,13 +230,27 @@ def _has_state(exp: Storage) -> bool:
         return False
     for prefix in SEARCH_STATE_PREFIXES:
         saved = [n for n in files if n.startswith(prefix)]
-        if not saved:
-            continue
-        try:
-            cloudpickle.loads(exp.read_bytes(max(saved)))
-        except Exception:  # empty or cut short: unpickling raises anything
+        if saved and not _whole_state(exp.read_bytes(max(saved))):
             return False
     return True
+
+
+def _whole_state(data: bytes) -> bool:
+    """Whether a saved search state reads back: JSON, or else a (cloud)pickle."""
+    from ray import cloudpickle
+
+    if not data:
+        return False
+    try:
+        json.loads(data)
+        return True
+    except ValueError:
+        pass
+    try:
+        cloudpickle.loads(data)
+        return True
+    except Exception:  # cut short: unpickling raises anything
+        return False
 
 
 # --- a whole experiment -----------------------------------------------------------------

@@ -201,3 +201,8 @@ def test_a_search_state_emptied_by_a_full_disk_is_no_state_to_restore(tmp_path):
         assert not _has_state(Storage(str(exp))), prefix
         newest.write_bytes(cloudpickle.dumps({"ok": 2}))
     assert _has_state(Storage(str(exp)))
+    searcher = exp / "searcher-state-2026-12-07_00-30-00.pkl"  # a searcher's own JSON save
+    searcher.write_text('{"grid": [0.1, 0.3]}')
+    assert _has_state(Storage(str(exp)))
+    searcher.write_text('{"grid": [0.1, ')
+    assert not _has_state(Storage(str(exp)))
