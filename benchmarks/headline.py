@@ -201,14 +201,16 @@ def method_price(df: Any) -> Any:
 
 def interruption_cost(df: Any) -> str:
     """One line: the re-run epochs and FLOPs per strategy the interruptions cost."""
-    from analysis.contract import FLOPS_COST_COLUMNS
+    import pandas as pd
+
+    from analysis.summary.costs import row_cost
 
     if "rerun" not in df or not df["rerun"].any():
         return "re-run by interruptions: nothing"
     rerun = df[df["rerun"].to_numpy(dtype=bool)]
-    flops = rerun[[c for c in FLOPS_COST_COLUMNS if c in rerun]].sum(axis=1)
-    parts = [f"{name} {len(g)} epochs, {flops[g.index].sum():.3g} FLOPs"
-             for name, g in rerun.groupby(rerun["strategy"].astype(str), sort=True)]
+    flops = pd.Series(row_cost(rerun, "flops"), index=rerun.index)
+    per = flops.groupby(rerun["strategy"].astype(str), sort=True).agg(["size", "sum"])
+    parts = [f"{name} {int(n)} epochs, {total:.3g} FLOPs" for name, n, total in per.itertuples()]
     return "re-run by interruptions (all seeds, in the full table's costs only): " + "; ".join(parts)
 
 
