@@ -12,6 +12,7 @@
     staging.py       trial starts spaced so processes do not all import at once
     completeness.py  when a (strategy, seed) is finished, judged by its rows
     results_io.py    result.json hygiene (one row per epoch; re-runs to rerun.json)
+    saved_state.py   whether Tune's saved state can be restored, or the unit restarts clean
     console.py       progress lines with an ETA; Ray's chatter off
     heartbeat.py     a status line every 30 s: each running unit's epochs and an ETA
     loggers.py       `--log tensorboard|mlflow|wandb` through Tune's logger callbacks

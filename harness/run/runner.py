@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from harness.run.results_io import (
     strategy_rows,
     total_forward,
 )
+from harness.run.saved_state import has_state
 from harness.run.session import address_source, check_resources, connect, probe, resolve_address
 from harness.run.storage import Storage, normalize
 from harness.strategies import Strategy, StrategyContext, experiment_name
@@ -149,7 +149,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     run = Storage(run_root)
     exp = run.child(name)
     trainable = with_resources(load_trainable(options.trainable), spec)
-    restore = resume and strategy.restorable and _has_state(exp)
+    restore = resume and strategy.restorable and has_state(exp)
     # a unit with nothing on record starts fresh on resume: only one that had begun can differ
     may_differ = resume and not strategy.exact_resume and exp.exists()
     note = ""
@@ -199,58 +199,6 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
 def _silent(line: str) -> None:
     """The echo of a remote driving task: its lines would arrive out of order; the driver
     prints each outcome itself."""
-
-
-#: the search algorithm's saved state beside each snapshot (Ray 2.60's file names: the
-#: variant generator's, a searcher wrapper's, a searcher's): a cloudpickle, or the JSON a
-#: searcher's own `save` writes (the harness's grid searcher)
-SEARCH_STATE_PREFIXES = ("basic-variant-state-", "search_gen_state-", "searcher-state-")
-
-
-def _has_state(exp: Storage) -> bool:
-    """Whether Tune left enough to restore: its tuner.pkl, a readable experiment-state
-    snapshot, and a readable search-algorithm state, the newest of each by name being the one
-    `Tuner.restore` reads. A driver killed between writing the first two leaves only
-    tuner.pkl (`Tuner.restore` would restart with an empty config); one killed while Tune
-    copied the snapshot to storage leaves it empty (seen under load: `Tuner.restore` then
-    fails on it and the resume with it); a full disk leaves the search state empty (seen:
-    the restored variant generator then launched a trial with an empty config, which failed
-    past its retries)."""
-    from ray import tune
-
-    if not tune.Tuner.can_restore(exp.root):
-        return False
-    files = exp.list_files()
-    states = [n for n in files if n.startswith("experiment_state-") and n.endswith(".json")]
-    if not states:
-        return False
-    try:
-        json.loads(exp.read_text(max(states)))
-    except ValueError:  # empty or cut short
-        return False
-    for prefix in SEARCH_STATE_PREFIXES:
-        saved = [n for n in files if n.startswith(prefix)]
-        if saved and not _whole_state(exp.read_bytes(max(saved))):
-            return False
-    return True
-
-
-def _whole_state(data: bytes) -> bool:
-    """Whether a saved search state reads back: JSON, or else a (cloud)pickle."""
-    from ray import cloudpickle
-
-    if not data:
-        return False
-    try:
-        json.loads(data)
-        return True
-    except ValueError:
-        pass
-    try:
-        cloudpickle.loads(data)
-        return True
-    except Exception:  # cut short: unpickling raises anything
-        return False
 
 
 # --- a whole experiment -----------------------------------------------------------------

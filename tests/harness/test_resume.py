@@ -163,18 +163,18 @@ def test_a_snapshot_cut_short_by_a_kill_is_no_state_to_restore(tmp_path):
     """A driver killed while Tune copied its experiment snapshot to storage leaves the newest
     snapshot empty (seen in CI under load); `Tuner.restore` would fail on it, so the runner
     must not try: the (strategy, seed) restarts clean instead."""
-    from harness.run.runner import _has_state
+    from harness.run.saved_state import has_state
     from harness.run.storage import Storage
 
     exp = tmp_path / "grid_cv-seed0"
     exp.mkdir()
     (exp / "tuner.pkl").write_bytes(b"tuner")
     (exp / "experiment_state-2026-11-26_06-00-00.json").write_text('{"trial_data": []}')
-    assert _has_state(Storage(str(exp)))
+    assert has_state(Storage(str(exp)))
     (exp / "experiment_state-2026-11-26_06-35-28.json").write_text("")  # newer, cut short
-    assert not _has_state(Storage(str(exp)))
+    assert not has_state(Storage(str(exp)))
     (exp / "experiment_state-2026-11-26_06-35-28.json").write_text('{"trial_data": [')
-    assert not _has_state(Storage(str(exp)))
+    assert not has_state(Storage(str(exp)))
 
 
 def test_a_search_state_emptied_by_a_full_disk_is_no_state_to_restore(tmp_path):
@@ -183,7 +183,7 @@ def test_a_search_state_emptied_by_a_full_disk_is_no_state_to_restore(tmp_path):
     failed past its retries); the (strategy, seed) restarts clean instead."""
     from ray import cloudpickle
 
-    from harness.run.runner import _has_state
+    from harness.run.saved_state import has_state
     from harness.run.storage import Storage
 
     exp = tmp_path / "fixed-seed0"
@@ -192,17 +192,17 @@ def test_a_search_state_emptied_by_a_full_disk_is_no_state_to_restore(tmp_path):
     (exp / "experiment_state-2026-12-07_00-27-23.json").write_text('{"trial_data": []}')
     for prefix in ("basic-variant-state-", "searcher-state-"):
         (exp / f"{prefix}2026-12-07_00-20-00.json").write_bytes(cloudpickle.dumps({"ok": 1}))
-    assert _has_state(Storage(str(exp)))
+    assert has_state(Storage(str(exp)))
     for prefix in ("basic-variant-state-", "searcher-state-"):
         newest = exp / f"{prefix}2026-12-07_00-27-23.json"
         newest.write_bytes(b"")  # the full disk's
-        assert not _has_state(Storage(str(exp))), prefix
+        assert not has_state(Storage(str(exp))), prefix
         newest.write_bytes(cloudpickle.dumps({"ok": 2})[:-3])  # cut short
-        assert not _has_state(Storage(str(exp))), prefix
+        assert not has_state(Storage(str(exp))), prefix
         newest.write_bytes(cloudpickle.dumps({"ok": 2}))
-    assert _has_state(Storage(str(exp)))
+    assert has_state(Storage(str(exp)))
     searcher = exp / "searcher-state-2026-12-07_00-30-00.pkl"  # a searcher's own JSON save
     searcher.write_text('{"grid": [0.1, 0.3]}')
-    assert _has_state(Storage(str(exp)))
+    assert has_state(Storage(str(exp)))
     searcher.write_text('{"grid": [0.1, ')
-    assert not _has_state(Storage(str(exp)))
+    assert not has_state(Storage(str(exp)))
