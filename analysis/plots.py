@@ -146,30 +146,33 @@ def pareto_figure(df_or_summary: pd.DataFrame, cost: str = DEFAULT_COST) -> Figu
     return fig
 
 
-def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> bool:
+def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str], metric: str = "test_acc") -> bool:
     """One (experiment, dataset)'s rows of :func:`analysis.summarize`'s table on ``ax``: final test
-    accuracy (mean, 95% CI over seeds) against total cost per seed on the ``cost`` axis (log x),
-    each point labelled for a legend with its cost ratio to the reference, the Pareto front joined;
-    no title, no legend (the caller's). ``seen``: the colours of strategies outside
+    ``metric`` (mean, 95% CI over seeds; accuracy by default, test loss for a regression task)
+    against total cost per seed on the ``cost`` axis (log x), each point labelled for a legend
+    with its cost ratio to the reference, the Pareto front joined (in the metric's better
+    direction); no title, no legend (the caller's). ``seen``: the colours of strategies outside
     :data:`COLORS`, shared by the axes of one figure. False, and nothing drawn, where no final
-    model has a finite accuracy and a known cost on the axis."""
-    col = total_column(check_axis(cost))
-    g = g[np.isfinite(g["test_acc_mean"]) & (g[col] > 0)]
+    model has a finite ``metric`` and a known cost on the axis."""
+    col, mean = total_column(check_axis(cost)), f"{metric}_mean"
+    if mean not in g:
+        return False
+    g = g[np.isfinite(g[mean]) & (g[col] > 0)]
     if g.empty:
         return False
+    k = _scale(metric)
     for r in g.itertuples():
-        y = r.test_acc_mean * 100
-        err = None
-        if np.isfinite(r.test_acc_ci_low):
-            err = [[y - r.test_acc_ci_low * 100], [r.test_acc_ci_high * 100 - y]]
+        y = getattr(r, mean) * k
+        lo, hi = getattr(r, f"{metric}_ci_low"), getattr(r, f"{metric}_ci_high")
+        err = [[y - lo * k], [hi * k - y]] if np.isfinite(lo) else None
         # names and cost ratios go in the legend: strategies often sit close in cost
         ref = g.loc[g["strategy"] == r.cost_reference, col] if pd.notna(r.cost_reference) else g[col].iloc[:0]
         ratio = getattr(r, col) / float(ref.iloc[0]) if len(ref) else np.nan
         label = str(r.strategy) + (f" (×{ratio:.2f} {r.cost_reference}'s cost)" if np.isfinite(ratio) else "")
         ax.errorbar(getattr(r, col), y, yerr=err, fmt="o", ms=8, color=color(str(r.strategy), seen),
                     capsize=4, label=label)
-    pf = pareto_front(g, cost=cost)
-    front = list(zip(pf[col], pf["test_acc_mean"] * 100))
+    pf = pareto_front(g, cost=cost, metric=metric)
+    front = list(zip(pf[col], pf[mean] * k))
     if len(front) > 1:
         ax.plot(*zip(*front), ls="--", color="#888", lw=1, zorder=0, label="Pareto front")
     ax.set_xscale("log")
@@ -179,8 +182,9 @@ def pareto_axes(ax: Axes, g: pd.DataFrame, cost: str, seen: dict[str, str]) -> b
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.25, y=0.15)
     ax.set_xlabel(f"{AXIS_LABELS[cost]} per seed" + (" (all trials)" if cost != "wall" else ""))
-    ax.set_ylabel("final test accuracy (%)")
-    _cap(ax, "test_acc")
+    ax.set_ylabel("final test accuracy (%)" if metric == "test_acc"
+                  else f"final {metric}" + (" (%)" if k == 100 else ""))
+    _cap(ax, metric)
     ax.grid(alpha=0.3, which="both")
     return True
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -135,7 +136,8 @@ def _per_task_table(df: pd.DataFrame, metric: str, max_seeds: int, order: list[s
 
 def _grid_figure(df: pd.DataFrame, cost: str, order: list[str]) -> Figure:
     """Accuracy vs cost, one small panel per task (:func:`analysis.plots.pareto_axes`), at most
-    three to a row, one legend for all under them."""
+    three to a row, one legend for all under them. A task without accuracies (a regression)
+    shows its test loss instead, so that every task has its panel."""
     s = summarize(df, cost=cost)
     s = s.assign(experiment=s["experiment"].astype(str))
     tasks = [t for t in order if t in set(s["experiment"])]
@@ -148,8 +150,9 @@ def _grid_figure(df: pd.DataFrame, cost: str, order: list[str]) -> Figure:
         ax = fig.add_subplot(nrow, ncol, i + 1)
         g = s[s["experiment"] == t]
         ax.set_title(t, fontsize=10)
-        if not plots.pareto_axes(ax, g, cost, seen):
-            ax.text(0.5, 0.5, f"no final model with a test accuracy\nand a known {AXIS_LABELS[cost]}",
+        metric = "test_acc" if np.isfinite(g["test_acc_mean"]).any() else "test_loss"
+        if not plots.pareto_axes(ax, g, cost, seen, metric):
+            ax.text(0.5, 0.5, f"no final model with a test score\nand a known {AXIS_LABELS[cost]}",
                     ha="center", va="center", transform=ax.transAxes, color="#555", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -286,7 +289,8 @@ def write_suite_report(suite_dir: str | os.PathLike[str], out_html: str | os.Pat
             h.append(_note(f"Not drawn: {e}."))
         h.append(f"<h2>Accuracy vs {html.escape(AXIS_SHORT[cost])}, per task</h2>")
         h.append(_img("accuracy vs cost per task", _grid_figure(df, cost, order)))
-        h.append(_note(f"Each panel: a task's final test accuracy per strategy against its {AXIS_LABELS[cost]} "
+        h.append(_note(f"Each panel: a task's final test accuracy (test loss where it has no accuracy: a "
+                       f"regression) per strategy against its {AXIS_LABELS[cost]} "
                        f"per seed, {'one seed, so no interval' if max_seeds < 2 else 'mean and 95% CI over seeds'}"
                        + "; dashed: the task's Pareto front. Each task's own report has its full plots."))
     load_warnings += [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]

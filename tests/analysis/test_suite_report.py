@@ -96,6 +96,27 @@ def test_one_accuracy_vs_flops_panel_per_task(suite):
     assert plots.pareto_figure(df, cost="flops").axes  # the run report's figure is unchanged
 
 
+def test_a_regression_task_has_a_test_loss_panel_with_the_front_lower_is_better(tmp_path):
+    """A task without accuracies (a regression) is drawn on its test loss, not left blank."""
+    from analysis.results import load_results
+    from analysis.suite_report import _grid_figure
+
+    root = write_suite(tmp_path / "s", tasks=TASKS[:2])
+    for path in root.glob(f"{TASKS[1]}-*/*-seed*/*/result.json"):  # the second task: a regression
+        rewrite_rows(path, lambda rows: [r.update(test_acc=None, val_acc=None, train_acc=None) for r in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = load_results(root)
+    classification, regression = _grid_figure(df, "flops", list(TASKS[:2])).axes
+    assert classification.get_ylabel() == "final test accuracy (%)"
+    assert regression.get_ylabel() == "final test_loss" and len(regression.containers) == len(STRATEGIES)
+    final = df[df["final_epoch"] & (df["task"] == TASKS[1])].groupby("strategy", observed=True)["test_loss"].mean()
+    (front,) = [line for line in regression.get_lines() if line.get_label() == "Pareto front"] or [None]
+    points = {round(y, 9) for y in front.get_ydata()} if front is not None else {round(final.min(), 9)}
+    assert round(final.min(), 9) in points  # the lowest loss is on the front, never the highest
+    assert round(final.max(), 9) not in points or final.max() == final.min()
+
+
 def test_every_task_report_is_written_and_linked_relatively(suite, tmp_path):
     root, out, text = suite
     tasks = _section(text, "Tasks")
