@@ -10,6 +10,14 @@ scores, which favour weak regularization, so a patient ASHA is a budget point of
 (the default sweep: N4..N32 at the spec's grace, and grace 10 and 20 at the spec's samples).
 TPE shares this scheduler and so this grace period; HyperBand has none (its brackets set
 their own first rung).
+
+Asynchronous by design: a trial reaching a rung is compared with the trials that reached it
+before, so with trials side by side the order in which they report can change a stop, and
+with it the cost and, now and then, the final model (two runs of the `small` suite at
+different commits: 3 of its 35 ASHA units differed, 2 in their final model; BENCHMARKS.md).
+The candidates (seeded) and each trial's training are the same whatever the order. A
+restored ASHA replays its rungs from the rows (below), so a resume adds no variation of its
+own.
 """
 
 from __future__ import annotations
