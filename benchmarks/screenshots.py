@@ -104,6 +104,7 @@ def main() -> int:
     args = p.parse_args()
     if not Path(args.chromium).exists():
         raise SystemExit(f"--chromium {args.chromium}: not found (or set $CROSSREG_CHROMIUM)")
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # before minutes of report writing
     from analysis.report import write_report
     from analysis.suite_report import write_suite_report
 
