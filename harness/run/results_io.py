@@ -145,29 +145,40 @@ def recover_checkpointed_rows(experiment: Storage) -> dict[str, int]:
     Every directory is looked at, not only `trial_dirs`: the trial process writes its
     checkpoints to storage itself, so a driver killed before its first copy leaves a trial
     directory of checkpoints alone, with no params.json or result.json; Tune would then
-    restore that trial from its checkpoint into an empty result.json."""
+    restore that trial from its checkpoint into an empty result.json. Every checkpoint is read,
+    newest first (`_checkpoint_rows`)."""
     recovered = {}
     for trial in experiment.list_dirs():
-        saved = _newest_checkpoint_rows(experiment.child(trial))
-        if not saved:
+        checkpoints = _checkpoint_rows(experiment.child(trial))
+        if not checkpoints:
             continue
-        owner = saved[-1].get(TRIAL_ID)
         rows, _ = _parse(experiment, trial)
+        # the trial's own id: on its result.json rows, else on its newest checkpoint's last row
+        owner = next((r[TRIAL_ID] for r in reversed(rows) if TRIAL_ID in r), checkpoints[0][-1].get(TRIAL_ID))
         have = {_step(r, i) for i, r in enumerate(rows)}
-        missing = [r for r in saved if r.get(TRIAL_ID) == owner and r.get(EPOCH) not in have]
+        missing: dict[Any, dict[str, Any]] = {}
+        for saved in checkpoints:  # newest first: an epoch both hold comes from the newer
+            for r in saved:
+                if r.get(TRIAL_ID) == owner and r.get(EPOCH) not in have:
+                    missing.setdefault(r.get(EPOCH), r)
         if missing:
-            merged = sorted(rows + missing, key=lambda r: r.get(EPOCH, 0))
+            merged = sorted(rows + list(missing.values()), key=lambda r: r.get(EPOCH, 0))
             experiment.write_text(posixpath.join(trial, RESULT_FILE), _lines(merged))
             recovered[trial] = len(missing)
     return recovered
 
 
-def _newest_checkpoint_rows(trial: Storage) -> list[dict[str, Any]]:
+def _checkpoint_rows(trial: Storage) -> list[list[dict[str, Any]]]:
+    """The rows file of each of the trial's checkpoints that holds any, newest first. All of
+    them, not the newest alone: a full disk can leave the newest checkpoint folder with its
+    rows file empty or cut short (a save that failed, never the one Tune restores from), and
+    the older checkpoint then holds the rows the trial goes on after."""
+    found = []
     for name in sorted((d for d in trial.list_dirs() if d.startswith("checkpoint_")), reverse=True):
         rel = posixpath.join(name, CHECKPOINT_ROWS_FILE)
-        if trial.exists(rel):
-            return json_rows(trial.read_text(rel))
-    return []
+        if trial.exists(rel) and (rows := json_rows(trial.read_text(rel))):
+            found.append(rows)
+    return found
 
 
 def _lines(rows: Iterable[dict[str, Any]]) -> str:

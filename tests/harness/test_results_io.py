@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.run.results_io import (
     cut_partial_lines,
     dedupe_results,
@@ -103,6 +105,25 @@ def test_rows_lost_behind_the_checkpoint_come_back_from_it_and_only_the_trials_o
     assert [(r["epoch"], r["tag"]) for r in rows] == [(1, "own"), (2, "own"), (4, "own"),
                                                       (5, "own"), (6, "own")]
     assert recover_checkpointed_rows(storage) == {}  # twice is once
+
+
+@pytest.mark.parametrize("newest", ["", "cut"])
+def test_a_newest_checkpoint_cut_short_by_a_full_disk_leaves_the_older_ones_rows(tmp_path, newest):
+    """The full-disk test's fault (1 run in 4): result.json kept epochs 1-2; the disk filled
+    while the trial saved its epoch-9 checkpoint, leaving that folder's rows file empty or cut
+    after its first row; Tune restores from the epoch-6 checkpoint, whose rows 3-6 must come
+    back (only the newest was read: nothing came back, and epochs 3-6 were missing)."""
+    own = [{**_row(e), "trial_id": "a"} for e in range(1, 10)]
+    _write(tmp_path, "train_a", own[:2])
+    text = {"": "", "cut": json.dumps(own[0]) + "\n" + json.dumps(own[1])[:20]}[newest]
+    for name, body in (("checkpoint_000001", "".join(json.dumps(r) + "\n" for r in own[:6])),
+                       ("checkpoint_000002", text)):
+        (tmp_path / "train_a" / name).mkdir()
+        (tmp_path / "train_a" / name / "rows.jsonl").write_text(body)
+    storage = Storage(str(tmp_path))
+
+    assert recover_checkpointed_rows(storage) == {"train_a": 4}
+    assert [r["epoch"] for r in read_rows(storage, "train_a")] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_trial_directory_of_checkpoints_alone_gets_its_rows_back(tmp_path):
