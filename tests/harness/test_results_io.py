@@ -109,7 +109,7 @@ def test_rows_lost_behind_the_checkpoint_come_back_from_it_and_only_the_trials_o
 
 @pytest.mark.parametrize("newest", ["", "cut"])
 def test_a_newest_checkpoint_cut_short_by_a_full_disk_leaves_the_older_ones_rows(tmp_path, newest):
-    """The full-disk test's fault (1 run in 4): result.json kept epochs 1-2; the disk filled
+    """The full-disk test's fault (3 of 17 runs here): result.json kept epochs 1-2; the disk filled
     while the trial saved its epoch-9 checkpoint, leaving that folder's rows file empty or cut
     after its first row; Tune restores from the epoch-6 checkpoint, whose rows 3-6 must come
     back (only the newest was read: nothing came back, and epochs 3-6 were missing)."""
