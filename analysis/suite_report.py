@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -141,6 +140,7 @@ def _grid_figure(df: pd.DataFrame, cost: str, order: list[str]) -> Figure:
     s = summarize(df, cost=cost)
     s = s.assign(experiment=s["experiment"].astype(str))
     tasks = [t for t in order if t in set(s["experiment"])]
+    with_accuracy = tasks_recording(df, "test_acc")
     ncol = min(3, max(1, len(tasks)))
     nrow = -(-len(tasks) // ncol) if tasks else 1
     fig = Figure(figsize=(4.4 * ncol, 3.3 * nrow + 0.6), layout="constrained")
@@ -150,7 +150,7 @@ def _grid_figure(df: pd.DataFrame, cost: str, order: list[str]) -> Figure:
         ax = fig.add_subplot(nrow, ncol, i + 1)
         g = s[s["experiment"] == t]
         ax.set_title(t, fontsize=10)
-        metric = "test_acc" if np.isfinite(g["test_acc_mean"]).any() else "test_loss"
+        metric = "test_acc" if with_accuracy.get(t, False) else "test_loss"
         if not plots.pareto_axes(ax, g, cost, seen, metric):
             ax.text(0.5, 0.5, f"no final model with a test score\nand a known {AXIS_LABELS[cost]}",
                     ha="center", va="center", transform=ax.transAxes, color="#555", fontsize=8)
