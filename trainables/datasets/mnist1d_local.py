@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import os
 import random
-import tempfile
 
 import numpy as np
 
+from .disk_cache import cache_dir, cached_arrays
 from .spec import DataError, DatasetSpec, RawDataset, freeze
 
 #: the test split's default size: one accuracy's standard error is at most
@@ -93,13 +93,6 @@ def mnist1d_arrays(num_samples: int, seed: int, n_test: int | None = None) -> tu
     return arrays
 
 
-def cache_dir() -> str:
-    """Where generated data is kept between processes when a config names no ``data_dir``:
-    ``$CROSSREG_CACHE``, else ``~/.cache/crossreg-harness``."""
-    return os.environ.get("CROSSREG_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                            "crossreg-harness")
-
-
 def _load_mnist1d(
     data_dir: str | None, download: bool, num_samples: int = 5000, seed: int = 42,
     n_test: int = N_TEST,
@@ -111,29 +104,16 @@ def _load_mnist1d(
     Generation takes seconds, and every trial is a process of its own under Ray, so the
     arrays are cached in-process and on disk as ``<data_dir or cache_dir()>/mnist1d/
     mnist1d_n<num_samples>_seed<seed>_test<n_test>.npz`` (the same arrays: generation is
-    seeded). A cache that cannot be written is skipped, not an error.
+    seeded; `disk_cache.cached_arrays`).
     """
     if n_test < 1:
         raise DataError(f"mnist1d: n_test={n_test} must be >= 1")
-    arrays: tuple[np.ndarray, ...] | None = None
     path = os.path.join(data_dir or cache_dir(), "mnist1d",
                         f"mnist1d_n{num_samples}_seed{seed}_test{n_test}.npz")
-    if os.path.isfile(path):
-        try:
-            with np.load(path) as f:
-                arrays = (f["x"], f["y"], f["x_test"], f["y_test"])
-        except (OSError, ValueError, KeyError):  # a damaged cache: generate again
-            arrays = None
-        if arrays is not None:
-            freeze(*arrays)
-    if arrays is None:
-        arrays = mnist1d_arrays(num_samples, seed, n_test)
-        try:
-            _atomic_savez(path, *arrays)
-        except OSError:
-            if data_dir is not None:  # the user's own directory must be writable
-                raise
-    x, y, xt, yt = arrays
+    cached = cached_arrays(path, lambda: dict(zip(("x", "y", "x_test", "y_test"),
+                                                  mnist1d_arrays(num_samples, seed, n_test))),
+                           must_write=data_dir is not None)
+    x, y, xt, yt = cached["x"], cached["y"], cached["x_test"], cached["y_test"]
     official = num_samples - int(num_samples * 0.8)
     extra = max(0, n_test - official)
     return RawDataset(
@@ -145,21 +125,6 @@ def _load_mnist1d(
                                "and std" if extra else ""),
               "generator": f"mnist1d.data.make_dataset, seed {seed}"},
     )
-
-
-def _atomic_savez(path: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
-                  y_test: np.ndarray) -> None:
-    """Write the .npz so that concurrent trials never read a half-written file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, x=x, y=y, x_test=x_test, y_test=y_test)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 DATASETS = (

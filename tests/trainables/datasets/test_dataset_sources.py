@@ -3,7 +3,11 @@ registered dataset's declared pool size, classes and input shape against what it
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ import torch
 from trainables.data import DATASETS, DataError, Splits, load_splits
 from trainables.datasets.mnist1d_local import mnist1d_arrays
 from trainables.datasets.sklearn_toys import load_digits_cached
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +174,27 @@ def test_mnist1d_is_cached_on_disk_between_processes(tmp_path, monkeypatch) -> N
     cached_file.write_bytes(b"damaged")  # a broken cache is regenerated, not an error
     mnist1d_arrays.cache_clear()
     assert np.array_equal(_load_mnist1d(None, False).y_pool, generated.y_pool)
+
+
+def test_sklearn_sets_are_read_from_disk_without_importing_sklearn(tmp_path) -> None:
+    """A trial process is a new process: the first one reads digits and diabetes through
+    scikit-learn and keeps them on disk; the next starts without importing scikit-learn
+    (~0.5 s) and gets the same arrays."""
+    script = (
+        "import sys, numpy as np\n"
+        "from trainables.datasets.sklearn_toys import load_diabetes_cached, load_digits_cached\n"
+        "raws = (load_digits_cached(), load_diabetes_cached())\n"
+        "np.savez(sys.argv[1], *(a for r in raws for a in (r.x_pool, r.y_pool, r.x_test, r.y_test)))\n"
+        "print('sklearn' in sys.modules)\n")
+    env = {**os.environ, "CROSSREG_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    imported = []
+    for out in ("first.npz", "second.npz"):
+        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / out)], env=env,
+                              capture_output=True, text=True, check=True)
+        imported.append(proc.stdout.split()[-1])
+    assert imported == ["True", "False"]
+    assert len(list((tmp_path / "cache" / "sklearn").glob("*.npz"))) == 2
+    with np.load(tmp_path / "first.npz") as first, np.load(tmp_path / "second.npz") as second:
+        assert len(first.files) == 8
+        for k in first.files:
+            assert first[k].dtype == second[k].dtype and np.array_equal(first[k], second[k])
