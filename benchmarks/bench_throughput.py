@@ -3,7 +3,9 @@ could have computed in its wall time.
 
     python benchmarks/bench_throughput.py [EXPERIMENT] [--strategies S ...] [--seeds N]
                                           [--smoke] [--sequential] [--cores N] [--storage DIR]
+                                          [--observe-every N]
     python benchmarks/bench_throughput.py --contention   # the reference alone, then on every core
+    python benchmarks/bench_throughput.py --rates 0 0.3 1  # the reference at other fixed rho
 
 Default: mnist1d-noise, 2 seeds, cross_reg + pbt + asha + grid_cv, side by side (the CLI's
 default schedule); another experiment runs its own strategies (`quick --seeds 1`: the main
@@ -23,7 +25,17 @@ seconds x cores x the reference rate). 1.0 would be every core training at the r
 rate for the whole run; what is missing went to process starts, Ray and Tune, the driver,
 idle cores, and per-epoch observation (test-split evaluation: in both the reference's
 seconds and the run's, so it lowers the rate, not the efficiency). Prints a markdown row with
-the command, machine, date and commit. The reference and the run share the machine with
+the command, machine, date and commit.
+
+`--rates` puts the gap between the two in numbers without a run: the reference trial again at
+other fixed rho. The reference is the experiment's `fixed_rho` (0 on mnist1d-noise: no noise),
+while a run's trials train with their noise on, and drawing and adding noise is time without
+matmul FLOPs; a noisy model's observation also takes `eval_samples` noisy passes and a
+noise-off one where a noise-free model takes one. Its "whole epochs" column is the rate a trial
+of that rho reaches alone on one core, observation included (`observe_every`'s default), and
+"x reference" the most that efficiency can be for a run of such trials.
+
+The reference and the run share the machine with
 whatever else runs on it: a loaded machine lowers both, but not alike (the reference holds
 one core, the run all of them), so quote figures with the load they were taken under.
 """
@@ -56,7 +68,8 @@ ONE_CORE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREAD
 # The reference trial, in a process of its own so that its thread settings hold from the
 # first import of torch; argv: the trial config as JSON, the seconds of epochs to time at least
 # (the trial is trained again until they are reached: `quick`'s takes half a second, too short
-# to time on a shared machine). Prints {"flops", "seconds", "epochs"}.
+# to time on a shared machine). Prints {"flops", "seconds", "train_seconds", "epochs"}: seconds
+# are whole epochs (training and observation), train_seconds the training alone.
 REFERENCE = """
 import json, sys, time
 import torch
@@ -64,15 +77,16 @@ torch.set_num_threads(1)
 from analysis.contract import FLOPS_COST_COLUMNS
 from trainables.trial import Trial
 steady = []
-while sum(s for s, _ in steady) < float(sys.argv[2]):  # a small model's trial: again, same seed
+while sum(s for s, _, _ in steady) < float(sys.argv[2]):  # a small model's trial: again, same seed
     trial, timed = Trial(json.loads(sys.argv[1])), []
     while not trial.done:
         t0 = time.perf_counter()
         row = trial.run_epoch()
-        timed.append((time.perf_counter() - t0, sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)))
+        timed.append((time.perf_counter() - t0, float(row["train_seconds"]),
+                      sum(float(row.get(c) or 0.0) for c in FLOPS_COST_COLUMNS)))
     steady += timed[1:] or timed  # a trial's first epoch is start-up (compile, allocations)
-print(json.dumps({"flops": sum(f for _, f in steady), "seconds": sum(s for s, _ in steady),
-                  "epochs": len(steady)}))
+print(json.dumps({"flops": sum(f for _, _, f in steady), "seconds": sum(s for s, _, _ in steady),
+                  "train_seconds": sum(t for _, t, _ in steady), "epochs": len(steady)}))
 """
 
 
@@ -85,6 +99,7 @@ def reference_rate(config: dict[str, Any], min_seconds: float = 5.0) -> dict[str
                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["rate"] = result["flops"] / result["seconds"]
+    result["train_rate"] = result["flops"] / result["train_seconds"]
     return result
 
 
@@ -140,6 +155,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1,
                    help="cores the run had (default: this machine's)")
     p.add_argument("--storage", default=None, help="where the run goes (default: a temp dir)")
+    p.add_argument("--observe-every", type=int, default=None, metavar="N",
+                   help="observe the test split every N epochs (and at the last) instead of "
+                        "the default about ten times a trial; the reference keeps the default")
+    p.add_argument("--rates", nargs="+", type=float, metavar="RHO", default=None,
+                   help="only the reference, once at each of these fixed rho values (every "
+                        "layer's): how fast a core trains this model when its noise is on "
+                        "(noise is time, not FLOPs); no run")
     p.add_argument("--contention", action="store_true",
                    help="only the reference: alone, then on every core at once (do the cores "
                         "slow each other?); no run")
@@ -156,10 +178,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         spec = spec.smoke().replace(seeds=args.seeds)
     config, min_seconds = fixed.preflight_configs(spec, 0)[0], 1.0 if args.smoke else 5.0
+    if args.observe_every is not None:  # the run's trials only: the reference is the yardstick
+        spec = spec.replace(observe_every=args.observe_every)
     ref = reference_rate(config, min_seconds)
     print(f"reference: fixed alone on one core, {ref['epochs']} epochs, "
-          f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s",
-          flush=True)
+          f"{ref['flops']:.3g} FLOPs in {ref['seconds']:.1f} s = {ref['rate']:.3g} FLOP/s "
+          f"({ref['train_rate']:.3g} in its training seconds alone)", flush=True)
+    if args.rates:
+        print("| rho | epochs | FLOPs | whole epochs FLOP/s | training only FLOP/s | x reference |")
+        print("|---|---|---|---|---|---|")
+        for rho in args.rates:
+            r = reference_rate({**config, "rho": spec.per_layer(rho)}, min_seconds)
+            print(f"| {rho:g} | {r['epochs']} | {r['flops']:.3g} | {r['rate']:.3g} "
+                  f"| {r['train_rate']:.3g} | {r['rate'] / ref['rate']:.2f} |", flush=True)
+        return
     if args.contention:
         from concurrent.futures import ThreadPoolExecutor
 
