@@ -178,7 +178,7 @@ def fit_one(spec: ExperimentSpec, strategy: Strategy, seed: int, run_root: str,
     if not restore:  # a restored Tuner keeps the staging folder of its first start
         staging.wait_for_turn(name)
     t0 = time.perf_counter()
-    with signals.fitting() if signals is not None else contextlib.nullcontext():
+    with signals.fitting() if signals is not None else contextlib.nullcontext(), loggers.only_asked():
         grid = tuner.fit()
     wall = time.perf_counter() - t0
     if restore:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from harness.experiments import registry
-from harness.run import runner
+from harness.run import loggers, runner
 from harness.run.results_io import total_forward
 from harness.strategies.grid_cv import select
 from harness.testing import epoch_cost
@@ -71,6 +72,20 @@ def test_run_directory_layout_and_metadata(run_dir):
     assert {p.name for p in path.iterdir() if p.is_dir()} == expected
     assert sum(" started" in line for line in lines) == len(expected)  # a start and an end
     assert sum(" finished: " in line for line in lines) == len(expected)  # line each
+
+
+def test_a_run_without_log_writes_result_json_alone(run_dir):
+    """No `--log`: every trial's record is result.json; none of the CSV and TensorBoard files
+    Tune adds by itself (they cost a tensorboardX import and ~7 ms a row), and Tune's switch
+    is put back in this process after each Tuner."""
+    path, _ = run_dir
+    trial_dirs = [d for exp in path.iterdir() if exp.is_dir() for d in exp.iterdir()
+                  if (d / "params.json").exists()]
+    assert len(trial_dirs) >= len(_spec().strategies)
+    for d in trial_dirs:
+        assert (d / "result.json").stat().st_size > 0, d
+        assert not (d / "progress.csv").exists() and not list(d.glob("events.out.tfevents.*")), d
+    assert loggers.TUNE_AUTO_LOGGERS_OFF not in os.environ  # the module's run was in-process
 
 
 def test_every_trial_reports_once_per_epoch_without_duplicates(run_dir):
