@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -35,7 +36,7 @@ def cached_arrays(path: str, make: Callable[[], Mapping[str, np.ndarray]], *,
         try:
             with np.load(path) as f:
                 arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError, KeyError):  # a damaged cache: make it again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: make it again
             arrays = None
     if arrays is None:
         arrays = dict(make())
