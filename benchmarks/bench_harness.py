@@ -9,7 +9,8 @@
    Tuner on every CPU, with Tune's actor reuse (a trial runs in a finished trial's process,
    as every harness search does) and without (a process per trial). Per trial:
    wall x CPUs / 16 - the direct trial's seconds, the CPU-seconds a trial costs beyond
-   its own training.
+   its own training. Every Tuner fits as the harness fits it, without the loggers Tune adds
+   by itself; one more row keeps them (the harness before it turned them off).
 
     python benchmarks/bench_harness.py [--experiment quick] [--repeats 1]
 
@@ -41,11 +42,16 @@ def time_direct(config: dict) -> float:
 
 
 def time_tune(param_space: dict, storage: str, name: str, n: int = 1,
-              reuse: bool = False) -> float:
+              reuse: bool = False, tune_loggers: bool = False) -> float:
     """`n` trials of one Tuner of `param_space` (FIFO, 1 CPU each, every CPU in use);
-    `reuse`: Tune's actor reuse (a trial runs in a finished trial's process)."""
+    `reuse`: Tune's actor reuse (a trial runs in a finished trial's process);
+    `tune_loggers`: with the CSV and TensorBoard loggers Tune adds by itself, which the
+    harness turns off (`harness.run.loggers.only_asked`)."""
+    import contextlib
+
     from ray import tune
 
+    from harness.run.loggers import only_asked
     from trainables.tune import train_fn
 
     tuner = tune.Tuner(
@@ -55,7 +61,8 @@ def time_tune(param_space: dict, storage: str, name: str, n: int = 1,
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0),
     )
     t0 = time.perf_counter()
-    grid = tuner.fit()
+    with contextlib.nullcontext() if tune_loggers else only_asked():
+        grid = tuner.fit()
     elapsed = time.perf_counter() - t0
     assert grid.num_errors == 0 and len(grid) == n
     return elapsed
@@ -64,6 +71,7 @@ def time_tune(param_space: dict, storage: str, name: str, n: int = 1,
 def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> float:
 
     from harness import strategies
+    from harness.run.loggers import only_asked
     from harness.run.runner import load_trainable, with_resources
 
     trainable = with_resources(load_trainable("trainables.tune:train_fn"), spec)
@@ -73,7 +81,8 @@ def time_strategy(spec, strategy: str, storage: str, scheduler_off: bool) -> flo
     if scheduler_off:  # the same Tuner, FIFO instead of PBT
         tuner._local_tuner._tune_config.scheduler = None
     t0 = time.perf_counter()
-    grid = tuner.fit()
+    with only_asked():  # as the harness fits it
+        grid = tuner.fit()
     elapsed = time.perf_counter() - t0
     assert grid.num_errors == 0 and len(grid) == strategies.get(strategy).expected_trials(spec)
     return elapsed
@@ -104,7 +113,8 @@ def main() -> None:
     fixed_direct = min(time_direct(fixed) for _ in range(args.repeats))
     cpus, n = os.cpu_count() or 1, 16
     sampled = {**fixed, "rho": tune.loguniform(0.01, 1.0)}
-    many = {reuse: time_tune(sampled, storage, f"many-{reuse}", n, reuse) for reuse in (True, False)}
+    many = {(reuse, logs): time_tune(sampled, storage, f"many-{reuse}-{logs}", n, reuse, logs)
+            for reuse, logs in ((True, False), (False, False), (True, True))}
     ray.shutdown()
 
     print(f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
@@ -124,9 +134,11 @@ def main() -> None:
     print(f"| the same {spec.pbt_population} trials under PBT | {pbt_s:.2f} | {pbt_s / fifo_s:.2f} |")
     print(f"| one fixed trial, run_trial directly (1 thread; best of {args.repeats}) "
           f"| {fixed_direct:.2f} | |")
-    for reuse, wall in many.items():
+    for (reuse, logs), wall in many.items():
         per_trial = wall * cpus / n - fixed_direct
-        print(f"| {n} fixed trials, one Tuner, {cpus} CPUs, actor reuse {'on' if reuse else 'off'}: "
+        own = ", with Tune's own CSV and TensorBoard loggers" if logs else ""
+        print(f"| {n} fixed trials, one Tuner, {cpus} CPUs, actor reuse {'on' if reuse else 'off'}"
+              f"{own}: "
               f"wall; per trial beyond its training (CPU-s) | {wall:.2f}; {per_trial:.2f} | |")
 
 
