@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from importlib import metadata
 
 import numpy as np
@@ -21,19 +22,9 @@ from .spec import DatasetSpec, RawDataset, freeze
 from .splitting import fixed_test_split
 
 
-def _bundled(name: str) -> dict[str, np.ndarray]:
-    """sklearn's ``load_<name>()`` data and target, as scikit-learn ships them (digits: its
-    8x8 images), from the disk cache when this scikit-learn version's copy is there."""
-
-    def read() -> dict[str, np.ndarray]:
-        from sklearn import datasets
-
-        if name == "digits":
-            bunch = datasets.load_digits()
-            return {"x": bunch.images, "y": bunch.target}
-        bunch = datasets.load_diabetes(scaled=False)
-        return {"x": bunch.data, "y": bunch.target}
-
+def _bundled(name: str, read: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``read()``'s arrays (scikit-learn's own, imported inside it), from the disk cache when
+    this scikit-learn version's copy of ``name`` is there."""
     try:
         version = metadata.version("scikit-learn")
     except metadata.PackageNotFoundError:  # importable without its metadata: no name to trust
@@ -41,9 +32,23 @@ def _bundled(name: str) -> dict[str, np.ndarray]:
     return cached_arrays(os.path.join(cache_dir(), "sklearn", f"{name}-{version}.npz"), read)
 
 
+def _read_digits() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return {"x": bunch.images, "y": bunch.target}
+
+
+def _read_diabetes() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)
+    return {"x": bunch.data, "y": bunch.target}
+
+
 @functools.cache
 def load_digits_cached() -> RawDataset:
-    bunch = _bundled("digits")
+    bunch = _bundled("digits", _read_digits)
     x = bunch["x"].astype(np.float32)[:, None, :, :]  # (n, 1, 8, 8), values 0..16
     y = bunch["y"].astype(np.int64)
     pool, test = fixed_test_split(y, 0.3, stratify=True)
@@ -61,7 +66,7 @@ def _load_digits(data_dir: str | None, download: bool) -> RawDataset:
 
 @functools.cache
 def load_diabetes_cached() -> RawDataset:
-    bunch = _bundled("diabetes")
+    bunch = _bundled("diabetes", _read_diabetes)
     x = bunch["x"].astype(np.float32)
     y = bunch["y"].astype(np.float32)
     pool, test = fixed_test_split(y, 0.3, stratify=False)
