@@ -3,13 +3,11 @@ in subprocesses that a test can interrupt (tests/harness/interrupting.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from interrupting import DRIVER, Driver
+from interrupting import Driver, launch
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +21,7 @@ def start_driver(tmp_path: Path) -> Iterator[Callable[..., Driver]]:
     drivers: list[Driver] = []
 
     def start(strategies: str, epochs: int = 6, sleep_s: float = 0.3) -> Driver:
-        storage = tmp_path / f"runs{len(drivers)}"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, str(storage), strategies, str(epochs), str(sleep_s)],
-            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        drivers.append(Driver(proc, storage))
+        drivers.append(launch(tmp_path / f"runs{len(drivers)}", strategies, epochs, sleep_s))
         return drivers[-1]
 
     yield start

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,3 +82,11 @@ class Driver:
     def kill(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+
+def launch(storage: Path, strategies: str, epochs: int = 6, sleep_s: float = 0.3) -> Driver:
+    """Start `DRIVER` on `storage` in a process group of its own, as a terminal would."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(storage), strategies, str(epochs), str(sleep_s)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return Driver(proc, storage)

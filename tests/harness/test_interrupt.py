@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from interrupting import read_trials, wait_for
+from interrupting import launch, read_trials, wait_for
 
 from harness.cli.commands import main
 from harness.run import runner
@@ -127,19 +127,48 @@ def test_a_search_interrupted_midway_continues_without_rerunning_ended_trials(
     assert _meta(run)["completed"] == {name: "finished"}
 
 
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory) -> Path:
+    """One cross_reg run of the synthetic trainable, Ctrl-C'd after its second epoch. The
+    tests that resume it each take a copy (`_copy_of`): every one starts from the same
+    interrupted state, and one driver's start-up (its Ray session, its trial process)
+    serves them all."""
+    driver = launch(tmp_path_factory.mktemp("interrupted"), "cross_reg", EPOCHS, sleep_s=0.4)
+    try:
+        wait_for(lambda: any(len(r) >= 2 for r in read_trials(
+            driver.experiment("cross_reg-seed0") or driver.storage).values()), 240, "two epochs")
+        assert driver.interrupt() == 130
+    finally:
+        if driver.proc.poll() is None:
+            driver.kill()
+    run = driver.run_dir()
+    assert run is not None and _meta(run)["status"] == "interrupted"
+    return run
+
+
+def _copy_of(run: Path, where: Path) -> Path:
+    return Path(shutil.copytree(run, where / run.name, symlinks=True))
+
+
+def _files(run: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `run` with its size and modification time: what a write would change."""
+    return {str(f.relative_to(run)): (f.stat().st_size, f.stat().st_mtime_ns)
+            for f in sorted(run.rglob("*")) if f.is_file()}
+
+
 @pytest.mark.slow
-def test_a_moved_run_resumes_into_its_new_place(ray_session, start_driver, tmp_path):
-    driver = start_driver("cross_reg", epochs=EPOCHS, sleep_s=0.4)
-    wait_for(lambda: any(len(r) >= 2 for r in read_trials(
-        driver.experiment("cross_reg-seed0") or tmp_path).values()), 240, "two epochs")
-    assert driver.interrupt() == 130
-    old = driver.run_dir()
+def test_a_moved_run_resumes_into_its_new_place(ray_session, interrupted_run, tmp_path):
+    """Tune's saved state names the directory the run started in (`interrupted_run`, left
+    as it was) and this copy's first place (`old`, gone): the resume writes into neither."""
+    started_in = _files(interrupted_run)
+    old = _copy_of(interrupted_run, tmp_path / "first")
     new = tmp_path / "moved" / old.name
     new.parent.mkdir()
     shutil.move(str(old), str(new))
 
     runner.resume(str(new), _quiet())
     assert not old.exists(), "resume wrote into the old place"
+    assert _files(interrupted_run) == started_in, "resume wrote into the place the run started in"
     (rows,) = read_trials(new / "cross_reg-seed0").values()
     assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
     checkpoints = list((new / "cross_reg-seed0").glob("*/checkpoint_*"))
@@ -147,17 +176,14 @@ def test_a_moved_run_resumes_into_its_new_place(ray_session, start_driver, tmp_p
 
 
 @pytest.mark.slow
-def test_a_result_file_cut_short_by_a_killed_copy_resumes_whole(ray_session, start_driver, tmp_path):
+def test_a_result_file_cut_short_by_a_killed_copy_resumes_whole(ray_session, interrupted_run, tmp_path):
     """A driver killed while copying result.json to storage leaves it cut: a half-written
     line, and rows lost behind the checkpoint the trial continues from. The resume cuts the
     line and puts the lost rows back from the checkpoint, as they were."""
-    driver = start_driver("cross_reg", epochs=EPOCHS, sleep_s=0.4)
-    wait_for(lambda: any(len(r) >= 2 for r in read_trials(
-        driver.experiment("cross_reg-seed0") or tmp_path).values()), 240, "two epochs")
-    assert driver.interrupt() == 130
-    run = driver.run_dir()
+    run = _copy_of(interrupted_run, tmp_path)
     (result,) = (run / "cross_reg-seed0").glob("*/result.json")
     before = [json.loads(line) for line in result.read_text().splitlines()]
+    assert len(before) >= 2
     result.write_text(json.dumps(before[0]) + "\n"
                       + '{"epoch": 2, "train_loss": 0.4, "val_')  # the copy stopped here
 
@@ -199,12 +225,8 @@ def test_a_killed_drivers_lock_is_taken_over(ray_session, start_driver, tmp_path
 
 
 @pytest.mark.slow
-def test_a_failed_resume_leaves_the_status_alone(ray_session, start_driver, tmp_path, capsys):
-    driver = start_driver("cross_reg", epochs=EPOCHS, sleep_s=0.4)
-    wait_for(lambda: any(len(r) >= 1 for r in read_trials(
-        driver.experiment("cross_reg-seed0") or tmp_path).values()), 240, "an epoch")
-    assert driver.interrupt() == 130
-    run = driver.run_dir()
+def test_a_failed_resume_leaves_the_status_alone(ray_session, interrupted_run, tmp_path, capsys):
+    run = _copy_of(interrupted_run, tmp_path)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
