@@ -2,9 +2,9 @@
 
 `local_ray`: a Ray session of a test process's own (one place for what every test session needs).
 
-The suite runs in two pytest-xdist processes on a two-core machine. Torch's default of one
-intra-op thread per core in each of them oversubscribes the cores: the family tests took
-50 CPU-seconds with two threads and 32 with one, in the same wall time. One thread per test
+The suite runs in three pytest-xdist processes on a two-core machine (README). Torch's
+default of one intra-op thread per core in each of them oversubscribes the cores: the family
+tests took 50 CPU-seconds with two threads and 32 with one, in the same wall time. One thread per test
 process (and per driver it starts) is what Ray gives each one-CPU trial anyway, so this
 changes where the time goes, not what is computed.
 """
@@ -23,29 +23,31 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported before this file (a plugin): set it directly
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
-#: The longest test modules, longest first (seconds in one full run on a 2-core machine,
-#: 2026-11-26). pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands modules to its
-#: processes in collection order; run last, the registered-experiment smoke runs (~700 s)
-#: kept one process busy for minutes after the other had finished. Longest first, the short
-#: modules fill in beside them. A module missing here only runs in its usual place.
+#: The longest test modules, longest first (seconds in one full run with the README's three
+#: processes on the idle 2-core machine, 2026-12-07). pytest-xdist (`--dist loadfile
+#: --no-loadscope-reorder`) hands modules to its processes in collection order; a long module
+#: handed out last runs alone at the end while the other processes idle (the registered-
+#: experiment module once kept one busy for minutes). Longest first, the short modules fill
+#: in beside them. A module missing here only runs in its usual place.
 SLOWEST_FIRST = (
-    "tests/harness/test_registered_experiments.py",  # 700
-    "tests/harness/test_strategies.py",  # 360
-    "tests/harness/test_interrupt.py",  # 300
-    "tests/harness/test_user_extensions.py",  # 185
-    "tests/harness/test_sweep_command.py",  # 135
-    "tests/harness/test_resume.py",  # 110
-    "tests/test_readme.py",  # 110 (two runs of the README's own example)
-    "tests/harness/test_own_tuner.py",  # 110
-    "tests/harness/test_fair_protocol.py",  # 85
-    "tests/harness/test_suite.py",  # ~90 (240 on a loaded machine)
-    "tests/harness/test_exact_resume.py",  # ~85 (every registered strategy)
-    "tests/harness/test_signals.py",  # 70
-    "tests/harness/test_faults.py",  # 67
-    "tests/harness/test_single_run_rivals.py",  # 75
-    "tests/harness/test_deep_ensemble.py",  # 60
-    "tests/harness/test_job_submit.py",  # 55
+    "tests/harness/test_interrupt.py",  # 310
+    "tests/harness/test_strategies.py",  # 215
+    "tests/harness/test_signals.py",  # 140
+    "tests/harness/test_suite.py",  # 140
+    "tests/harness/test_user_extensions.py",  # 115
+    "tests/harness/test_registered_experiments.py",  # 110
+    "tests/harness/test_exact_resume.py",  # 100 (every registered strategy)
+    "tests/harness/test_fair_protocol.py",  # 95
+    "tests/test_readme.py",  # 95 (two runs of the README's own example)
+    "tests/harness/test_faults.py",  # 85
+    "tests/harness/test_sweep_command.py",  # 75
+    "tests/harness/test_resume.py",  # 70
+    "tests/harness/test_single_run_rivals.py",  # 60
+    "tests/harness/test_job_submit.py",  # 50
     "tests/trainables/test_predictions_file.py",  # 40
+    "tests/harness/test_distributed.py",  # 35
+    "tests/harness/test_deep_ensemble.py",  # 35
+    "tests/harness/test_own_tuner.py",  # 30
 )
 
 

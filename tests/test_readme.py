@@ -47,7 +47,7 @@ SKIPPED: dict[str, str] = {
     ". .venv/bin/activate": INSTALL,
     "pip install -e .": INSTALL,
     "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu": INSTALL,
-    "python -m pytest -n 2 --dist loadfile --no-loadscope-reorder": "the test suite itself",
+    "python -m pytest -n 3 --dist loadfile --no-loadscope-reorder": "the test suite itself",
     "ray get-auth-token --generate": CLUSTER,
     "ray up cluster.yaml": CLUSTER,
     "ray dashboard cluster.yaml": CLUSTER,
