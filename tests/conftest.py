@@ -4,9 +4,9 @@
 
 The suite runs in three pytest-xdist processes on a two-core machine (README). Torch's
 default of one intra-op thread per core in each of them oversubscribes the cores: the family
-tests took 50 CPU-seconds with two threads and 32 with one, in the same wall time. One thread per test
-process (and per driver it starts) is what Ray gives each one-CPU trial anyway, so this
-changes where the time goes, not what is computed.
+tests took 50 CPU-seconds with two threads and 32 with one, in the same wall time. One thread
+per test process (and per driver it starts) is what Ray gives each one-CPU trial anyway, so
+this changes where the time goes, not what is computed.
 """
 
 from __future__ import annotations
