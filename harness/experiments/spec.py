@@ -161,6 +161,15 @@ class ExperimentSpec:
 
     def search_range(self) -> tuple[float, float]:
         """The log-uniform range PBT and ASHA draw rho from: the spec's, else the family's."""
+        return self._search_range
+
+    # The search space is resolved once per spec object and kept in its __dict__ (the
+    # family's range needs its registry, the rho names a CPU model: both import torch). A
+    # pickled spec carries what it resolved, so the driver resolves it (`search_space()`)
+    # before it sends the spec to a unit's driving task, which then never imports torch.
+    # `replace` makes a new object, which resolves afresh.
+    @functools.cached_property
+    def _search_range(self) -> tuple[float, float]:
         low, high = self.rho_low, self.rho_high
         if low is None or high is None:
             import trainables.families as families
@@ -177,6 +186,10 @@ class ExperimentSpec:
         The family names them on the model (`trainables.rho_names`); a family with more than
         `max_searched_rhos` of them is searched through one shared value.
         """
+        return self._layer_names
+
+    @functools.cached_property
+    def _layer_names(self) -> tuple[str, ...]:
         names = _rho_names(self.trial)
         return names if 0 < len(names) <= self.max_searched_rhos else ()
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from analysis.contract import RESUMED_INEXACT_KEY, TEST_ACC, TEST_LOSS
-from harness.errors import EndedShort, HarnessError, Interrupted, TrialsFailed
+from harness.errors import EndedShort, HarnessError, Interrupted, SpecError, TrialsFailed
 from harness.experiments import ExperimentSpec, overrides, sweep
 from harness.run import loggers, metadata, preflight, staging
 from harness.run.completeness import FINISHED, INCOMPLETE, Completion, judge
@@ -59,7 +59,7 @@ from harness.run.saved_state import has_state
 from harness.run.session import address_source, check_resources, connect, probe, resolve_address
 from harness.run.storage import Storage, normalize
 from harness.strategies import Strategy, StrategyContext, experiment_name
-from trainables.config import without_retired
+from trainables.config import ConfigError, without_retired
 
 DEFAULT_TRAINABLE = "trainables.tune:train_fn"
 DEFAULT_STORAGE = "results"
@@ -207,8 +207,18 @@ Task = tuple[Strategy, ExperimentSpec]  # what one entry of a run's plan runs
 
 
 def tasks(spec: ExperimentSpec, meta: dict[str, Any]) -> dict[str, Task]:
-    """Every entry of the run (a strategy, or a sweep's variant) with what it runs."""
-    return {entry: sweep.resolve(spec, entry, meta.get("sweep")) for entry in meta["strategies"]}
+    """Every entry of the run (a strategy, or a sweep's variant) with what it runs, each
+    spec's search space resolved here, in the driver.
+
+    Resolving imports torch (a CPU model names the rho), and a pickled spec carries what it
+    resolved, so no unit's driving task imports torch (~1.2 CPU-s a process). A space that
+    cannot be resolved is left to fail where it is used, as before: preflight, or the unit.
+    """
+    work = {entry: sweep.resolve(spec, entry, meta.get("sweep")) for entry in meta["strategies"]}
+    for _, entry_spec in work.values():
+        with contextlib.suppress(SpecError, ConfigError):
+            entry_spec.search_space()
+    return work
 
 
 def plan(meta: dict[str, Any]) -> list[tuple[str, int]]:

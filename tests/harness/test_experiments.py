@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -173,6 +176,40 @@ def test_a_search_range_must_be_increasing():
     with pytest.raises(SpecError, match="rho_low"):  # above the family's own upper end
         registry.get("quick").replace(rho_low=5.0).search_range()
     assert registry.get("quick").search_range() == (1e-2, 3.0)  # the noise family's own
+
+
+# a unit's driving task, in a fresh process: the configs of every strategy of the spec
+DRIVING_TASK = """
+import pickle, sys
+from harness import strategies
+spec = pickle.load(open(sys.argv[1], "rb"))
+for s in spec.strategies:
+    strategies.get(s).configs_to_check(spec)
+print(spec.search_space().describe(), "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("resolved", [True, False])
+def test_a_driving_task_gets_a_resolved_space_and_never_imports_torch(tmp_path, resolved):
+    """Resolving a search space imports torch (the rho names come from a CPU model, ~1.2 CPU-s
+    in a fresh process). The driver's `runner.tasks` resolves it, and the spec pickled for
+    each unit's driving task carries it, so the task builds every strategy's configs without
+    torch; an unresolved spec shows the check can fail."""
+    from harness.run import runner
+
+    spec = registry.get("quick").replace(rho_low=0.02, rho_high=2.0)  # replace: a new object
+    if resolved:
+        ((_, spec),) = runner.tasks(spec, {"strategies": ["pbt"]}).values()
+    path = tmp_path / "spec.pkl"
+    path.write_bytes(pickle.dumps(spec))
+    proc = subprocess.run([sys.executable, "-c", DRIVING_TASK, str(path)], capture_output=True,
+                          text=True, check=True)
+    space = "rho/sigma_0, rho/sigma_1 per layer, log-uniform [0.02, 2]"
+    assert proc.stdout.split("\n")[-2] == f"{space} {not resolved}"
+    # a resolved spec's copies with other values resolve afresh
+    assert spec.replace(max_searched_rhos=1).layer_names() == ()
+    assert spec.replace(rho_high=1.0).search_range() == (0.02, 1.0)
+    assert spec.replace(rho_high=1.0) == registry.get("quick").replace(rho_low=0.02, rho_high=1.0)
 
 
 def test_a_per_trial_field_is_not_the_experiments(capsys):
