@@ -4,6 +4,7 @@ fresh Ray turns it on by default; the token travels in RAY_AUTH_TOKEN to every p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -36,30 +37,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_cluster(temp_dir: str) -> None:
-    """Stop only the processes of the cluster this test started (their command lines name
-    its unique temp dir); `ray stop` would kill every Ray on the machine."""
+def _stop_cluster(temp_dir: str) -> list[str]:
+    """Stop only the processes of the cluster this test started: those whose command lines
+    name its unique temp dir, and their descendants (`ray stop` would kill every Ray on the
+    machine). The raylet's agents and workers rename themselves (`ray::DashboardAgent`), so
+    only descent finds them; an orphaned dashboard agent spins a core for as long as it lives
+    (~1 CPU-s per second, measured), through the rest of the test run."""
     import psutil
     import ray  # noqa: F401  (puts Ray's bundled psutil on sys.path)
 
-    mine = []
+    mine: dict[int, psutil.Process] = {}
     for p in psutil.process_iter(["pid", "cmdline"]):
         try:
             if p.pid != os.getpid() and any(temp_dir in a for a in (p.info["cmdline"] or [])):
-                mine.append(p)
+                mine.update({q.pid: q for q in [p, *p.children(recursive=True)]})
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    for p in mine:
+    names = []
+    for p in mine.values():
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            names.append(" ".join(p.cmdline()))
+    for p in mine.values():
         try:
             p.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(mine, timeout=15)
+    _, alive = psutil.wait_procs(list(mine.values()), timeout=15)
     for p in alive:
         try:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+    return names
 
 
 def _ray_bin() -> str:
@@ -115,8 +124,9 @@ def test_job_submission_matches_a_local_run(tmp_path, capsys):
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
         assert "succeeded" in job.stdout
     finally:
-        _stop_cluster(temp_dir)
+        stopped = _stop_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+    assert any(name.startswith("ray::DashboardAgent") for name in stopped), stopped
 
     local_storage = tmp_path / "local"
     assert main(["run", *ARGS, "--storage", str(local_storage)]) == 0, capsys.readouterr().err
