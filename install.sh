@@ -9,7 +9,8 @@
 # PyTorch's CPU wheel index (torch ~0.9 GB) when that index answers; where it does not (a
 # machine that reaches only the default package index), pip's default build is installed and
 # this script says so. CROSSREG_TORCH=default skips the CPU index; CROSSREG_TORCH=cpu insists.
-# Then `pip install -e ".$EXTRAS"` keeps whichever torch is there.
+# Then `pip install -e ".$EXTRAS"` keeps whichever torch is there, and the project's own
+# modules are compiled once.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -56,4 +57,8 @@ if [ "$want" = cpu ] || { [ "$want" = auto ] && ! command -v nvidia-smi >/dev/nu
   fi
 fi
 pip install --quiet -e ".$extras"
+# An editable install leaves the project's own modules uncompiled. Where PYTHONDONTWRITEBYTECODE
+# is set (these machines set it) no process caches them, so every Ray worker and driver would
+# compile what it imports, each time (~0.05 s a process; a CI run starts ~400).
+python -m compileall -q -j 0 trainables harness analysis >/dev/null
 say "done: . .venv/bin/activate, then crossreg run quick --seeds 1"

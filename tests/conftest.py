@@ -23,6 +23,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "torch" in sys.modules:  # imported before this file (a plugin): set it directly
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+# Ray starts a worker per CPU for the first driver of a session, before anything asks. A
+# test's session mostly leaves them unused: a Tuner fitted in the test process, or a run of
+# one unit, which its driver runs itself. Idle, each cost ~0.25 CPU-s of start-up (63 of one
+# CI run's 335 workers ran nothing). Workers a session does use start when asked, as always.
+os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
+
 #: The longest test modules, longest first (seconds in one full run with the README's three
 #: processes on the idle 2-core machine, 2026-12-07). pytest-xdist (`--dist loadfile
 #: --no-loadscope-reorder`) hands modules to its processes in collection order; a long module

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "install.sh"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+COMPILE = "python -m compileall -q -j 0 trainables harness analysis"  # after every install
 
 # `python3 -m venv .venv` makes an activate script that puts the stubs' own pip and python
 # first on PATH; pip logs its arguments. STUB_CPU_INDEX=down: the CPU index does not answer;
@@ -31,6 +32,7 @@ PYTHON = """#!/usr/bin/env bash
 case "$*" in
   *urlopen*) [ "${STUB_CPU_INDEX:-up}" = up ] ;;
   *"import torch, torchvision"*) [ "${STUB_VISION:-ok}" = ok ] ;;
+  *compileall*) echo "python $*" >> "$STUB_LOG" ;;
   *) [ "${STUB_TORCH:-cpu}" = cpu ] ;;
 esac
 """
@@ -65,6 +67,7 @@ def test_without_a_gpu_torch_comes_from_the_cpu_index_first(tmp_path):
     assert calls[0].startswith("pip install") and f"--index-url {CPU_INDEX}" in calls[0]
     assert calls[0].endswith("torch torchvision")
     assert calls[1] == "pip install --quiet -e .[test]"
+    assert calls[2:] == [COMPILE]
     assert "PyTorch's CPU build" in out
 
 
@@ -72,14 +75,14 @@ def test_an_unreachable_cpu_index_falls_back_to_the_default_build_and_says_so(tm
     code, out, calls = _run(tmp_path, STUB_CPU_INDEX="down")
     assert code == 0, out
     assert "did not answer: installing the default torch, the CUDA build" in out
-    assert calls == ["pip install --quiet -e ."]  # torch installed once, not twice
+    assert calls == ["pip install --quiet -e .", COMPILE]  # torch installed once, not twice
 
 
 def test_a_failed_install_from_the_cpu_index_falls_back_too(tmp_path):
     code, out, calls = _run(tmp_path, STUB_CPU_PIP="fail")
     assert code == 0, out
     assert "CPU wheel index (https://download.pytorch.org/whl/cpu) failed: installing the default" in out
-    assert calls[-1] == "pip install --quiet -e ."
+    assert calls[-2:] == ["pip install --quiet -e .", COMPILE]
 
 
 def test_a_pair_that_does_not_import_is_undone_and_the_default_installed(tmp_path):
@@ -88,7 +91,8 @@ def test_a_pair_that_does_not_import_is_undone_and_the_default_installed(tmp_pat
     code, out, calls = _run(tmp_path, STUB_VISION="broken")
     assert code == 0, out
     assert "do not import together: installing the default torch" in out
-    assert calls[1:] == ["pip uninstall --quiet --yes torch torchvision", "pip install --quiet -e ."]
+    assert calls[1:] == ["pip uninstall --quiet --yes torch torchvision", "pip install --quiet -e .",
+                         COMPILE]
 
 
 def test_a_local_cuda_wheel_is_named_for_what_it_is(tmp_path):
@@ -102,7 +106,7 @@ def test_with_a_gpu_or_on_request_the_default_build_is_kept(tmp_path):
         where.mkdir()
         code, out, calls = _run(where, **kwargs)  # type: ignore[arg-type]
         assert code == 0, out
-        assert calls == ["pip install --quiet -e ."], calls
+        assert calls == ["pip install --quiet -e .", COMPILE], calls
 
 
 def test_cpu_on_request_fails_when_the_index_does_not_answer(tmp_path):
